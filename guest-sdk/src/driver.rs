@@ -1,0 +1,302 @@
+//! Runs an operator over one encoded batch and encodes what it outputs.
+//!
+//! The input buffer is rewritten in place where it can be: when a batch only
+//! keeps, drops or edits records in place, outputs are compacted into the
+//! input entry table and the same buffer goes back. New bytes and records go
+//! at the end of the buffer, with new tables after them.
+
+use crate::record::Headers;
+use crate::{Aggregator, Error, Joined, Joiner, Output, Processor, RecordMut};
+use eddy_batch::{BatchView, BatchWriter, ENTRY_SIZE, Entry, HEADER_SIZE, HeaderEntry, Layout, Span};
+
+/// Checks a batch for in-place use and returns its layout and the end of its
+/// data region (everything before the tables).
+fn open(buf: &[u8]) -> Result<(Layout, usize), Error> {
+    let layout = BatchView::new(buf)?.layout(); // every span inside the buffer
+    let (eo, ee) = (layout.entries_offset as usize, layout.entries_end());
+    let (ho, he) = (layout.headers_offset as usize, layout.headers_end());
+    let data_end = if layout.headers == 0 { eo } else { eo.min(ho) };
+    if layout.headers > 0 && ee > ho && he > eo {
+        return Err(Error::BadBatch("entry and header tables overlap".into()));
+    }
+    let end = |s: Span| s.is_none() || (s.offset + s.len) as usize <= data_end;
+    let overlap = |a: Span, b: Span| {
+        !a.is_none() && !b.is_none() && a.len > 0 && b.len > 0 && a.offset < b.offset + b.len && b.offset < a.offset + a.len
+    };
+    for i in 0..layout.entries as usize {
+        let e = Entry::read(buf, layout.entry_at(i));
+        if !end(e.key) || !end(e.value) {
+            return Err(Error::BadBatch(format!("entry {i}: key or value overlaps the tables")));
+        }
+        if overlap(e.key, e.value) {
+            return Err(Error::BadBatch(format!("entry {i}: key and value overlap")));
+        }
+        for h in e.header_start..e.header_start + e.header_count {
+            let h = HeaderEntry::read(buf, layout.header_at(h as usize));
+            for s in [h.name, h.value] {
+                if !end(s) || overlap(s, e.key) || overlap(s, e.value) {
+                    return Err(Error::BadBatch(format!("entry {i}: a header overlaps the key, the value or the tables")));
+                }
+            }
+        }
+    }
+    Ok((layout, data_end))
+}
+
+/// Carves a mutable slice for a checked span out of the data region.
+///
+/// SAFETY: `span` lies inside the region starting at `data` (checked by
+/// `open`) and does not overlap any other slice handed out for the same record.
+unsafe fn span_mut<'a>(data: *mut u8, span: Span) -> Option<&'a mut [u8]> {
+    (!span.is_none()).then(|| unsafe { std::slice::from_raw_parts_mut(data.add(span.offset as usize), span.len as usize) })
+}
+
+/// Runs a processor over an encoded batch and returns the encoded output.
+pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let (layout, data_end) = open(&buf)?;
+    let n = layout.entries as usize;
+    let base = buf.len() as u32;
+    let mut entries: Vec<Entry> = Vec::with_capacity(n);
+    let mut extra: Vec<u8> = Vec::new();
+    let mut new_headers: Vec<HeaderEntry> = Vec::new();
+    {
+        let (data, tables) = buf.split_at_mut(data_end);
+        let tables: &[u8] = tables;
+        let data = data.as_mut_ptr();
+        let header_table = &tables[(layout.headers_offset as usize).saturating_sub(data_end).min(tables.len())..];
+        for i in 0..n {
+            let e = Entry::read(tables, layout.entry_at(i) - data_end);
+            let hs = e.header_start as usize * HEADER_SIZE;
+            let mut record = RecordMut {
+                index: i as u32,
+                // SAFETY: checked by `open`: inside the data region, disjoint.
+                key: unsafe { span_mut(data, e.key) },
+                value: unsafe { span_mut(data, e.value) },
+                key_span: e.key,
+                value_span: e.value,
+                timestamp: e.timestamp,
+                headers: Headers {
+                    data,
+                    table: &header_table[hs.min(header_table.len())..],
+                    count: e.header_count as usize,
+                },
+                header_start: e.header_start,
+            };
+            let mut out = Output {
+                index: i as u32,
+                entries: &mut entries,
+                extra: &mut extra,
+                base,
+                new_headers: &mut new_headers,
+                input_header_table: header_table,
+                input_headers: layout.headers,
+            };
+            op.process(&mut record, &mut out).map_err(|e| e.at(i as u32))?;
+        }
+    }
+    Ok(finish(buf, layout, &entries, &extra, &new_headers))
+}
+
+/// Writes the output tables: in place when they fit, appended otherwise.
+fn finish(mut buf: Vec<u8>, layout: Layout, entries: &[Entry], extra: &[u8], new_headers: &[HeaderEntry]) -> Vec<u8> {
+    if extra.is_empty() && new_headers.is_empty() && entries.len() <= layout.entries as usize {
+        for (j, e) in entries.iter().enumerate() {
+            let at = layout.entry_at(j);
+            buf[at..at + ENTRY_SIZE].copy_from_slice(&e.to_bytes());
+        }
+        Layout { entries: entries.len() as u32, ..layout }.write(&mut buf);
+        return buf;
+    }
+    // New bytes, then the entry table, then the header table (old headers
+    // copied, new ones after): tables stay last, so the next reader's data
+    // region is everything before them.
+    let headers = layout.headers as usize + new_headers.len();
+    buf.reserve(extra.len() + entries.len() * ENTRY_SIZE + headers * HEADER_SIZE);
+    buf.extend_from_slice(extra);
+    let entries_offset = buf.len() as u32;
+    for e in entries {
+        buf.extend_from_slice(&e.to_bytes());
+    }
+    let headers_offset = buf.len() as u32;
+    buf.extend_from_within(layout.headers_offset as usize..layout.headers_end());
+    for h in new_headers {
+        buf.extend_from_slice(&h.to_bytes());
+    }
+    Layout { entries: entries.len() as u32, entries_offset, headers: headers as u32, headers_offset }.write(&mut buf);
+    buf
+}
+
+/// Runs an aggregator over an encoded batch of updates (see the `aggregator`
+/// interface in the WIT) and returns one aggregate per update.
+pub fn aggregate_batch<A: Aggregator>(op: &mut A, buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let view = BatchView::new(&buf)?;
+    let mut w = BatchWriter::with_capacity(buf.len(), view.len());
+    let mut agg: Vec<u8> = Vec::new();
+    for (i, r) in view.iter().enumerate() {
+        let at = |e: Error| e.at(i as u32);
+        if r.tag & 2 == 0 {
+            agg.clear();
+            match r.aux {
+                Some(a) => agg.extend_from_slice(a),
+                None => agg = op.initialize(r.key).map_err(at)?,
+            }
+        } else if i == 0 {
+            return Err(Error::BadBatch("the first update cannot continue a previous group".into()));
+        }
+        if r.tag & 1 == 0 {
+            op.add(r.key, r.value, &mut agg).map_err(at)?;
+        } else {
+            op.subtract(r.key, r.value, &mut agg).map_err(at)?;
+        }
+        w.record(i as u32, r.key, Some(&agg), r.timestamp, []);
+    }
+    Ok(w.into_vec())
+}
+
+/// Runs a joiner over an encoded batch of pairs and returns the joined values.
+pub fn join_batch<J: Joiner>(op: &mut J, buf: Vec<u8>) -> Result<Vec<u8>, Error> {
+    let view = BatchView::new(&buf)?;
+    let mut w = BatchWriter::with_capacity(buf.len(), view.len());
+    let mut joined = Vec::new();
+    for (i, r) in view.iter().enumerate() {
+        joined.clear();
+        let value = match op.join(r.key, r.value, r.aux, &mut joined).map_err(|e| e.at(i as u32))? {
+            Joined::Value => Some(&joined[..]),
+            Joined::Null => None,
+            Joined::Skip => continue,
+        };
+        w.record(i as u32, r.key, value, r.timestamp, r.headers.iter());
+    }
+    Ok(w.into_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::testing::{TestRecord, run_aggregator, run_processor};
+    use crate::{Aggregator, Error, Operator, Output, Processor, RecordMut, Settings};
+
+    struct Upper;
+    impl Operator for Upper {
+        fn init(_: &Settings) -> Result<Self, Error> {
+            Ok(Upper)
+        }
+    }
+    impl Processor for Upper {
+        fn process(&mut self, r: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
+            if r.value() == Some(b"drop") {
+                return Ok(());
+            }
+            if let Some(v) = r.value_mut() {
+                v.make_ascii_uppercase();
+            }
+            r.set_timestamp(r.timestamp() + 1);
+            out.forward(r);
+            Ok(())
+        }
+    }
+
+    struct Split;
+    impl Operator for Split {
+        fn init(_: &Settings) -> Result<Self, Error> {
+            Ok(Split)
+        }
+    }
+    impl Processor for Split {
+        fn process(&mut self, r: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
+            let Some(text) = r.value_str()? else { return Ok(()) };
+            for (n, word) in text.split_whitespace().enumerate() {
+                out.emit(r).key(Some(word.as_bytes())).value(Some(b"1")).branch(n as u32 % 2).header("n", Some(n.to_string().as_bytes())).send();
+            }
+            if text.contains("fail") {
+                return Err(Error::new("asked to fail"));
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn in_place_map_and_filter_keep_order_keys_headers() {
+        let input = [
+            TestRecord::key_value("k0", "abc").at(5).header("h", "x"),
+            TestRecord::key_value("k1", "drop"),
+            TestRecord { key: None, value: None, timestamp: 7, headers: vec![] },
+            TestRecord::value("zz"),
+        ];
+        let out = run_processor(&mut Upper, &input).unwrap();
+        assert_eq!(out.iter().map(|o| o.input).collect::<Vec<_>>(), vec![0, 2, 3]);
+        assert_eq!(out[0].key.as_deref(), Some(&b"k0"[..]));
+        assert_eq!(out[0].value_str(), "ABC");
+        assert_eq!(out[0].timestamp, 6);
+        assert_eq!(out[0].headers, vec![("h".to_string(), Some(b"x".to_vec()))]);
+        assert_eq!((out[1].key.as_ref(), out[1].value.as_ref(), out[1].timestamp), (None, None, 8));
+        assert_eq!(out[2].value_str(), "ZZ");
+    }
+
+    #[test]
+    fn flat_map_grows_the_batch_and_keeps_inherited_headers_first() {
+        let input = [TestRecord::key_value("s", "a bb").at(9).header("src", "t"), TestRecord::value("ccc")];
+        let out = run_processor(&mut Split, &input).unwrap();
+        let words: Vec<_> = out.iter().map(|o| (o.input, o.branch, o.key.clone().unwrap(), o.timestamp)).collect();
+        assert_eq!(words, vec![(0, 0, b"a".to_vec(), 9), (0, 1, b"bb".to_vec(), 9), (1, 0, b"ccc".to_vec(), 0)]);
+        assert_eq!(
+            out[1].headers,
+            vec![("src".to_string(), Some(b"t".to_vec())), ("n".to_string(), Some(b"1".to_vec()))]
+        );
+        assert_eq!(out[2].headers, vec![("n".to_string(), Some(b"0".to_vec()))]);
+    }
+
+    #[test]
+    fn an_output_batch_is_valid_input_for_the_next_step() {
+        let input = [TestRecord::key_value("s", "a bb").header("src", "t"), TestRecord::value("ccc")];
+        let mut w = eddy_batch::BatchWriter::new();
+        for (i, r) in input.iter().enumerate() {
+            w.record(i as u32, r.key.as_deref(), r.value.as_deref(), 0, r.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_deref())));
+        }
+        let once = super::process_batch(&mut Split, w.into_vec()).unwrap();
+        let twice = super::process_batch(&mut Upper, once).unwrap();
+        let view = eddy_batch::BatchView::new(&twice).unwrap();
+        let values: Vec<_> = view.iter().map(|r| r.value.unwrap().to_vec()).collect();
+        assert_eq!(values, vec![b"1".to_vec(), b"1".to_vec(), b"1".to_vec()]);
+        assert_eq!(view.get(1).headers.len(), 2);
+    }
+
+    #[test]
+    fn an_error_is_pinned_to_its_input_record() {
+        let input = [TestRecord::value("ok"), TestRecord::value("x fail")];
+        let err = run_processor(&mut Split, &input).unwrap_err();
+        assert_eq!(err, Error::Failed { message: "asked to fail".into(), input_index: Some(1) });
+    }
+
+    #[test]
+    fn a_batch_with_overlapping_key_and_value_is_refused() {
+        let mut w = eddy_batch::BatchWriter::new();
+        let s = w.bytes(b"shared");
+        w.entry(eddy_batch::Entry { key: s, value: s, ..Default::default() });
+        let err = super::process_batch(&mut Upper, w.into_vec()).unwrap_err();
+        assert!(matches!(err, Error::BadBatch(m) if m.contains("overlap")));
+    }
+
+    struct Sum;
+    impl Operator for Sum {
+        fn init(_: &Settings) -> Result<Self, Error> {
+            Ok(Sum)
+        }
+    }
+    impl Aggregator for Sum {
+        fn initialize(&mut self, _: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+            Ok(b"0".to_vec())
+        }
+        fn add(&mut self, _: Option<&[u8]>, v: Option<&[u8]>, agg: &mut Vec<u8>) -> Result<(), Error> {
+            let a: i64 = crate::json::from_slice(agg)?;
+            let v: i64 = crate::json::from_slice(v.unwrap_or(b"0"))?;
+            crate::json::to_vec_into(&(a + v), agg)
+        }
+    }
+
+    #[test]
+    fn aggregation_runs_per_group_in_arrival_order() {
+        let ups: [(&[u8], &[u8]); 4] = [(b"a", b"2"), (b"b", b"1"), (b"a", b"5"), (b"b", b"10")];
+        let out = run_aggregator(&mut Sum, &ups).unwrap();
+        assert_eq!(out, vec![b"2".to_vec(), b"1".to_vec(), b"7".to_vec(), b"11".to_vec()]);
+    }
+}
