@@ -1,1 +1,18 @@
-//! eddy
+//! eddy: Kafka Streams-style stream processing whose operators are
+//! WebAssembly components.
+//!
+//! - [`spec`] reads a pipeline spec into a [`topology::Topology`];
+//! - [`wasm`] loads operator components and runs them in a sandbox;
+//! - [`runtime`] runs a topology: the operator chain, the in-process test
+//!   driver, and the Kafka loop ([`kafka`]);
+//! - [`records`] reads and writes records as JSON lines.
+#![deny(missing_docs)]
+
+pub mod build;
+pub mod kafka;
+pub mod records;
+pub mod runtime;
+pub mod spec;
+pub mod topology;
+pub mod units;
+pub mod wasm;

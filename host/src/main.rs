@@ -1,1 +1,121 @@
-fn main() {}
+//! The `eddy` command line.
+
+use anyhow::{Context, Result, bail};
+use clap::{Parser, Subcommand};
+use eddy::{records, runtime, spec, topology, wasm};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+/// Kafka Streams-style stream processing with operators as WebAssembly components.
+#[derive(Parser)]
+#[command(name = "eddy", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Runs a pipeline against Kafka until SIGINT/SIGTERM (then finishes the
+    /// batch, flushes, commits and leaves the group).
+    Run {
+        /// The pipeline spec (TOML).
+        spec: PathBuf,
+    },
+    /// Runs a pipeline on records from a JSON-lines file, with no broker, and
+    /// prints the output records in the same format.
+    Test {
+        /// The pipeline spec (TOML).
+        spec: PathBuf,
+        /// JSON-lines input: one record per line with topic, key, value, timestamp, headers.
+        #[arg(long, short)]
+        input: PathBuf,
+    },
+    /// Validates a spec and loads every component; lists all problems.
+    Check {
+        /// The pipeline spec (TOML).
+        spec: PathBuf,
+    },
+    /// Prints the topology: sources, processors, sinks and their links.
+    Describe {
+        /// The pipeline spec (TOML).
+        spec: PathBuf,
+    },
+    /// Compiles an operator crate to a component (`<crate>.wasm` in the crate's directory).
+    Build {
+        /// Directory of the operator crate.
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    match dispatch(Cli::parse()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(spec: &std::path::Path) -> Result<topology::Topology> {
+    spec::load(spec).map_err(|e| anyhow::anyhow!("{e}\n{} problem(s) in the spec", e.0.len()))
+}
+
+fn dispatch(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run { spec } => {
+            let t = load(&spec)?;
+            let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
+            let shutdown = Arc::new(AtomicBool::new(false));
+            for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+                signal_hook::flag::register(sig, shutdown.clone()).context("installing signal handlers")?;
+            }
+            eddy::kafka::run(&t, &engine, &shutdown).with_context(|| format!("running {}", spec.display()))?;
+        }
+        Command::Test { spec, input } => {
+            let t = load(&spec)?;
+            let records = records::read_records(&input)?;
+            let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
+            let stdout = std::io::stdout();
+            let mut out = std::io::BufWriter::new(stdout.lock());
+            runtime::test_driver::run(&t, &engine, &records, &mut out)?;
+            std::io::Write::flush(&mut out)?;
+        }
+        Command::Check { spec } => {
+            let t = load(&spec)?;
+            let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
+            let mut problems = Vec::new();
+            for step in &t.steps {
+                match wasm::LoadedOperator::load(&engine, step) {
+                    Ok(op) => {
+                        if let Err(e) = wasm::OperatorInstance::new(&op) {
+                            problems.push(e.to_string());
+                        }
+                    }
+                    Err(e) => problems.push(e.to_string()),
+                }
+            }
+            if !problems.is_empty() {
+                bail!("{}\n{} problem(s)", problems.join("\n"), problems.len());
+            }
+            println!("{}: ok ({} step(s), {} source(s), {} sink(s))", spec.display(), t.steps.len(), t.sources.len(), t.sinks.len());
+        }
+        Command::Describe { spec } => {
+            let t = load(&spec)?;
+            print!("{}", topology::describe(&t));
+        }
+        Command::Build { dir } => {
+            let path = eddy::build::build_operator(&dir)?;
+            println!("{}", path.display());
+            eprintln!("built {}", path.display());
+        }
+    }
+    Ok(())
+}

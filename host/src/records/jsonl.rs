@@ -1,0 +1,220 @@
+//! One record per line of JSON, for `eddy test` input and output.
+//!
+//! ```text
+//! {"topic":"sentences","key":"k1","value":"some text","timestamp":1000,"headers":[["h","v"]]}
+//! ```
+//!
+//! - `key` and `value`: a JSON string is its UTF-8 text; an object, array,
+//!   number or boolean is its compact JSON text; `null` (or leaving it out)
+//!   is no key / a tombstone. Binary bytes go in `key_base64`/`value_base64`.
+//! - `timestamp`: milliseconds since the Unix epoch (default 0).
+//! - `headers`: a list of `[name, value]` pairs, value a string or null;
+//!   `[name, {"base64": "..."}]` for binary.
+//!
+//! Output uses the same format: bytes that parse as a JSON object or array
+//! are printed as JSON, other UTF-8 as a string, anything else in base64.
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::{Map, Value};
+use std::io::{BufRead, Write};
+use std::path::{Path, PathBuf};
+
+/// A record with owned bytes, as read from or written to a file.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct OwnedRecord {
+    /// Topic it was read from or goes to.
+    pub topic: String,
+    /// The key.
+    pub key: Option<Vec<u8>>,
+    /// The value; none is a tombstone.
+    pub value: Option<Vec<u8>>,
+    /// Milliseconds since the Unix epoch.
+    pub timestamp: i64,
+    /// Headers in order.
+    pub headers: Vec<(String, Option<Vec<u8>>)>,
+}
+
+/// A line of a records file that could not be read.
+#[derive(Debug, thiserror::Error)]
+#[error("{}:{line}: {message}", file.display())]
+pub struct JsonlError {
+    /// The file.
+    pub file: PathBuf,
+    /// 1-based line number.
+    pub line: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+/// Reads every record of a JSON-lines file; blank lines and lines starting
+/// with `#` are skipped.
+pub fn read_records(path: &Path) -> Result<Vec<OwnedRecord>, JsonlError> {
+    let err = |line: usize, message: String| JsonlError { file: path.to_path_buf(), line, message };
+    let f = std::fs::File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
+    let mut out = Vec::new();
+    for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
+        let line = line.map_err(|e| err(i + 1, format!("cannot read: {e}")))?;
+        let t = line.trim();
+        if t.is_empty() || t.starts_with('#') {
+            continue;
+        }
+        out.push(parse_line(t).map_err(|m| err(i + 1, m))?);
+    }
+    Ok(out)
+}
+
+const FIELDS: &[&str] = &["topic", "key", "key_base64", "value", "value_base64", "timestamp", "headers"];
+
+fn parse_line(line: &str) -> Result<OwnedRecord, String> {
+    let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
+    let Value::Object(m) = v else { return Err("each line must be a JSON object".into()) };
+    if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
+        return Err(format!("unknown field `{k}`; expected {}", FIELDS.join(", ")));
+    }
+    let topic = match m.get("topic") {
+        Some(Value::String(t)) if !t.is_empty() => t.clone(),
+        _ => return Err("`topic` (a non-empty string) is required".into()),
+    };
+    let timestamp = match m.get("timestamp") {
+        None | Some(Value::Null) => 0,
+        Some(t) => t.as_i64().ok_or("`timestamp` must be whole milliseconds")?,
+    };
+    let headers = match m.get("headers") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(hs)) => hs.iter().map(parse_header).collect::<Result<_, _>>()?,
+        Some(_) => return Err("`headers` must be a list of [name, value] pairs".into()),
+    };
+    Ok(OwnedRecord { topic, key: bytes(&m, "key")?, value: bytes(&m, "value")?, timestamp, headers })
+}
+
+fn bytes(m: &Map<String, Value>, field: &str) -> Result<Option<Vec<u8>>, String> {
+    let b64 = format!("{field}_base64");
+    match (m.get(field), m.get(&b64)) {
+        (Some(v), Some(_)) if !v.is_null() => Err(format!("give `{field}` or `{b64}`, not both")),
+        (_, Some(Value::String(s))) => B64.decode(s).map(Some).map_err(|e| format!("`{b64}`: {e}")),
+        (_, Some(_)) => Err(format!("`{b64}` must be a base64 string")),
+        (None | Some(Value::Null), None) => Ok(None),
+        (Some(Value::String(s)), None) => Ok(Some(s.as_bytes().to_vec())),
+        (Some(v), None) => Ok(Some(serde_json::to_vec(v).expect("a Value serializes"))),
+    }
+}
+
+fn parse_header(h: &Value) -> Result<(String, Option<Vec<u8>>), String> {
+    let bad = || "each header is a [name, value] pair; value a string, null or {\"base64\": \"...\"}".to_string();
+    let Value::Array(pair) = h else { return Err(bad()) };
+    let [Value::String(name), value] = pair.as_slice() else { return Err(bad()) };
+    let value = match value {
+        Value::Null => None,
+        Value::String(s) => Some(s.as_bytes().to_vec()),
+        Value::Object(o) => match o.get("base64") {
+            Some(Value::String(s)) if o.len() == 1 => Some(B64.decode(s).map_err(|e| format!("header {name}: {e}"))?),
+            _ => return Err(bad()),
+        },
+        _ => return Err(bad()),
+    };
+    Ok((name.clone(), value))
+}
+
+/// How bytes are shown: JSON if they are an object or array, else text, else base64.
+fn show(b: &[u8]) -> (bool, Value) {
+    if matches!(b.first(), Some(b'{' | b'[')) && let Ok(v) = serde_json::from_slice::<Value>(b) {
+        return (false, v);
+    }
+    match std::str::from_utf8(b) {
+        Ok(s) => (false, Value::String(s.to_string())),
+        Err(_) => (true, Value::String(B64.encode(b))),
+    }
+}
+
+/// The output line, fields in a fixed order.
+#[derive(serde::Serialize)]
+struct Line<'a> {
+    topic: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_base64: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    value_base64: Option<Value>,
+    timestamp: i64,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    headers: Vec<Value>,
+}
+
+/// Writes one record as a JSON line.
+pub fn write_record(
+    out: &mut impl Write,
+    topic: &str,
+    key: Option<&[u8]>,
+    value: Option<&[u8]>,
+    timestamp: i64,
+    headers: impl Iterator<Item = (String, Option<Vec<u8>>)>,
+) -> std::io::Result<()> {
+    // (plain, base64): a missing key or value is written as `null`.
+    let field = |b: Option<&[u8]>| match b {
+        None => (Some(Value::Null), None),
+        Some(b) => match show(b) {
+            (false, v) => (Some(v), None),
+            (true, v) => (None, Some(v)),
+        },
+    };
+    let (key, key_base64) = field(key);
+    let (value, value_base64) = field(value);
+    let headers = headers
+        .map(|(n, v)| {
+            let v = match v {
+                None => Value::Null,
+                Some(b) => match std::str::from_utf8(&b) {
+                    Ok(s) => Value::String(s.into()),
+                    Err(_) => serde_json::json!({ "base64": B64.encode(&b) }),
+                },
+            };
+            Value::Array(vec![Value::String(n), v])
+        })
+        .collect();
+    let line = Line { topic, key, key_base64, value, value_base64, timestamp, headers };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_json_binary_and_tombstones() {
+        let r = parse_line(r#"{"topic":"t","key":"k","value":{"a": 1},"timestamp":5,"headers":[["h","v"],["n",null],["b",{"base64":"AAE="}]]}"#).unwrap();
+        assert_eq!(r.key.as_deref(), Some(&b"k"[..]));
+        assert_eq!(r.value.as_deref(), Some(&br#"{"a":1}"#[..]));
+        assert_eq!(r.headers[1], ("n".into(), None));
+        assert_eq!(r.headers[2].1.as_deref(), Some(&[0u8, 1][..]));
+        let t = parse_line(r#"{"topic":"t","value":null}"#).unwrap();
+        assert_eq!((t.key, t.value, t.timestamp), (None, None, 0));
+        let b = parse_line(r#"{"topic":"t","value_base64":"/w=="}"#).unwrap();
+        assert_eq!(b.value.as_deref(), Some(&[0xffu8][..]));
+    }
+
+    #[test]
+    fn bad_lines_say_what_is_wrong() {
+        assert!(parse_line(r#"{"value":"x"}"#).unwrap_err().contains("topic"));
+        assert!(parse_line(r#"{"topic":"t","vaule":"x"}"#).unwrap_err().contains("unknown field `vaule`"));
+        assert!(parse_line(r#"{"topic":"t","value":"x","value_base64":"eA=="}"#).unwrap_err().contains("not both"));
+        assert!(parse_line("[1]").is_err());
+    }
+
+    #[test]
+    fn output_round_trips_through_input() {
+        let mut buf = Vec::new();
+        write_record(&mut buf, "o", Some(b"k"), Some(&[0xff, 0]), 9, vec![("h".to_string(), Some(b"v".to_vec()))].into_iter()).unwrap();
+        write_record(&mut buf, "o", None, Some(br#"{"a":1}"#), 1, std::iter::empty()).unwrap();
+        let text = String::from_utf8(buf).unwrap();
+        let lines: Vec<_> = text.lines().collect();
+        assert_eq!(lines[1], r#"{"topic":"o","key":null,"value":{"a":1},"timestamp":1}"#);
+        let back = parse_line(lines[0]).unwrap();
+        assert_eq!(back.value.as_deref(), Some(&[0xffu8, 0][..]));
+        assert_eq!(back.headers, vec![("h".into(), Some(b"v".to_vec()))]);
+    }
+}

@@ -1,0 +1,12 @@
+//! The pipeline spec: a TOML file that declares a topology.
+//!
+//! Parsing is strict: unknown keys are errors, and every error names the
+//! file, the line and the key. `docs/spec.md` documents every key.
+
+mod error;
+mod model;
+mod validate;
+
+pub use error::{SpecError, SpecErrors};
+pub use model::{DirGrant, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec, SpecFile, StepSpec};
+pub use validate::load;

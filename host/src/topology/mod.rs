@@ -1,0 +1,142 @@
+//! The topology a spec declares: sources, a chain of operator steps, sinks.
+//!
+//! One sub-topology for now: every source topic feeds the same chain, and a
+//! task is one partition number across the source topics (Kafka Streams'
+//! task `0_<partition>`).
+
+mod describe;
+
+pub use describe::describe;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// A validated pipeline.
+#[derive(Debug, Clone)]
+pub struct Topology {
+    /// Consumer group and prefix of internal topics.
+    pub application_id: String,
+    /// The spec file it came from.
+    pub spec_path: PathBuf,
+    /// librdkafka settings from the spec.
+    pub kafka: Vec<(String, String)>,
+    /// Threads, batching and commits.
+    pub runtime: RuntimeConfig,
+    /// Input topics.
+    pub sources: Vec<String>,
+    /// Operator chain, in order.
+    pub steps: Vec<Step>,
+    /// Output topics.
+    pub sinks: Vec<Sink>,
+}
+
+/// How the host runs the topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeConfig {
+    /// Worker threads.
+    pub workers: usize,
+    /// Most records per batch.
+    pub batch_size: usize,
+    /// Interval between offset commits.
+    pub commit_interval: Duration,
+    /// How long a poll waits to fill a batch.
+    pub poll_timeout: Duration,
+}
+
+impl Default for RuntimeConfig {
+    fn default() -> Self {
+        RuntimeConfig {
+            workers: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            batch_size: 1024,
+            commit_interval: Duration::from_secs(5),
+            poll_timeout: Duration::from_millis(20),
+        }
+    }
+}
+
+/// Which exported interface a step calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Interface {
+    /// `eddy:operator/processor`.
+    Processor,
+    /// `eddy:operator/aggregator`.
+    Aggregator,
+    /// `eddy:operator/joiner`.
+    Joiner,
+}
+
+impl Interface {
+    /// The interface's name in the WIT package.
+    pub fn name(self) -> &'static str {
+        match self {
+            Interface::Processor => "processor",
+            Interface::Aggregator => "aggregator",
+            Interface::Joiner => "joiner",
+        }
+    }
+}
+
+/// One operator in the chain.
+#[derive(Debug, Clone)]
+pub struct Step {
+    /// Node name.
+    pub name: String,
+    /// The `.wasm` component.
+    pub component: PathBuf,
+    /// The interface it is called through.
+    pub interface: Interface,
+    /// Settings passed to `init`.
+    pub settings: Vec<(String, String)>,
+    /// Branch names (last step only); tag `i` of an output goes to branch `i`.
+    pub branches: Vec<String>,
+    /// Memory and time limits.
+    pub limits: Limits,
+    /// Granted capabilities.
+    pub grants: Grants,
+    /// Line of the step in the spec.
+    pub line: usize,
+}
+
+/// Per-instance resource limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest linear memory, in bytes.
+    pub memory_bytes: usize,
+    /// Longest one batch call may run.
+    pub timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory_bytes: 64 << 20, timeout: Duration::from_secs(2) }
+    }
+}
+
+/// Capabilities granted to an operator; none by default.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Grants {
+    /// Environment variables passed through by name.
+    pub env: Vec<String>,
+    /// (host dir, guest path, writable).
+    pub dirs: Vec<(PathBuf, String, bool)>,
+    /// Real clocks.
+    pub clock: bool,
+    /// Outbound network.
+    pub network: bool,
+}
+
+/// One output topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Sink {
+    /// Topic name.
+    pub topic: String,
+    /// The branch feeding it, or every output when none.
+    pub branch: Option<usize>,
+}
+
+impl Sink {
+    /// Whether an output record routed to `branch` goes to this sink.
+    pub fn takes(&self, branch: u32) -> bool {
+        self.branch.is_none_or(|b| b as u32 == branch)
+    }
+}

@@ -1,0 +1,52 @@
+//! The one wasmtime engine of a host process and its configuration.
+
+use super::sandbox::HostState;
+use std::sync::Arc;
+use std::time::Duration;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, Engine, OptLevel};
+
+/// How often the epoch advances; per-call time limits are counted in these.
+pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// The engine, the linker every operator is linked with, and the ticker
+/// that drives per-call time limits.
+#[derive(Clone)]
+pub struct OperatorEngine {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Arc<Linker<HostState>>,
+}
+
+impl OperatorEngine {
+    /// Creates the engine and starts its epoch ticker.
+    pub fn new() -> anyhow::Result<Self> {
+        let mut cfg = Config::new();
+        cfg.wasm_component_model(true);
+        // Time limits: a call traps once the epoch passes its deadline.
+        // Cheaper than fuel (a check at loop heads and calls, no counting).
+        cfg.epoch_interruption(true);
+        cfg.cranelift_opt_level(OptLevel::Speed);
+        let engine = Engine::new(&cfg)?;
+        let mut linker = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        super::bindings::eddy::operator::log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        super::bindings::eddy::operator::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        let weak = engine.weak();
+        std::thread::Builder::new().name("eddy-epoch".into()).spawn(move || {
+            while let Some(engine) = weak.upgrade() {
+                drop(engine);
+                std::thread::sleep(EPOCH_TICK);
+                match weak.upgrade() {
+                    Some(e) => e.increment_epoch(),
+                    None => break,
+                }
+            }
+        })?;
+        Ok(OperatorEngine { engine, linker: Arc::new(linker) })
+    }
+
+    /// Epoch ticks that cover `timeout` (at least one).
+    pub(crate) fn ticks(timeout: Duration) -> u64 {
+        (timeout.as_nanos() / EPOCH_TICK.as_nanos()).max(1) as u64 + 1
+    }
+}

@@ -1,0 +1,34 @@
+//! The Wasm side of the host: one engine, components compiled once,
+//! instances per worker, the sandbox and its limits.
+
+mod component;
+mod engine;
+mod error;
+mod instance;
+mod sandbox;
+
+pub use component::LoadedOperator;
+pub use engine::OperatorEngine;
+pub use error::{CallError, LoadError};
+pub use instance::OperatorInstance;
+
+/// Bindings generated from `wit/operator.wit`; the one place that calls
+/// `bindgen!`. Only the types and the `log` import are used: exports are
+/// looked up one interface at a time, so a component needs only the ones its
+/// steps use.
+#[allow(missing_docs, clippy::all)]
+pub(crate) mod bindings {
+    wasmtime::component::bindgen!({
+        world: "host",
+        path: "../wit",
+        additional_derives: [PartialEq, Eq],
+    });
+}
+
+/// The WIT package every export name is qualified with.
+pub const WIT_PACKAGE: &str = "eddy:operator@0.1.0";
+
+/// The fully qualified name of an exported interface, e.g. `eddy:operator/processor@0.1.0`.
+pub fn interface_export_name(interface: &str) -> String {
+    format!("eddy:operator/{interface}@0.1.0")
+}

@@ -1,0 +1,99 @@
+//! What an operator instance can reach: nothing, unless the spec grants it.
+//!
+//! Components built from Rust import WASI (std links it in) even when they
+//! never use it, so WASI is linked, backed by a context that grants nothing:
+//! no preopened directories, no environment, no network (sockets deny every
+//! address, name lookup is off), stdin closed, stdout and stderr discarded,
+//! and clocks frozen at zero. Random numbers are allowed: they reach nothing.
+
+use crate::topology::{Grants, Limits};
+use std::sync::Arc;
+use wasmtime::component::ResourceTable;
+use wasmtime::{StoreLimits, StoreLimitsBuilder};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// The data of one instance's store.
+pub struct HostState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) limits: StoreLimits,
+    /// Step name, for the operator's log lines.
+    pub(crate) step: Arc<str>,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// A clock stopped at the epoch: time is a capability.
+struct FrozenClock;
+
+impl wasmtime_wasi::HostWallClock for FrozenClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(1)
+    }
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::ZERO
+    }
+}
+
+impl wasmtime_wasi::HostMonotonicClock for FrozenClock {
+    fn resolution(&self) -> u64 {
+        1_000_000_000
+    }
+    fn now(&self) -> u64 {
+        0
+    }
+}
+
+impl HostState {
+    /// A store's data for `step` with exactly the granted capabilities.
+    pub(crate) fn new(step: Arc<str>, grants: &Grants, limits: &Limits) -> Result<Self, String> {
+        let mut b = WasiCtxBuilder::new();
+        for name in &grants.env {
+            if let Ok(v) = std::env::var(name) {
+                b.env(name, v);
+            }
+        }
+        for (host, guest, writable) in &grants.dirs {
+            let perms = if *writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
+            b.preopened_dir(host, guest, perms).map_err(|e| format!("granting {}: {e}", host.display()))?;
+        }
+        if !grants.clock {
+            b.wall_clock(FrozenClock);
+            b.monotonic_clock(FrozenClock);
+        }
+        if grants.network {
+            b.inherit_network();
+            b.allow_ip_name_lookup(true);
+        } else {
+            b.allow_tcp(false);
+            b.allow_udp(false);
+        }
+        let limits = StoreLimitsBuilder::new()
+            .memory_size(limits.memory_bytes)
+            // Fail loudly: a guest allocator that sees a failed grow would
+            // abort with a less telling message.
+            .trap_on_grow_failure(true)
+            .build();
+        Ok(HostState { wasi: b.build(), table: ResourceTable::new(), limits, step })
+    }
+}
+
+impl crate::wasm::bindings::eddy::operator::log::Host for HostState {
+    fn log(&mut self, level: crate::wasm::bindings::eddy::operator::log::Level, message: String) {
+        use crate::wasm::bindings::eddy::operator::log::Level;
+        let step = &*self.step;
+        match level {
+            Level::Trace => tracing::trace!(operator = step, "{message}"),
+            Level::Debug => tracing::debug!(operator = step, "{message}"),
+            Level::Info => tracing::info!(operator = step, "{message}"),
+            Level::Warn => tracing::warn!(operator = step, "{message}"),
+            Level::Error => tracing::error!(operator = step, "{message}"),
+        }
+    }
+}
+
+impl crate::wasm::bindings::eddy::operator::types::Host for HostState {}
