@@ -9,4 +9,4 @@ mod validate;
 
 pub use error::{SpecError, SpecErrors};
 pub use model::{DirGrant, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec, SpecFile, StepSpec};
-pub use validate::load;
+pub use validate::{load, parse as validate_text};

@@ -53,7 +53,10 @@ impl OperatorInstance {
                 WitError::BadBatch(m) => CallError::BadBatch(m),
                 WitError::InvalidSettings(m) => CallError::Failed { message: format!("invalid settings: {m}"), input_index: None },
             }),
-            Err(e) => Err(classify(&e, &self.op)),
+            Err(e) => Err(match (classify(&e, &self.op), self.store.data_mut().panic.take()) {
+                (CallError::Trap(t), Some(panic)) => CallError::Trap(format!("{t} ({panic})")),
+                (other, _) => other,
+            }),
         }
     }
 }
@@ -75,6 +78,8 @@ fn classify(e: &wasmtime::Error, op: &LoadedOperator) -> CallError {
     if text.contains("forcing trap when growing memory") {
         return CallError::OutOfMemory(op.step.limits.memory_bytes);
     }
-    let first = format!("{e:#}");
-    CallError::Trap(first.lines().next().unwrap_or("unknown trap").to_string())
+    match e.downcast_ref::<Trap>() {
+        Some(trap) => CallError::Trap(trap.to_string()),
+        None => CallError::Trap(format!("{e:#}").lines().next().unwrap_or("unknown error").to_string()),
+    }
 }

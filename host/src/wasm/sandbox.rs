@@ -19,6 +19,8 @@ pub struct HostState {
     pub(crate) limits: StoreLimits,
     /// Step name, for the operator's log lines.
     pub(crate) step: Arc<str>,
+    /// The last panic message the guest logged, to explain its trap.
+    pub(crate) panic: Option<String>,
 }
 
 impl WasiView for HostState {
@@ -78,13 +80,16 @@ impl HostState {
             // abort with a less telling message.
             .trap_on_grow_failure(true)
             .build();
-        Ok(HostState { wasi: b.build(), table: ResourceTable::new(), limits, step })
+        Ok(HostState { wasi: b.build(), table: ResourceTable::new(), limits, step, panic: None })
     }
 }
 
 impl crate::wasm::bindings::eddy::operator::log::Host for HostState {
     fn log(&mut self, level: crate::wasm::bindings::eddy::operator::log::Level, message: String) {
         use crate::wasm::bindings::eddy::operator::log::Level;
+        if matches!(level, Level::Error) && message.starts_with("operator panicked") {
+            self.panic = Some(message.clone());
+        }
         let step = &*self.step;
         match level {
             Level::Trace => tracing::trace!(operator = step, "{message}"),

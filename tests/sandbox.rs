@@ -1,0 +1,99 @@
+//! A trap, a timeout and an out-of-memory in an operator fail the batch with
+//! an error naming the operator and the record, and the host (this test
+//! process) carries on: the chain re-instantiates the operator and the next
+//! batch goes through.
+
+use eddy::runtime::Chain;
+use eddy::spec;
+use eddy::wasm::{CallError, LoadedOperator, OperatorEngine};
+use eddy_batch::{BatchView, BatchWriter};
+use eddy_e2e::components;
+use std::time::{Duration, Instant};
+
+fn chain(extra: &str) -> Chain {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
+    let text = format!(
+        "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\ninterface = \"processor\"\n{extra}\n[[sinks]]\ntopic = \"out\"\n"
+    );
+    let topo = spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
+    let engine = OperatorEngine::new().unwrap();
+    let ops: Vec<LoadedOperator> = topo.steps.iter().map(|s| LoadedOperator::load(&engine, s).unwrap()).collect();
+    Chain::new(&ops).unwrap()
+}
+
+fn batch(values: &[&str]) -> Vec<u8> {
+    let mut w = BatchWriter::new();
+    for (i, v) in values.iter().enumerate() {
+        w.record(i as u32, Some(b"k"), Some(v.as_bytes()), i as i64, []);
+    }
+    w.into_vec()
+}
+
+fn values(out: &[u8]) -> Vec<String> {
+    BatchView::new(out).unwrap().iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()).collect()
+}
+
+#[test]
+fn a_trap_names_the_operator_and_record_and_the_chain_recovers() {
+    let mut c = chain("");
+    let err = c.run(&batch(&["a", "b", "boom", "c"]), 4).unwrap_err();
+    assert_eq!(err.step, "hostile");
+    assert_eq!(err.input_index, Some(2));
+    assert!(matches!(&err.error, CallError::Trap(m) if m.contains("unreachable")), "{err}");
+    let ok = c.run(&batch(&["d", "e"]), 2).unwrap();
+    assert_eq!(values(&ok.batch), ["d", "e"]);
+}
+
+#[test]
+fn an_endless_loop_times_out_at_the_limit() {
+    let mut c = chain("limits = { timeout = \"200ms\" }");
+    let start = Instant::now();
+    let err = c.run(&batch(&["a", "spin"]), 2).unwrap_err();
+    assert_eq!(err.error, CallError::Timeout(Duration::from_millis(200)));
+    assert_eq!(err.input_index, Some(1));
+    // The first call and the replay of the record each run into the limit.
+    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert_eq!(values(&c.run(&batch(&["f"]), 1).unwrap().batch), ["f"]);
+}
+
+#[test]
+fn growing_memory_without_bound_hits_the_memory_limit() {
+    let mut c = chain("limits = { memory = \"16MiB\" }");
+    let err = c.run(&batch(&["grow"]), 1).unwrap_err();
+    assert_eq!(err.error, CallError::OutOfMemory(16 << 20));
+    assert_eq!(err.input_index, Some(0));
+    assert_eq!(values(&c.run(&batch(&["g"]), 1).unwrap().batch), ["g"]);
+}
+
+fn probe(extra: &str) -> serde_json::Value {
+    let mut c = chain(extra);
+    let out = c.run(&batch(&["probe"]), 1).unwrap();
+    serde_json::from_str(&values(&out.batch)[0]).unwrap()
+}
+
+#[test]
+fn without_grants_the_operator_sees_no_clock_env_or_files() {
+    let seen = probe("");
+    assert_eq!(seen, serde_json::json!({ "clock": 0, "env": 0, "data": -1, "root": false }));
+}
+
+#[test]
+fn grants_open_exactly_what_they_name() {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("a.txt"), "x").unwrap();
+    let grants = format!("grants = {{ clock = true, env = [\"PATH\"], dirs = [{{ host = {:?}, guest = \"/data\" }}] }}", data.path().display().to_string());
+    let seen = probe(&grants);
+    assert!(seen["clock"].as_u64().unwrap() > 1_700_000_000, "{seen}");
+    assert_eq!(seen["env"], 1, "{seen}");
+    assert_eq!(seen["data"], 1, "{seen}");
+    assert_eq!(seen["root"], false, "only the granted directory: {seen}");
+}
+
+#[test]
+fn a_granted_directory_must_exist() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"s\"\ncomponent = \"x.wasm\"\ninterface = \"processor\"\ngrants = { dirs = [{ host = \"nope\", guest = \"/data\" }] }\n[[sinks]]\ntopic = \"out\"\n";
+    let err = spec::validate_text(&dir.path().join("p.toml"), text).unwrap_err().to_string();
+    assert!(err.contains("steps[0].grants.dirs") && err.contains("is not a directory"), "{err}");
+}
