@@ -6,7 +6,10 @@ use std::process::Command;
 
 fn eddy(args: &[&str]) -> (bool, String) {
     let out = Command::new(eddy_bin()).args(args).output().unwrap();
-    (out.status.success(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 fn spec_with(dir: &std::path::Path, step: &str, component: &str) -> String {
@@ -22,10 +25,17 @@ fn spec_with(dir: &std::path::Path, step: &str, component: &str) -> String {
 #[test]
 fn unknown_key_names_file_line_and_key() {
     let dir = tempfile::tempdir().unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"\nsetings = { a = 1 }", components::IDENTITY);
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"\nsetings = { a = 1 }",
+        components::IDENTITY,
+    );
     let (ok, err) = eddy(&["check", &path]);
     assert!(!ok);
-    assert!(err.contains("pipeline.toml:10:") && err.contains("unknown field `setings`"), "{err}");
+    assert!(
+        err.contains("pipeline.toml:10:") && err.contains("unknown field `setings`"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -54,8 +64,15 @@ fn a_component_without_the_interface_is_refused_with_what_it_exports() {
     let path = spec_with(dir.path(), "interface = \"processor\"", components::SUM);
     let (ok, err) = eddy(&["check", &path]);
     assert!(!ok);
-    assert!(err.contains("operator `op`") && err.contains("does not export `eddy:operator/processor@0.1.0#process`"), "{err}");
-    assert!(err.contains("eddy:operator/aggregator@0.1.0"), "says what it does export: {err}");
+    assert!(
+        err.contains("operator `op`")
+            && err.contains("does not export `eddy:operator/processor@0.1.0#process`"),
+        "{err}"
+    );
+    assert!(
+        err.contains("eddy:operator/aggregator@0.1.0"),
+        "says what it does export: {err}"
+    );
 }
 
 #[test]
@@ -63,57 +80,112 @@ fn files_that_are_not_components_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let text_file = dir.path().join("notes.txt");
     std::fs::write(&text_file, "hello").unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"", text_file.to_str().unwrap());
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"",
+        text_file.to_str().unwrap(),
+    );
     let (ok, err) = eddy(&["check", &path]);
-    assert!(!ok && err.contains("is not a WebAssembly component") && err.contains("magic bytes"), "{err}");
+    assert!(
+        !ok && err.contains("is not a WebAssembly component") && err.contains("magic bytes"),
+        "{err}"
+    );
 
     // A core module: the Wasm magic with version 1.
     let core = dir.path().join("core.wasm");
     std::fs::write(&core, b"\0asm\x01\0\0\0").unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"", core.to_str().unwrap());
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"",
+        core.to_str().unwrap(),
+    );
     let (ok, err) = eddy(&["check", &path]);
-    assert!(!ok && err.contains("core Wasm module") && err.contains("wasm32-wasip2"), "{err}");
+    assert!(
+        !ok && err.contains("core Wasm module") && err.contains("wasm32-wasip2"),
+        "{err}"
+    );
 
     // A truncated component.
     let bytes = std::fs::read(components::IDENTITY).unwrap();
     let cut = dir.path().join("cut.wasm");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"", cut.to_str().unwrap());
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"",
+        cut.to_str().unwrap(),
+    );
     let (ok, err) = eddy(&["check", &path]);
-    assert!(!ok && err.contains("is not a WebAssembly component"), "{err}");
+    assert!(
+        !ok && err.contains("is not a WebAssembly component"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_failing_init_is_reported_with_the_operator_message() {
     let dir = tempfile::tempdir().unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"\nsettings = { fail_init = true }", components::HOSTILE);
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"\nsettings = { fail_init = true }",
+        components::HOSTILE,
+    );
     let (ok, err) = eddy(&["check", &path]);
-    assert!(!ok && err.contains("operator `op`: init failed: invalid settings: fail_init is set"), "{err}");
+    assert!(
+        !ok && err.contains("operator `op`: init failed: invalid settings: fail_init is set"),
+        "{err}"
+    );
 }
 
 #[test]
 fn bad_input_records_name_the_line() {
     let dir = tempfile::tempdir().unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"", components::IDENTITY);
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"",
+        components::IDENTITY,
+    );
     let input = dir.path().join("in.jsonl");
-    std::fs::write(&input, "{\"topic\":\"in\",\"value\":\"a\"}\n\n{\"topic\":\"in\",\"valeu\":\"b\"}\n").unwrap();
+    std::fs::write(
+        &input,
+        "{\"topic\":\"in\",\"value\":\"a\"}\n\n{\"topic\":\"in\",\"valeu\":\"b\"}\n",
+    )
+    .unwrap();
     let (ok, err) = eddy(&["test", &path, "--input", input.to_str().unwrap()]);
-    assert!(!ok && err.contains("in.jsonl:3: unknown field `valeu`"), "{err}");
+    assert!(
+        !ok && err.contains("in.jsonl:3: unknown field `valeu`"),
+        "{err}"
+    );
     std::fs::write(&input, "{\"topic\":\"elsewhere\",\"value\":\"a\"}\n").unwrap();
     let (ok, err) = eddy(&["test", &path, "--input", input.to_str().unwrap()]);
-    assert!(!ok && err.contains("not a source of this pipeline"), "{err}");
+    assert!(
+        !ok && err.contains("not a source of this pipeline"),
+        "{err}"
+    );
 }
 
 #[test]
 fn run_without_a_broker_fails_with_bounded_retries() {
     let dir = tempfile::tempdir().unwrap();
-    let path = spec_with(dir.path(), "interface = \"processor\"", components::IDENTITY);
+    let path = spec_with(
+        dir.path(),
+        "interface = \"processor\"",
+        components::IDENTITY,
+    );
     let mut text = std::fs::read_to_string(&path).unwrap();
     // Port 9 (discard) on loopback: nothing listens there.
-    text = text.replace("[[sources]]", "[kafka]\n\"bootstrap.servers\" = \"127.0.0.1:9\"\n\n[[sources]]");
+    text = text.replace(
+        "[[sources]]",
+        "[kafka]\n\"bootstrap.servers\" = \"127.0.0.1:9\"\n\n[[sources]]",
+    );
     std::fs::write(&path, text).unwrap();
     let start = std::time::Instant::now();
     let (ok, err) = eddy(&["run", &path]);
-    assert!(!ok && err.contains("cannot reach Kafka at 127.0.0.1:9 after 5 attempts"), "{err}");
-    assert!(start.elapsed() < std::time::Duration::from_secs(90), "gave up in bounded time");
+    assert!(
+        !ok && err.contains("cannot reach Kafka at 127.0.0.1:9 after 5 attempts"),
+        "{err}"
+    );
+    assert!(
+        start.elapsed() < std::time::Duration::from_secs(90),
+        "gave up in bounded time"
+    );
 }

@@ -20,22 +20,48 @@ fn main() {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap()).join("..");
     // A target dir of its own (beside the main one, so it persists): the
     // outer cargo holds a lock on the main one while this script runs.
-    let target = out.ancestors().nth(4).map_or_else(|| out.join("wasm"), |t| t.join("wasm-fixtures"));
+    let target = out
+        .ancestors()
+        .nth(4)
+        .map_or_else(|| out.join("wasm"), |t| t.join("wasm-fixtures"));
     for dir in ["wit", "batch/src", "guest-sdk/src", "guest-sdk/build.rs"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.current_dir(&root).args(["build", "--release", "--target", "wasm32-wasip2", "--target-dir"]).arg(&target);
+    cmd.current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip2",
+            "--target-dir",
+        ])
+        .arg(&target);
     for (name, dir) in OPERATORS {
-        println!("cargo:rerun-if-changed={}", root.join(dir).join("src").display());
-        println!("cargo:rerun-if-changed={}", root.join(dir).join("Cargo.toml").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join(dir).join("src").display()
+        );
+        println!(
+            "cargo:rerun-if-changed={}",
+            root.join(dir).join("Cargo.toml").display()
+        );
         cmd.args(["-p", name]);
     }
-    for var in ["CARGO_TARGET_DIR", "RUSTFLAGS", "CARGO_ENCODED_RUSTFLAGS", "CARGO_BUILD_TARGET", "RUSTC_WORKSPACE_WRAPPER"] {
+    for var in [
+        "CARGO_TARGET_DIR",
+        "RUSTFLAGS",
+        "CARGO_ENCODED_RUSTFLAGS",
+        "CARGO_BUILD_TARGET",
+        "RUSTC_WORKSPACE_WRAPPER",
+    ] {
         cmd.env_remove(var);
     }
     let status = cmd.status().expect("running cargo for the wasm fixtures");
-    assert!(status.success(), "building the operator components failed; is the wasm32-wasip2 target installed (rustup target add wasm32-wasip2)?");
+    assert!(
+        status.success(),
+        "building the operator components failed; is the wasm32-wasip2 target installed (rustup target add wasm32-wasip2)?"
+    );
     let mut consts = String::new();
     for (name, _) in OPERATORS {
         let file = format!("{}.wasm", name.replace('-', "_"));

@@ -8,16 +8,33 @@ fn check_example(dir: &str, component: &str) {
     let tmp = tempfile::tempdir().unwrap();
     // The spec names its component relative to itself: put the freshly
     // built one beside a copy of the spec.
-    std::fs::copy(example.join("pipeline.toml"), tmp.path().join("pipeline.toml")).unwrap();
+    std::fs::copy(
+        example.join("pipeline.toml"),
+        tmp.path().join("pipeline.toml"),
+    )
+    .unwrap();
     let file = std::path::Path::new(component).file_name().unwrap();
     std::fs::copy(component, tmp.path().join(file)).unwrap();
     let out = Command::new(eddy_bin())
-        .args(["test", tmp.path().join("pipeline.toml").to_str().unwrap(), "--input", example.join("input.jsonl").to_str().unwrap()])
+        .args([
+            "test",
+            tmp.path().join("pipeline.toml").to_str().unwrap(),
+            "--input",
+            example.join("input.jsonl").to_str().unwrap(),
+        ])
         .output()
         .unwrap();
-    assert!(out.status.success(), "eddy test failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "eddy test failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let expected = std::fs::read_to_string(example.join("expected.jsonl")).unwrap();
-    assert_eq!(String::from_utf8(out.stdout).unwrap(), expected, "output of examples/{dir}");
+    assert_eq!(
+        String::from_utf8(out.stdout).unwrap(),
+        expected,
+        "output of examples/{dir}"
+    );
 }
 
 #[test]
@@ -42,18 +59,50 @@ fn route_by_size_matches_expected() {
 
 #[test]
 fn every_command_has_help() {
-    for cmd in [&[][..], &["run"], &["test"], &["check"], &["describe"], &["build"]] {
-        let out = Command::new(eddy_bin()).args(cmd).arg("--help").output().unwrap();
+    for cmd in [
+        &[][..],
+        &["run"],
+        &["test"],
+        &["check"],
+        &["describe"],
+        &["build"],
+    ] {
+        let out = Command::new(eddy_bin())
+            .args(cmd)
+            .arg("--help")
+            .output()
+            .unwrap();
         assert!(out.status.success(), "eddy {cmd:?} --help");
-        assert!(String::from_utf8_lossy(&out.stdout).contains("Usage"), "eddy {cmd:?} --help prints usage");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("Usage"),
+            "eddy {cmd:?} --help prints usage"
+        );
     }
 }
 
 #[test]
 fn describe_shows_branches_to_both_sinks() {
-    let out = Command::new(eddy_bin()).args(["describe", root().join("examples/route-by-size/pipeline.toml").to_str().unwrap()]).output().unwrap();
+    let out = Command::new(eddy_bin())
+        .args([
+            "describe",
+            root()
+                .join("examples/route-by-size/pipeline.toml")
+                .to_str()
+                .unwrap(),
+        ])
+        .output()
+        .unwrap();
     let text = String::from_utf8(out.stdout).unwrap();
-    assert!(text.contains("Processor: route (component: route_by_size.wasm, interface: processor)"), "{text}");
-    assert!(text.contains("--> SINK-0 (branch small)") && text.contains("--> SINK-1 (branch large)"), "{text}");
-    assert!(text.contains("Sink: SINK-1 (topic: large-payloads)"), "{text}");
+    assert!(
+        text.contains("Processor: route (component: route_by_size.wasm, interface: processor)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("--> SINK-0 (branch small)") && text.contains("--> SINK-1 (branch large)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Sink: SINK-1 (topic: large-payloads)"),
+        "{text}"
+    );
 }

@@ -2,7 +2,9 @@
 //! and the flat-map, filter and branch examples record for record.
 
 use eddy::records::read_records;
-use eddy_e2e::{Eddy, Topics, components, consume, kafka_spec, produce, root, total_records, unique};
+use eddy_e2e::{
+    Eddy, Topics, components, consume, kafka_spec, produce, root, total_records, unique,
+};
 use std::collections::{BTreeMap, HashSet};
 use std::time::Duration;
 
@@ -11,13 +13,43 @@ fn map_100k_records_over_4_partitions_each_exactly_once_in_order() {
     let topics = Topics::create(&[("map-in", 4), ("map-out", 4)]);
     let (input, output) = (&topics.names[0], &topics.names[1]);
     const N: usize = 100_000;
+    const T0: i64 = 1_700_000_000_000; // 0 would mean "now" to the producer
     let keys: Vec<Vec<u8>> = (0..4).map(|p| format!("p{p}").into_bytes()).collect();
-    let values: Vec<Vec<u8>> = (0..N).map(|i| format!("{{\"User\":\" u{} \",\"Seq\":{},\"P\":{}}}", i % 10, i / 4, i % 4).into_bytes()).collect();
-    produce(input, (0..N).map(|i| (Some((i % 4) as i32), Some(&keys[i % 4][..]), Some(&values[i][..]), i as i64, &[][..])));
+    let values: Vec<Vec<u8>> = (0..N)
+        .map(|i| {
+            format!(
+                "{{\"User\":\" u{} \",\"Seq\":{},\"P\":{}}}",
+                i % 10,
+                i / 4,
+                i % 4
+            )
+            .into_bytes()
+        })
+        .collect();
+    produce(
+        input,
+        (0..N).map(|i| {
+            (
+                Some((i % 4) as i32),
+                Some(&keys[i % 4][..]),
+                Some(&values[i][..]),
+                T0 + i as i64,
+                &[][..],
+            )
+        }),
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let app = unique("map");
-    let spec = kafka_spec(dir.path(), &app, input, "normalize", components::NORMALIZE_JSON, "", &format!("[[sinks]]\ntopic = \"{output}\""));
+    let spec = kafka_spec(
+        dir.path(),
+        &app,
+        input,
+        "normalize",
+        components::NORMALIZE_JSON,
+        "",
+        &format!("[[sinks]]\ntopic = \"{output}\""),
+    );
     let eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
     let got = consume(output, 4, N, Duration::from_secs(240));
     assert_eq!(got.len(), N, "all {N} outputs arrive");
@@ -29,12 +61,23 @@ fn map_100k_records_over_4_partitions_each_exactly_once_in_order() {
     for g in &got {
         let v: serde_json::Value = serde_json::from_slice(g.value.as_deref().unwrap()).unwrap();
         let (p, seq) = (v["p"].as_u64().unwrap(), v["seq"].as_i64().unwrap());
-        assert_eq!(g.key.as_deref(), Some(format!("p{p}").as_bytes()), "key carried");
-        assert_eq!(v["user"].as_str().unwrap().trim(), v["user"].as_str().unwrap(), "normalised");
-        assert_eq!(g.timestamp, seq * 4 + p as i64, "timestamp carried");
+        assert_eq!(
+            g.key.as_deref(),
+            Some(format!("p{p}").as_bytes()),
+            "key carried"
+        );
+        assert_eq!(
+            v["user"].as_str().unwrap().trim(),
+            v["user"].as_str().unwrap(),
+            "normalised"
+        );
+        assert_eq!(g.timestamp, T0 + seq * 4 + p as i64, "timestamp carried");
         assert!(seen.insert((p, seq)), "({p}, {seq}) twice");
         let prev = last.insert((g.partition, p), seq);
-        assert!(prev.is_none_or(|s| s < seq), "partition {p}: seq {seq} after {prev:?}");
+        assert!(
+            prev.is_none_or(|s| s < seq),
+            "partition {p}: seq {seq} after {prev:?}"
+        );
     }
     assert_eq!(seen.len(), N);
 }
@@ -46,38 +89,96 @@ fn example_on_kafka(example: &str, component: &str) {
     let spec_text = std::fs::read_to_string(dir.join("pipeline.toml")).unwrap();
     let input = read_records(&dir.join("input.jsonl")).unwrap();
     let expected = read_records(&dir.join("expected.jsonl")).unwrap();
-    let source_names: Vec<String> = input.iter().map(|r| r.topic.clone()).collect::<HashSet<_>>().into_iter().collect();
-    let sink_names: Vec<String> = expected.iter().map(|r| r.topic.clone()).collect::<HashSet<_>>().into_iter().collect();
-    let all: Vec<(&str, i32)> = source_names.iter().chain(&sink_names).map(|n| (n.as_str(), 1)).collect();
+    let source_names: Vec<String> = input
+        .iter()
+        .map(|r| r.topic.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let sink_names: Vec<String> = expected
+        .iter()
+        .map(|r| r.topic.clone())
+        .collect::<HashSet<_>>()
+        .into_iter()
+        .collect();
+    let all: Vec<(&str, i32)> = source_names
+        .iter()
+        .chain(&sink_names)
+        .map(|n| (n.as_str(), 1))
+        .collect();
     let topics = Topics::create(&all);
-    let rename = |name: &str| -> String { all.iter().position(|(n, _)| *n == name).map(|i| topics.names[i].clone()).unwrap() };
+    let rename = |name: &str| -> String {
+        all.iter()
+            .position(|(n, _)| *n == name)
+            .map(|i| topics.names[i].clone())
+            .unwrap()
+    };
 
     // The example's own spec, pointed at this test's topics and broker.
     let tmp = tempfile::tempdir().unwrap();
     let mut text = spec_text.replace("127.0.0.1:9092", &eddy_e2e::bootstrap());
     for (n, _) in &all {
-        text = text.replace(&format!("topic = \"{n}\""), &format!("topic = \"{}\"", rename(n)));
+        text = text.replace(
+            &format!("topic = \"{n}\""),
+            &format!("topic = \"{}\"", rename(n)),
+        );
     }
-    text = text.replace(&format!("application_id = \"{example}\""), &format!("application_id = \"{}\"", unique(example)));
+    text = text.replace(
+        &format!("application_id = \"{example}\""),
+        &format!("application_id = \"{}\"", unique(example)),
+    );
     let file = std::path::Path::new(component).file_name().unwrap();
     std::fs::copy(component, tmp.path().join(file)).unwrap();
     let spec = eddy_e2e::write_spec(tmp.path(), &text);
 
     for r in &input {
-        produce(&rename(&r.topic), [(Some(0), r.key.as_deref(), r.value.as_deref(), r.timestamp, &r.headers[..])]);
+        produce(
+            &rename(&r.topic),
+            [(
+                Some(0),
+                r.key.as_deref(),
+                r.value.as_deref(),
+                r.timestamp,
+                &r.headers[..],
+            )],
+        );
     }
     let eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
     for sink in &sink_names {
         let want: Vec<_> = expected.iter().filter(|r| &r.topic == sink).collect();
         let got = consume(&rename(sink), 1, want.len(), Duration::from_secs(60));
-        let got: Vec<_> = got.iter().map(|g| (g.key.clone(), g.value.clone(), g.timestamp, g.headers.clone())).collect();
-        let want: Vec<_> = want.iter().map(|r| (r.key.clone(), r.value.clone(), r.timestamp, r.headers.clone())).collect();
+        let got: Vec<_> = got
+            .iter()
+            .map(|g| {
+                (
+                    g.key.clone(),
+                    g.value.clone(),
+                    g.timestamp,
+                    g.headers.clone(),
+                )
+            })
+            .collect();
+        let want: Vec<_> = want
+            .iter()
+            .map(|r| {
+                (
+                    r.key.clone(),
+                    r.value.clone(),
+                    r.timestamp,
+                    r.headers.clone(),
+                )
+            })
+            .collect();
         assert_eq!(got, want, "sink {sink} of example {example}");
     }
     assert!(eddy.stop());
     for sink in &sink_names {
         let n = expected.iter().filter(|r| &r.topic == sink).count() as i64;
-        assert_eq!(total_records(&rename(sink), 1), n, "nothing extra in {sink}");
+        assert_eq!(
+            total_records(&rename(sink), 1),
+            n,
+            "nothing extra in {sink}"
+        );
     }
 }
 

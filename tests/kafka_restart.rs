@@ -1,7 +1,9 @@
 //! Stopping eddy mid-stream (gracefully, then by SIGKILL) and starting it
 //! again loses no input record: at-least-once.
 
-use eddy_e2e::{Eddy, Topics, components, consume, kafka_spec, produce, total_records, unique, wait_until};
+use eddy_e2e::{
+    Eddy, Topics, components, consume, kafka_spec, produce, total_records, unique, wait_until,
+};
 use std::collections::HashSet;
 use std::time::Duration;
 
@@ -11,37 +13,91 @@ fn restarts_mid_stream_lose_nothing() {
     let (input, output) = (&topics.names[0], &topics.names[1]);
     const N: usize = 60_000;
     let values: Vec<Vec<u8>> = (0..N).map(|i| format!("v{i:06}").into_bytes()).collect();
-    produce(input, (0..N).map(|i| (Some((i % 4) as i32), None, Some(&values[i][..]), 0, &[][..])));
+    // The input keeps arriving while eddy is stopped and started: a stream,
+    // paced so the stops land while it flows (about 4 s in all).
+    let feeder = {
+        let (input, values) = (input.clone(), values.clone());
+        std::thread::spawn(move || {
+            for (c, chunk) in values.chunks(300).enumerate() {
+                produce(
+                    &input,
+                    chunk.iter().enumerate().map(|(i, v)| {
+                        (
+                            Some(((c * 300 + i) % 4) as i32),
+                            None,
+                            Some(&v[..]),
+                            1,
+                            &[][..],
+                        )
+                    }),
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        })
+    };
 
     let dir = tempfile::tempdir().unwrap();
     let app = unique("restart");
     // Small batches so the stops land mid-stream.
-    let spec = kafka_spec(dir.path(), &app, input, "identity", components::IDENTITY, "", &format!("[[sinks]]\ntopic = \"{output}\""));
-    let text = std::fs::read_to_string(&spec).unwrap().replace("workers = 2", "workers = 2\nbatch_size = 64");
+    let spec = kafka_spec(
+        dir.path(),
+        &app,
+        input,
+        "identity",
+        components::IDENTITY,
+        "",
+        &format!("[[sinks]]\ntopic = \"{output}\""),
+    );
+    // A killed member is noticed after session.timeout.ms; keep it short.
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("workers = 2", "workers = 2\nbatch_size = 64")
+        .replace("[runtime]", "\"session.timeout.ms\" = 6000\n\n[runtime]");
     std::fs::write(&spec, text).unwrap();
 
     let first = Eddy::start(&["run", spec.to_str().unwrap()]);
-    wait_until(Duration::from_secs(120), "some output", || total_records(output, 4) >= 5_000);
+    wait_until(Duration::from_secs(120), "some output", || {
+        total_records(output, 4) >= 5_000
+    });
     assert!(first.stop(), "graceful stop exits 0");
     let after_first = total_records(output, 4);
-    assert!(after_first < N as i64, "stopped mid-stream ({after_first} of {N})");
+    let fed = total_records(input, 4);
+    assert!(fed < N as i64, "stopped mid-stream ({fed} of {N} fed)");
 
     let second = Eddy::start(&["run", spec.to_str().unwrap()]);
-    wait_until(Duration::from_secs(120), "more output", || total_records(output, 4) >= after_first + 5_000);
+    wait_until(Duration::from_secs(120), "more output", || {
+        total_records(output, 4) >= after_first + 5_000
+    });
     second.kill(); // no flush, no commit
 
     let third = Eddy::start(&["run", spec.to_str().unwrap()]);
+    feeder.join().unwrap();
     let mut distinct = HashSet::new();
-    wait_until(Duration::from_secs(240), "every input in the output", || {
-        let total = total_records(output, 4) as usize;
-        if total < N {
-            return false;
-        }
-        distinct = consume(output, 4, total, Duration::from_secs(60)).into_iter().map(|g| g.value.unwrap()).collect();
-        distinct.len() == N
-    });
+    wait_until(
+        Duration::from_secs(240),
+        "every input in the output",
+        || {
+            let total = total_records(output, 4) as usize;
+            if total < N {
+                return false;
+            }
+            distinct = consume(output, 4, total, Duration::from_secs(60))
+                .into_iter()
+                .map(|g| g.value.unwrap())
+                .collect();
+            eprintln!(
+                "output: {total} records, {} distinct of {N}",
+                distinct.len()
+            );
+            distinct.len() == N
+        },
+    );
     assert!(third.stop());
     for v in &values {
-        assert!(distinct.contains(v), "{} missing", String::from_utf8_lossy(v));
+        assert!(
+            distinct.contains(v),
+            "{} missing",
+            String::from_utf8_lossy(v)
+        );
     }
 }

@@ -18,7 +18,11 @@ fn chain(extra: &str) -> Chain {
     );
     let topo = spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
     let engine = OperatorEngine::new().unwrap();
-    let ops: Vec<LoadedOperator> = topo.steps.iter().map(|s| LoadedOperator::load(&engine, s).unwrap()).collect();
+    let ops: Vec<LoadedOperator> = topo
+        .steps
+        .iter()
+        .map(|s| LoadedOperator::load(&engine, s).unwrap())
+        .collect();
     Chain::new(&ops).unwrap()
 }
 
@@ -31,7 +35,11 @@ fn batch(values: &[&str]) -> Vec<u8> {
 }
 
 fn values(out: &[u8]) -> Vec<String> {
-    BatchView::new(out).unwrap().iter().map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap()).collect()
+    BatchView::new(out)
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect()
 }
 
 #[test]
@@ -40,7 +48,10 @@ fn a_trap_names_the_operator_and_record_and_the_chain_recovers() {
     let err = c.run(&batch(&["a", "b", "boom", "c"]), 4).unwrap_err();
     assert_eq!(err.step, "hostile");
     assert_eq!(err.input_index, Some(2));
-    assert!(matches!(&err.error, CallError::Trap(m) if m.contains("unreachable")), "{err}");
+    assert!(
+        matches!(&err.error, CallError::Trap(m) if m.contains("unreachable")),
+        "{err}"
+    );
     let ok = c.run(&batch(&["d", "e"]), 2).unwrap();
     assert_eq!(values(&ok.batch), ["d", "e"]);
 }
@@ -53,7 +64,11 @@ fn an_endless_loop_times_out_at_the_limit() {
     assert_eq!(err.error, CallError::Timeout(Duration::from_millis(200)));
     assert_eq!(err.input_index, Some(1));
     // The first call and the replay of the record each run into the limit.
-    assert!(start.elapsed() < Duration::from_secs(5), "took {:?}", start.elapsed());
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "took {:?}",
+        start.elapsed()
+    );
     assert_eq!(values(&c.run(&batch(&["f"]), 1).unwrap().batch), ["f"]);
 }
 
@@ -75,14 +90,20 @@ fn probe(extra: &str) -> serde_json::Value {
 #[test]
 fn without_grants_the_operator_sees_no_clock_env_or_files() {
     let seen = probe("");
-    assert_eq!(seen, serde_json::json!({ "clock": 0, "env": 0, "data": -1, "root": false }));
+    assert_eq!(
+        seen,
+        serde_json::json!({ "clock": 0, "env": 0, "data": -1, "root": false })
+    );
 }
 
 #[test]
 fn grants_open_exactly_what_they_name() {
     let data = tempfile::tempdir().unwrap();
     std::fs::write(data.path().join("a.txt"), "x").unwrap();
-    let grants = format!("grants = {{ clock = true, env = [\"PATH\"], dirs = [{{ host = {:?}, guest = \"/data\" }}] }}", data.path().display().to_string());
+    let grants = format!(
+        "grants = {{ clock = true, env = [\"PATH\"], dirs = [{{ host = {:?}, guest = \"/data\" }}] }}",
+        data.path().display().to_string()
+    );
     let seen = probe(&grants);
     assert!(seen["clock"].as_u64().unwrap() > 1_700_000_000, "{seen}");
     assert_eq!(seen["env"], 1, "{seen}");
@@ -94,6 +115,11 @@ fn grants_open_exactly_what_they_name() {
 fn a_granted_directory_must_exist() {
     let dir = tempfile::tempdir().unwrap();
     let text = "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"s\"\ncomponent = \"x.wasm\"\ninterface = \"processor\"\ngrants = { dirs = [{ host = \"nope\", guest = \"/data\" }] }\n[[sinks]]\ntopic = \"out\"\n";
-    let err = spec::validate_text(&dir.path().join("p.toml"), text).unwrap_err().to_string();
-    assert!(err.contains("steps[0].grants.dirs") && err.contains("is not a directory"), "{err}");
+    let err = spec::validate_text(&dir.path().join("p.toml"), text)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("steps[0].grants.dirs") && err.contains("is not a directory"),
+        "{err}"
+    );
 }

@@ -289,7 +289,10 @@ mod tests {
         assert_eq!(Span::NONE.range(30), Ok(None));
         assert_eq!(Span::new(24, 6).range(30), Ok(Some(24..30)));
         assert!(Span::new(25, 6).range(30).is_err());
-        assert!(Span::new(0, 4).range(30).is_err(), "the preamble is not data");
+        assert!(
+            Span::new(0, 4).range(30).is_err(),
+            "the preamble is not data"
+        );
         assert!(Span::new(u32::MAX - 1, 10).range(30).is_err());
     }
 }

@@ -174,7 +174,10 @@ impl<'a> HeadersRef<'a> {
     pub fn get(&self, i: usize) -> (&'a [u8], Option<&'a [u8]>) {
         assert!(i < self.count, "header {i} of {}", self.count);
         let h = HeaderEntry::read(self.buf, self.at + i * crate::HEADER_SIZE);
-        (slice(self.buf, h.name).unwrap_or_default(), slice(self.buf, h.value))
+        (
+            slice(self.buf, h.name).unwrap_or_default(),
+            slice(self.buf, h.value),
+        )
     }
 
     /// All headers in order.
@@ -190,9 +193,21 @@ mod tests {
 
     fn sample() -> Vec<u8> {
         let mut w = BatchWriter::new();
-        w.record(0, Some(b"k1"), Some(b"hello"), 10, [(&b"h"[..], Some(&b"v"[..]))]);
+        w.record(
+            0,
+            Some(b"k1"),
+            Some(b"hello"),
+            10,
+            [(&b"h"[..], Some(&b"v"[..]))],
+        );
         w.record(1, None, None, 11, []);
-        w.record(2, Some(b""), Some(b"x"), 12, [(&b"a"[..], None), (&b"b"[..], Some(&b""[..]))]);
+        w.record(
+            2,
+            Some(b""),
+            Some(b"x"),
+            12,
+            [(&b"a"[..], None), (&b"b"[..], Some(&b""[..]))],
+        );
         w.into_vec()
     }
 
@@ -202,8 +217,14 @@ mod tests {
         let v = BatchView::new(&buf).unwrap();
         assert_eq!(v.len(), 3);
         let r0 = v.get(0);
-        assert_eq!((r0.key, r0.value, r0.timestamp), (Some(&b"k1"[..]), Some(&b"hello"[..]), 10));
-        assert_eq!(r0.headers.iter().collect::<Vec<_>>(), vec![(&b"h"[..], Some(&b"v"[..]))]);
+        assert_eq!(
+            (r0.key, r0.value, r0.timestamp),
+            (Some(&b"k1"[..]), Some(&b"hello"[..]), 10)
+        );
+        assert_eq!(
+            r0.headers.iter().collect::<Vec<_>>(),
+            vec![(&b"h"[..], Some(&b"v"[..]))]
+        );
         let r1 = v.get(1);
         assert_eq!((r1.key, r1.value, r1.headers.len()), (None, None, 0));
         let r2 = v.get(2);
@@ -244,7 +265,12 @@ mod tests {
         w.record(0, None, Some(b"b"), 0, []);
         let buf = w.into_vec();
         let v = BatchView::new(&buf).unwrap();
-        assert!(v.check_output_indices(2).unwrap_err().0.contains("input order"));
+        assert!(
+            v.check_output_indices(2)
+                .unwrap_err()
+                .0
+                .contains("input order")
+        );
     }
 
     #[test]
@@ -268,6 +294,9 @@ mod tests {
         w.record(1, None, Some(b"b"), 0, []);
         let buf = w.finish().to_vec();
         let v = BatchView::new(&buf).unwrap();
-        assert_eq!(v.iter().map(|r| r.value.unwrap()).collect::<Vec<_>>(), vec![b"a", b"b"]);
+        assert_eq!(
+            v.iter().map(|r| r.value.unwrap()).collect::<Vec<_>>(),
+            vec![b"a", b"b"]
+        );
     }
 }

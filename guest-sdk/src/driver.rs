@@ -7,7 +7,9 @@
 
 use crate::record::Headers;
 use crate::{Aggregator, Error, Joined, Joiner, Output, Processor, RecordMut};
-use eddy_batch::{BatchView, BatchWriter, ENTRY_SIZE, Entry, HEADER_SIZE, HeaderEntry, Layout, Span};
+use eddy_batch::{
+    BatchView, BatchWriter, ENTRY_SIZE, Entry, HEADER_SIZE, HeaderEntry, Layout, Span,
+};
 
 /// Checks a batch for in-place use and returns its layout and the end of its
 /// data region (everything before the tables).
@@ -21,12 +23,19 @@ fn open(buf: &[u8]) -> Result<(Layout, usize), Error> {
     }
     let end = |s: Span| s.is_none() || (s.offset + s.len) as usize <= data_end;
     let overlap = |a: Span, b: Span| {
-        !a.is_none() && !b.is_none() && a.len > 0 && b.len > 0 && a.offset < b.offset + b.len && b.offset < a.offset + a.len
+        !a.is_none()
+            && !b.is_none()
+            && a.len > 0
+            && b.len > 0
+            && a.offset < b.offset + b.len
+            && b.offset < a.offset + a.len
     };
     for i in 0..layout.entries as usize {
         let e = Entry::read(buf, layout.entry_at(i));
         if !end(e.key) || !end(e.value) {
-            return Err(Error::BadBatch(format!("entry {i}: key or value overlaps the tables")));
+            return Err(Error::BadBatch(format!(
+                "entry {i}: key or value overlaps the tables"
+            )));
         }
         if overlap(e.key, e.value) {
             return Err(Error::BadBatch(format!("entry {i}: key and value overlap")));
@@ -35,7 +44,9 @@ fn open(buf: &[u8]) -> Result<(Layout, usize), Error> {
             let h = HeaderEntry::read(buf, layout.header_at(h as usize));
             for s in [h.name, h.value] {
                 if !end(s) || overlap(s, e.key) || overlap(s, e.value) {
-                    return Err(Error::BadBatch(format!("entry {i}: a header overlaps the key, the value or the tables")));
+                    return Err(Error::BadBatch(format!(
+                        "entry {i}: a header overlaps the key, the value or the tables"
+                    )));
                 }
             }
         }
@@ -48,7 +59,9 @@ fn open(buf: &[u8]) -> Result<(Layout, usize), Error> {
 /// SAFETY: `span` lies inside the region starting at `data` (checked by
 /// `open`) and does not overlap any other slice handed out for the same record.
 unsafe fn span_mut<'a>(data: *mut u8, span: Span) -> Option<&'a mut [u8]> {
-    (!span.is_none()).then(|| unsafe { std::slice::from_raw_parts_mut(data.add(span.offset as usize), span.len as usize) })
+    (!span.is_none()).then(|| unsafe {
+        std::slice::from_raw_parts_mut(data.add(span.offset as usize), span.len as usize)
+    })
 }
 
 /// Runs a processor over an encoded batch and returns the encoded output.
@@ -63,7 +76,9 @@ pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u
         let (data, tables) = buf.split_at_mut(data_end);
         let tables: &[u8] = tables;
         let data = data.as_mut_ptr();
-        let header_table = &tables[(layout.headers_offset as usize).saturating_sub(data_end).min(tables.len())..];
+        let header_table = &tables[(layout.headers_offset as usize)
+            .saturating_sub(data_end)
+            .min(tables.len())..];
         for i in 0..n {
             let e = Entry::read(tables, layout.entry_at(i) - data_end);
             let hs = e.header_start as usize * HEADER_SIZE;
@@ -91,20 +106,31 @@ pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u
                 input_header_table: header_table,
                 input_headers: layout.headers,
             };
-            op.process(&mut record, &mut out).map_err(|e| e.at(i as u32))?;
+            op.process(&mut record, &mut out)
+                .map_err(|e| e.at(i as u32))?;
         }
     }
     Ok(finish(buf, layout, &entries, &extra, &new_headers))
 }
 
 /// Writes the output tables: in place when they fit, appended otherwise.
-fn finish(mut buf: Vec<u8>, layout: Layout, entries: &[Entry], extra: &[u8], new_headers: &[HeaderEntry]) -> Vec<u8> {
+fn finish(
+    mut buf: Vec<u8>,
+    layout: Layout,
+    entries: &[Entry],
+    extra: &[u8],
+    new_headers: &[HeaderEntry],
+) -> Vec<u8> {
     if extra.is_empty() && new_headers.is_empty() && entries.len() <= layout.entries as usize {
         for (j, e) in entries.iter().enumerate() {
             let at = layout.entry_at(j);
             buf[at..at + ENTRY_SIZE].copy_from_slice(&e.to_bytes());
         }
-        Layout { entries: entries.len() as u32, ..layout }.write(&mut buf);
+        Layout {
+            entries: entries.len() as u32,
+            ..layout
+        }
+        .write(&mut buf);
         return buf;
     }
     // New bytes, then the entry table, then the header table (old headers
@@ -122,7 +148,13 @@ fn finish(mut buf: Vec<u8>, layout: Layout, entries: &[Entry], extra: &[u8], new
     for h in new_headers {
         buf.extend_from_slice(&h.to_bytes());
     }
-    Layout { entries: entries.len() as u32, entries_offset, headers: headers as u32, headers_offset }.write(&mut buf);
+    Layout {
+        entries: entries.len() as u32,
+        entries_offset,
+        headers: headers as u32,
+        headers_offset,
+    }
+    .write(&mut buf);
     buf
 }
 
@@ -141,7 +173,9 @@ pub fn aggregate_batch<A: Aggregator>(op: &mut A, buf: Vec<u8>) -> Result<Vec<u8
                 None => agg = op.initialize(r.key).map_err(at)?,
             }
         } else if i == 0 {
-            return Err(Error::BadBatch("the first update cannot continue a previous group".into()));
+            return Err(Error::BadBatch(
+                "the first update cannot continue a previous group".into(),
+            ));
         }
         if r.tag & 1 == 0 {
             op.add(r.key, r.value, &mut agg).map_err(at)?;
@@ -160,7 +194,10 @@ pub fn join_batch<J: Joiner>(op: &mut J, buf: Vec<u8>) -> Result<Vec<u8>, Error>
     let mut joined = Vec::new();
     for (i, r) in view.iter().enumerate() {
         joined.clear();
-        let value = match op.join(r.key, r.value, r.aux, &mut joined).map_err(|e| e.at(i as u32))? {
+        let value = match op
+            .join(r.key, r.value, r.aux, &mut joined)
+            .map_err(|e| e.at(i as u32))?
+        {
             Joined::Value => Some(&joined[..]),
             Joined::Null => None,
             Joined::Skip => continue,
@@ -203,9 +240,16 @@ mod tests {
     }
     impl Processor for Split {
         fn process(&mut self, r: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
-            let Some(text) = r.value_str()? else { return Ok(()) };
+            let Some(text) = r.value_str()? else {
+                return Ok(());
+            };
             for (n, word) in text.split_whitespace().enumerate() {
-                out.emit(r).key(Some(word.as_bytes())).value(Some(b"1")).branch(n as u32 % 2).header("n", Some(n.to_string().as_bytes())).send();
+                out.emit(r)
+                    .key(Some(word.as_bytes()))
+                    .value(Some(b"1"))
+                    .branch(n as u32 % 2)
+                    .header("n", Some(n.to_string().as_bytes()))
+                    .send();
             }
             if text.contains("fail") {
                 return Err(Error::new("asked to fail"));
@@ -219,38 +263,74 @@ mod tests {
         let input = [
             TestRecord::key_value("k0", "abc").at(5).header("h", "x"),
             TestRecord::key_value("k1", "drop"),
-            TestRecord { key: None, value: None, timestamp: 7, headers: vec![] },
+            TestRecord {
+                key: None,
+                value: None,
+                timestamp: 7,
+                headers: vec![],
+            },
             TestRecord::value("zz"),
         ];
         let out = run_processor(&mut Upper, &input).unwrap();
-        assert_eq!(out.iter().map(|o| o.input).collect::<Vec<_>>(), vec![0, 2, 3]);
+        assert_eq!(
+            out.iter().map(|o| o.input).collect::<Vec<_>>(),
+            vec![0, 2, 3]
+        );
         assert_eq!(out[0].key.as_deref(), Some(&b"k0"[..]));
         assert_eq!(out[0].value_str(), "ABC");
         assert_eq!(out[0].timestamp, 6);
         assert_eq!(out[0].headers, vec![("h".to_string(), Some(b"x".to_vec()))]);
-        assert_eq!((out[1].key.as_ref(), out[1].value.as_ref(), out[1].timestamp), (None, None, 8));
+        assert_eq!(
+            (out[1].key.as_ref(), out[1].value.as_ref(), out[1].timestamp),
+            (None, None, 8)
+        );
         assert_eq!(out[2].value_str(), "ZZ");
     }
 
     #[test]
     fn flat_map_grows_the_batch_and_keeps_inherited_headers_first() {
-        let input = [TestRecord::key_value("s", "a bb").at(9).header("src", "t"), TestRecord::value("ccc")];
+        let input = [
+            TestRecord::key_value("s", "a bb").at(9).header("src", "t"),
+            TestRecord::value("ccc"),
+        ];
         let out = run_processor(&mut Split, &input).unwrap();
-        let words: Vec<_> = out.iter().map(|o| (o.input, o.branch, o.key.clone().unwrap(), o.timestamp)).collect();
-        assert_eq!(words, vec![(0, 0, b"a".to_vec(), 9), (0, 1, b"bb".to_vec(), 9), (1, 0, b"ccc".to_vec(), 0)]);
+        let words: Vec<_> = out
+            .iter()
+            .map(|o| (o.input, o.branch, o.key.clone().unwrap(), o.timestamp))
+            .collect();
+        assert_eq!(
+            words,
+            vec![
+                (0, 0, b"a".to_vec(), 9),
+                (0, 1, b"bb".to_vec(), 9),
+                (1, 0, b"ccc".to_vec(), 0)
+            ]
+        );
         assert_eq!(
             out[1].headers,
-            vec![("src".to_string(), Some(b"t".to_vec())), ("n".to_string(), Some(b"1".to_vec()))]
+            vec![
+                ("src".to_string(), Some(b"t".to_vec())),
+                ("n".to_string(), Some(b"1".to_vec()))
+            ]
         );
         assert_eq!(out[2].headers, vec![("n".to_string(), Some(b"0".to_vec()))]);
     }
 
     #[test]
     fn an_output_batch_is_valid_input_for_the_next_step() {
-        let input = [TestRecord::key_value("s", "a bb").header("src", "t"), TestRecord::value("ccc")];
+        let input = [
+            TestRecord::key_value("s", "a bb").header("src", "t"),
+            TestRecord::value("ccc"),
+        ];
         let mut w = eddy_batch::BatchWriter::new();
         for (i, r) in input.iter().enumerate() {
-            w.record(i as u32, r.key.as_deref(), r.value.as_deref(), 0, r.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_deref())));
+            w.record(
+                i as u32,
+                r.key.as_deref(),
+                r.value.as_deref(),
+                0,
+                r.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_deref())),
+            );
         }
         let once = super::process_batch(&mut Split, w.into_vec()).unwrap();
         let twice = super::process_batch(&mut Upper, once).unwrap();
@@ -264,14 +344,24 @@ mod tests {
     fn an_error_is_pinned_to_its_input_record() {
         let input = [TestRecord::value("ok"), TestRecord::value("x fail")];
         let err = run_processor(&mut Split, &input).unwrap_err();
-        assert_eq!(err, Error::Failed { message: "asked to fail".into(), input_index: Some(1) });
+        assert_eq!(
+            err,
+            Error::Failed {
+                message: "asked to fail".into(),
+                input_index: Some(1)
+            }
+        );
     }
 
     #[test]
     fn a_batch_with_overlapping_key_and_value_is_refused() {
         let mut w = eddy_batch::BatchWriter::new();
         let s = w.bytes(b"shared");
-        w.entry(eddy_batch::Entry { key: s, value: s, ..Default::default() });
+        w.entry(eddy_batch::Entry {
+            key: s,
+            value: s,
+            ..Default::default()
+        });
         let err = super::process_batch(&mut Upper, w.into_vec()).unwrap_err();
         assert!(matches!(err, Error::BadBatch(m) if m.contains("overlap")));
     }
@@ -286,7 +376,12 @@ mod tests {
         fn initialize(&mut self, _: Option<&[u8]>) -> Result<Vec<u8>, Error> {
             Ok(b"0".to_vec())
         }
-        fn add(&mut self, _: Option<&[u8]>, v: Option<&[u8]>, agg: &mut Vec<u8>) -> Result<(), Error> {
+        fn add(
+            &mut self,
+            _: Option<&[u8]>,
+            v: Option<&[u8]>,
+            agg: &mut Vec<u8>,
+        ) -> Result<(), Error> {
             let a: i64 = crate::json::from_slice(agg)?;
             let v: i64 = crate::json::from_slice(v.unwrap_or(b"0"))?;
             crate::json::to_vec_into(&(a + v), agg)
@@ -297,6 +392,9 @@ mod tests {
     fn aggregation_runs_per_group_in_arrival_order() {
         let ups: [(&[u8], &[u8]); 4] = [(b"a", b"2"), (b"b", b"1"), (b"a", b"5"), (b"b", b"10")];
         let out = run_aggregator(&mut Sum, &ups).unwrap();
-        assert_eq!(out, vec![b"2".to_vec(), b"1".to_vec(), b"7".to_vec(), b"11".to_vec()]);
+        assert_eq!(
+            out,
+            vec![b"2".to_vec(), b"1".to_vec(), b"7".to_vec(), b"11".to_vec()]
+        );
     }
 }

@@ -14,7 +14,10 @@ pub fn from_slice<'de, T: serde::Deserialize<'de>>(bytes: &'de [u8]) -> Result<T
 }
 
 /// Serializes `value` as JSON into `out` (cleared first), reusing its memory.
-pub fn to_vec_into<T: serde::Serialize + ?Sized>(value: &T, out: &mut Vec<u8>) -> Result<(), Error> {
+pub fn to_vec_into<T: serde::Serialize + ?Sized>(
+    value: &T,
+    out: &mut Vec<u8>,
+) -> Result<(), Error> {
     out.clear();
     serde_json::to_writer(out, value).map_err(|e| Error::new(format!("serializing JSON: {e}")))
 }

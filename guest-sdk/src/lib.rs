@@ -93,13 +93,25 @@ pub trait Aggregator: Operator {
     fn initialize(&mut self, key: Option<&[u8]>) -> Result<Vec<u8>, Error>;
 
     /// Folds `value` into `aggregate`.
-    fn add(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, aggregate: &mut Vec<u8>) -> Result<(), Error>;
+    fn add(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        aggregate: &mut Vec<u8>,
+    ) -> Result<(), Error>;
 
     /// Takes `value` back out of `aggregate` (table aggregations: a row that
     /// changed or moved to another group). Without it, table aggregations fail.
-    fn subtract(&mut self, key: Option<&[u8]>, value: Option<&[u8]>, aggregate: &mut Vec<u8>) -> Result<(), Error> {
+    fn subtract(
+        &mut self,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        aggregate: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let _ = (key, value, aggregate);
-        Err(Error::new("this aggregator has no subtractor; implement Aggregator::subtract"))
+        Err(Error::new(
+            "this aggregator has no subtractor; implement Aggregator::subtract",
+        ))
     }
 }
 
@@ -118,7 +130,13 @@ pub enum Joined {
 pub trait Joiner: Operator {
     /// Joins `left` and `right` (none on the side an outer join did not match)
     /// by writing the joined value into `out`, which starts empty.
-    fn join(&mut self, key: Option<&[u8]>, left: Option<&[u8]>, right: Option<&[u8]>, out: &mut Vec<u8>) -> Result<Joined, Error>;
+    fn join(
+        &mut self,
+        key: Option<&[u8]>,
+        left: Option<&[u8]>,
+        right: Option<&[u8]>,
+        out: &mut Vec<u8>,
+    ) -> Result<Joined, Error>;
 }
 
 /// Internal items the export macros use; not part of the API.
@@ -145,7 +163,13 @@ macro_rules! export_processor {
     ($ty:ty) => {
         #[doc(hidden)]
         type __EddyOperator = $ty;
-        $crate::__export_operator!(__EddyOperator, "processor-operator", processor, process, process_batch);
+        $crate::__export_operator!(
+            __EddyOperator,
+            "processor-operator",
+            processor,
+            process,
+            process_batch
+        );
     };
 }
 
@@ -155,7 +179,13 @@ macro_rules! export_aggregator {
     ($ty:ty) => {
         #[doc(hidden)]
         type __EddyOperator = $ty;
-        $crate::__export_operator!(__EddyOperator, "aggregator-operator", aggregator, aggregate, aggregate_batch);
+        $crate::__export_operator!(
+            __EddyOperator,
+            "aggregator-operator",
+            aggregator,
+            aggregate,
+            aggregate_batch
+        );
     };
 }
 
@@ -192,9 +222,13 @@ macro_rules! __export_operator {
                 match e {
                     $crate::Error::InvalidSettings(m) => WitError::InvalidSettings(m),
                     $crate::Error::BadBatch(m) => WitError::BadBatch(m),
-                    $crate::Error::Failed { message, input_index } => {
-                        WitError::Failed(Failure { message, input_index })
-                    }
+                    $crate::Error::Failed {
+                        message,
+                        input_index,
+                    } => WitError::Failed(Failure {
+                        message,
+                        input_index,
+                    }),
                 }
             }
 

@@ -133,7 +133,8 @@ impl RecordBuilder<'_, '_> {
             self.entry.header_start = self.out.input_headers + self.out.new_headers.len() as u32;
             if start < self.out.input_headers {
                 for i in start..start + count {
-                    let h = HeaderEntry::read(self.out.input_header_table, i as usize * HEADER_SIZE);
+                    let h =
+                        HeaderEntry::read(self.out.input_header_table, i as usize * HEADER_SIZE);
                     self.out.new_headers.push(h);
                 }
             } else {

@@ -45,7 +45,9 @@ impl<'a> RecordMut<'a> {
     /// The value as UTF-8 text.
     pub fn value_str(&self) -> Result<Option<&str>, Error> {
         self.value()
-            .map(|v| std::str::from_utf8(v).map_err(|e| Error::new(format!("value is not UTF-8: {e}"))))
+            .map(|v| {
+                std::str::from_utf8(v).map_err(|e| Error::new(format!("value is not UTF-8: {e}")))
+            })
             .transpose()
     }
 
@@ -54,7 +56,8 @@ impl<'a> RecordMut<'a> {
         let v = self
             .value()
             .ok_or_else(|| Error::new("expected a JSON value, got a tombstone"))?;
-        serde_json::from_slice(v).map_err(|e| Error::new(format!("value is not the expected JSON: {e}")))
+        serde_json::from_slice(v)
+            .map_err(|e| Error::new(format!("value is not the expected JSON: {e}")))
     }
 
     /// Milliseconds since the Unix epoch.
@@ -102,9 +105,14 @@ impl<'a> Headers<'a> {
         // SAFETY: spans were checked to lie inside the data region and not to
         // overlap this record's key and value (see `driver::open`).
         let bytes = |s: Span| unsafe {
-            (!s.is_none()).then(|| std::slice::from_raw_parts(self.data.add(s.offset as usize), s.len as usize))
+            (!s.is_none()).then(|| {
+                std::slice::from_raw_parts(self.data.add(s.offset as usize), s.len as usize)
+            })
         };
-        let name = bytes(h.name).map(std::str::from_utf8).and_then(Result::ok).unwrap_or("");
+        let name = bytes(h.name)
+            .map(std::str::from_utf8)
+            .and_then(Result::ok)
+            .unwrap_or("");
         (name, bytes(h.value))
     }
 

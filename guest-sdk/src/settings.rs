@@ -17,12 +17,20 @@ impl Settings {
 
     /// Settings from string pairs (handy in tests).
     pub fn from_pairs<'a>(pairs: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
-        Settings::new(pairs.into_iter().map(|(k, v)| (k.to_string(), v.to_string())).collect())
+        Settings::new(
+            pairs
+                .into_iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        )
     }
 
     /// The value of `name`, if set.
     pub fn get(&self, name: &str) -> Option<&str> {
-        self.pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+        self.pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
     }
 
     /// The value of `name`, or an error saying it is required.
@@ -50,7 +58,11 @@ impl Settings {
             if !known.contains(&k.as_str()) {
                 return Err(Error::settings(format!(
                     "unknown setting `{k}`; this operator takes: {}",
-                    if known.is_empty() { "none".to_string() } else { known.join(", ") }
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
                 )));
             }
         }
@@ -73,9 +85,17 @@ mod tests {
         assert_eq!(s.parse_or("min", 0usize), Ok(3));
         assert_eq!(s.parse_or("max", 9usize), Ok(9));
         assert_eq!(s.require("field"), Ok("level"));
-        assert!(matches!(s.require("nope"), Err(Error::InvalidSettings(m)) if m.contains("`nope`")));
+        assert!(
+            matches!(s.require("nope"), Err(Error::InvalidSettings(m)) if m.contains("`nope`"))
+        );
         assert!(s.allow_only(&["min", "field"]).is_ok());
-        assert!(matches!(s.allow_only(&["min"]), Err(Error::InvalidSettings(m)) if m.contains("`field`")));
-        assert!(Settings::from_pairs([("min", "x")]).parse_or("min", 0u8).is_err());
+        assert!(
+            matches!(s.allow_only(&["min"]), Err(Error::InvalidSettings(m)) if m.contains("`field`"))
+        );
+        assert!(
+            Settings::from_pairs([("min", "x")])
+                .parse_or("min", 0u8)
+                .is_err()
+        );
     }
 }

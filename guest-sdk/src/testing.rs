@@ -20,12 +20,18 @@ pub struct TestRecord {
 impl TestRecord {
     /// A record with only a value.
     pub fn value(value: impl AsRef<[u8]>) -> Self {
-        TestRecord { value: Some(value.as_ref().to_vec()), ..Default::default() }
+        TestRecord {
+            value: Some(value.as_ref().to_vec()),
+            ..Default::default()
+        }
     }
 
     /// A record with a key and a value.
     pub fn key_value(key: impl AsRef<[u8]>, value: impl AsRef<[u8]>) -> Self {
-        TestRecord { key: Some(key.as_ref().to_vec()), ..TestRecord::value(value) }
+        TestRecord {
+            key: Some(key.as_ref().to_vec()),
+            ..TestRecord::value(value)
+        }
     }
 
     /// The same record with a timestamp.
@@ -36,7 +42,8 @@ impl TestRecord {
 
     /// The same record with one more header.
     pub fn header(mut self, name: &str, value: impl AsRef<[u8]>) -> Self {
-        self.headers.push((name.to_string(), Some(value.as_ref().to_vec())));
+        self.headers
+            .push((name.to_string(), Some(value.as_ref().to_vec())));
         self
     }
 }
@@ -93,21 +100,32 @@ fn decode(buf: &[u8], inputs: usize) -> Result<Vec<TestOutput>, Error> {
             headers: r
                 .headers
                 .iter()
-                .map(|(n, v)| (String::from_utf8_lossy(n).into_owned(), v.map(<[u8]>::to_vec)))
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).into_owned(),
+                        v.map(<[u8]>::to_vec),
+                    )
+                })
                 .collect(),
         })
         .collect())
 }
 
 /// Runs `op` over `records` as one batch and decodes its output.
-pub fn run_processor<P: Processor>(op: &mut P, records: &[TestRecord]) -> Result<Vec<TestOutput>, Error> {
+pub fn run_processor<P: Processor>(
+    op: &mut P,
+    records: &[TestRecord],
+) -> Result<Vec<TestOutput>, Error> {
     let out = crate::process_batch(op, encode(records))?;
     decode(&out, records.len())
 }
 
 /// Folds `values` (key, value) one after another into fresh groups and
 /// returns the aggregate after each update, as the host would see them.
-pub fn run_aggregator<A: Aggregator>(op: &mut A, updates: &[(&[u8], &[u8])]) -> Result<Vec<Vec<u8>>, Error> {
+pub fn run_aggregator<A: Aggregator>(
+    op: &mut A,
+    updates: &[(&[u8], &[u8])],
+) -> Result<Vec<Vec<u8>>, Error> {
     // Sort stably by key so each group's updates are adjacent, as the host does.
     let mut order: Vec<usize> = (0..updates.len()).collect();
     order.sort_by_key(|&i| updates[i].0);
@@ -119,7 +137,13 @@ pub fn run_aggregator<A: Aggregator>(op: &mut A, updates: &[(&[u8], &[u8])]) -> 
         let value = w.bytes(v);
         let tag = if prev == Some(k) { 2 } else { 0 };
         prev = Some(k);
-        w.entry(eddy_batch::Entry { index: i as u32, key, value, tag, ..Default::default() });
+        w.entry(eddy_batch::Entry {
+            index: i as u32,
+            key,
+            value,
+            tag,
+            ..Default::default()
+        });
     }
     let out = crate::aggregate_batch(op, w.into_vec())?;
     let view = BatchView::new(&out)?;

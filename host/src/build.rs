@@ -41,7 +41,14 @@ pub fn build_operator(dir: &Path) -> Result<PathBuf, BuildError> {
         return Err(BuildError::NotACrate(dir.to_path_buf()));
     }
     let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
-        .args(["build", "--release", "--target", TARGET, "--message-format=json-render-diagnostics", "--manifest-path"])
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--message-format=json-render-diagnostics",
+            "--manifest-path",
+        ])
         .arg(&manifest)
         .stderr(std::process::Stdio::inherit())
         .output()
@@ -54,16 +61,29 @@ pub fn build_operator(dir: &Path) -> Result<PathBuf, BuildError> {
     let manifest = manifest.canonicalize().unwrap_or(manifest);
     let mut built = None;
     for line in String::from_utf8_lossy(&output.stdout).lines() {
-        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else { continue };
-        if msg["reason"] != "compiler-artifact" || msg["manifest_path"].as_str().map(Path::new) != Some(&manifest) {
+        let Ok(msg) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if msg["reason"] != "compiler-artifact"
+            || msg["manifest_path"].as_str().map(Path::new) != Some(&manifest)
+        {
             continue;
         }
         if let Some(files) = msg["filenames"].as_array() {
-            built = files.iter().filter_map(|f| f.as_str()).find(|f| f.ends_with(".wasm")).map(PathBuf::from).or(built);
+            built = files
+                .iter()
+                .filter_map(|f| f.as_str())
+                .find(|f| f.ends_with(".wasm"))
+                .map(PathBuf::from)
+                .or(built);
         }
     }
     let from = built.ok_or_else(|| BuildError::NoArtifact(dir.to_path_buf()))?;
     let to = dir.join(from.file_name().expect("a file"));
-    std::fs::copy(&from, &to).map_err(|source| BuildError::Copy { from: from.clone(), to: to.clone(), source })?;
+    std::fs::copy(&from, &to).map_err(|source| BuildError::Copy {
+        from: from.clone(),
+        to: to.clone(),
+        source,
+    })?;
     Ok(to)
 }

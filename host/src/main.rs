@@ -43,6 +43,29 @@ enum Command {
         /// The pipeline spec (TOML).
         spec: PathBuf,
     },
+    /// Produces the records of a JSON-lines file (same format as `eddy test`) to Kafka.
+    Produce {
+        /// JSON-lines records; each line names its topic.
+        #[arg(long, short)]
+        input: PathBuf,
+        /// Kafka bootstrap servers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
+    /// Prints a topic from the beginning as JSON lines.
+    Consume {
+        /// The topic.
+        topic: String,
+        /// Stop after this many records.
+        #[arg(long, default_value_t = usize::MAX)]
+        count: usize,
+        /// Stop when nothing arrived for this long (e.g. "5s").
+        #[arg(long, default_value = "5s")]
+        idle: String,
+        /// Kafka bootstrap servers.
+        #[arg(long, default_value = "127.0.0.1:9092")]
+        bootstrap: String,
+    },
     /// Compiles an operator crate to a component (`<crate>.wasm` in the crate's directory).
     Build {
         /// Directory of the operator crate.
@@ -52,7 +75,10 @@ enum Command {
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG").unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("EDDY_LOG")
+                .unwrap_or_else(|_| "info".into()),
+        )
         .with_writer(std::io::stderr)
         .init();
     match dispatch(Cli::parse()) {
@@ -75,9 +101,11 @@ fn dispatch(cli: Cli) -> Result<()> {
             let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
             let shutdown = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
-                signal_hook::flag::register(sig, shutdown.clone()).context("installing signal handlers")?;
+                signal_hook::flag::register(sig, shutdown.clone())
+                    .context("installing signal handlers")?;
             }
-            eddy::kafka::run(&t, &engine, &shutdown).with_context(|| format!("running {}", spec.display()))?;
+            eddy::kafka::run(&t, &engine, &shutdown)
+                .with_context(|| format!("running {}", spec.display()))?;
         }
         Command::Test { spec, input } => {
             let t = load(&spec)?;
@@ -105,11 +133,35 @@ fn dispatch(cli: Cli) -> Result<()> {
             if !problems.is_empty() {
                 bail!("{}\n{} problem(s)", problems.join("\n"), problems.len());
             }
-            println!("{}: ok ({} step(s), {} source(s), {} sink(s))", spec.display(), t.steps.len(), t.sources.len(), t.sinks.len());
+            println!(
+                "{}: ok ({} step(s), {} source(s), {} sink(s))",
+                spec.display(),
+                t.steps.len(),
+                t.sources.len(),
+                t.sinks.len()
+            );
         }
         Command::Describe { spec } => {
             let t = load(&spec)?;
             print!("{}", topology::describe(&t));
+        }
+        Command::Produce { input, bootstrap } => {
+            let records = records::read_records(&input)?;
+            eddy::kafka::tools::produce(&bootstrap, &records)
+                .with_context(|| format!("producing to {bootstrap}"))?;
+            eprintln!("produced {} record(s)", records.len());
+        }
+        Command::Consume {
+            topic,
+            count,
+            idle,
+            bootstrap,
+        } => {
+            let idle = eddy::units::parse_duration(&idle).map_err(anyhow::Error::msg)?;
+            let stdout = std::io::stdout();
+            let mut out = stdout.lock();
+            eddy::kafka::tools::consume(&bootstrap, &topic, count, idle, &mut out)
+                .with_context(|| format!("reading {topic} from {bootstrap}"))?;
         }
         Command::Build { dir } => {
             let path = eddy::build::build_operator(&dir)?;

@@ -7,13 +7,19 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: u64 = num.parse().map_err(|_| format!("{s:?} is not a duration; write e.g. \"250ms\", \"5s\" or \"2m\""))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a duration; write e.g. \"250ms\", \"5s\" or \"2m\""))?;
     let d = match unit.trim() {
         "ms" => Duration::from_millis(n),
         "s" => Duration::from_secs(n),
         "m" | "min" => Duration::from_secs(n * 60),
         "h" => Duration::from_secs(n * 3600),
-        _ => return Err(format!("{s:?} has no known unit; write e.g. \"250ms\", \"5s\" or \"2m\"")),
+        _ => {
+            return Err(format!(
+                "{s:?} has no known unit; write e.g. \"250ms\", \"5s\" or \"2m\""
+            ));
+        }
     };
     Ok(d)
 }
@@ -23,15 +29,22 @@ pub fn parse_size(s: &str) -> Result<usize, String> {
     let t = s.trim();
     let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
     let (num, unit) = t.split_at(split);
-    let n: usize = num.parse().map_err(|_| format!("{s:?} is not a size; write e.g. \"64MiB\""))?;
+    let n: usize = num
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size; write e.g. \"64MiB\""))?;
     let mult = match unit.trim() {
         "" | "B" => 1,
         "KiB" => 1 << 10,
         "MiB" => 1 << 20,
         "GiB" => 1 << 30,
-        _ => return Err(format!("{s:?} has no known unit; write e.g. \"512KiB\", \"64MiB\" or \"1GiB\"")),
+        _ => {
+            return Err(format!(
+                "{s:?} has no known unit; write e.g. \"512KiB\", \"64MiB\" or \"1GiB\""
+            ));
+        }
     };
-    n.checked_mul(mult).ok_or_else(|| format!("{s:?} is too large"))
+    n.checked_mul(mult)
+        .ok_or_else(|| format!("{s:?} is too large"))
 }
 
 #[cfg(test)]

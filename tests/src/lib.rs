@@ -27,15 +27,30 @@ pub fn root() -> PathBuf {
 /// The `eddy` binary next to this test's target directory.
 pub fn eddy_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let bin = exe.parent().and_then(Path::parent).expect("target/<profile>").join("eddy");
-    assert!(bin.is_file(), "{} is missing: build it first (cargo build -p eddy)", bin.display());
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>")
+        .join("eddy");
+    assert!(
+        bin.is_file(),
+        "{} is missing: build it first (cargo build -p eddy)",
+        bin.display()
+    );
     bin
 }
 
 /// A name no other test (or earlier run) uses.
 pub fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
-    format!("{prefix}-{}-{}", std::process::id(), nanos % 1_000_000_000_000)
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!(
+        "{prefix}-{}-{}",
+        std::process::id(),
+        nanos % 1_000_000_000_000
+    )
 }
 
 /// The broker the tests use.
@@ -47,7 +62,10 @@ pub fn bootstrap() -> String {
 pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let end = Instant::now() + timeout;
     while !cond() {
-        assert!(Instant::now() < end, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < end,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -61,14 +79,24 @@ pub struct Topics {
 impl Topics {
     /// Creates each (name, partitions) topic; names get a unique suffix.
     pub fn create(specs: &[(&str, i32)]) -> Topics {
-        let admin: AdminClient<DefaultClientContext> =
-            ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("admin client");
+        let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .create()
+            .expect("admin client");
         let names: Vec<String> = specs.iter().map(|(n, _)| unique(n)).collect();
-        let new: Vec<NewTopic<'_>> =
-            names.iter().zip(specs).map(|(n, (_, p))| NewTopic::new(n, *p, TopicReplication::Fixed(1))).collect();
+        let new: Vec<NewTopic<'_>> = names
+            .iter()
+            .zip(specs)
+            .map(|(n, (_, p))| NewTopic::new(n, *p, TopicReplication::Fixed(1)))
+            .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
-        let res = futures_executor::block_on(admin.create_topics(&new, &opts))
-            .unwrap_or_else(|e| panic!("creating topics on {} failed: {e}; start the broker with scripts/kafka start", bootstrap()));
+        let res =
+            futures_executor::block_on(admin.create_topics(&new, &opts)).unwrap_or_else(|e| {
+                panic!(
+                    "creating topics on {} failed: {e}; start the broker with scripts/kafka start",
+                    bootstrap()
+                )
+            });
         for r in res {
             r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
         }
@@ -96,7 +124,18 @@ pub struct Got {
 
 /// Produces records (partition or none for the key's partition, key, value,
 /// timestamp, headers) and waits until all are acknowledged.
-pub fn produce<'a>(topic: &str, records: impl IntoIterator<Item = (Option<i32>, Option<&'a [u8]>, Option<&'a [u8]>, i64, &'a [(String, Option<Vec<u8>>)])>) {
+pub fn produce<'a>(
+    topic: &str,
+    records: impl IntoIterator<
+        Item = (
+            Option<i32>,
+            Option<&'a [u8]>,
+            Option<&'a [u8]>,
+            i64,
+            &'a [(String, Option<Vec<u8>>)],
+        ),
+    >,
+) {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("linger.ms", "5")
@@ -118,7 +157,10 @@ pub fn produce<'a>(topic: &str, records: impl IntoIterator<Item = (Option<i32>, 
         if !headers.is_empty() {
             let mut h = OwnedHeaders::new();
             for (n, v) in headers {
-                h = h.insert(Header { key: n, value: v.as_deref() });
+                h = h.insert(Header {
+                    key: n,
+                    value: v.as_deref(),
+                });
             }
             rec = rec.headers(h);
         }
@@ -132,7 +174,8 @@ pub fn produce<'a>(topic: &str, records: impl IntoIterator<Item = (Option<i32>, 
             }
         }
     }
-    p.flush(Duration::from_secs(60)).expect("all input acknowledged");
+    p.flush(Duration::from_secs(60))
+        .expect("all input acknowledged");
 }
 
 /// Reads `topic` from the beginning until `count` records arrived or
@@ -146,7 +189,8 @@ pub fn consume(topic: &str, partitions: i32, count: usize, timeout: Duration) ->
         .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
-        tpl.add_partition_offset(topic, p, Offset::Beginning).unwrap();
+        tpl.add_partition_offset(topic, p, Offset::Beginning)
+            .unwrap();
     }
     c.assign(&tpl).expect("assign");
     let mut got = Vec::new();
@@ -159,7 +203,11 @@ pub fn consume(topic: &str, partitions: i32, count: usize, timeout: Duration) ->
                 key: m.key().map(<[u8]>::to_vec),
                 value: m.payload().map(<[u8]>::to_vec),
                 timestamp: m.timestamp().to_millis().unwrap_or(-1),
-                headers: m.headers().map_or_else(Vec::new, |h| h.iter().map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec))).collect()),
+                headers: m.headers().map_or_else(Vec::new, |h| {
+                    h.iter()
+                        .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                        .collect()
+                }),
             });
         }
     }
@@ -182,7 +230,12 @@ pub struct Eddy {
 impl Eddy {
     /// Starts `eddy <args>`.
     pub fn start(args: &[&str]) -> Eddy {
-        let mut child = Command::new(eddy_bin()).args(args).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn eddy");
+        let mut child = Command::new(eddy_bin())
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn eddy");
         let log = Arc::new(Mutex::new(Vec::new()));
         let stderr = child.stderr.take().unwrap();
         let sink = log.clone();
@@ -199,7 +252,13 @@ impl Eddy {
     pub fn wait_for_log(&self, needle: &str, timeout: Duration) -> String {
         let mut found = None;
         wait_until(timeout, &format!("eddy to log {needle:?}"), || {
-            found = self.log.lock().unwrap().iter().find(|l| l.contains(needle)).cloned();
+            found = self
+                .log
+                .lock()
+                .unwrap()
+                .iter()
+                .find(|l| l.contains(needle))
+                .cloned();
             found.is_some()
         });
         found.unwrap()
@@ -212,13 +271,18 @@ impl Eddy {
 
     /// Sends SIGTERM and waits (bounded) for a clean exit; returns its success.
     pub fn stop(mut self) -> bool {
-        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
         let end = Instant::now() + Duration::from_secs(60);
         loop {
             if let Some(status) = self.child.try_wait().unwrap() {
                 return status.success();
             }
-            assert!(Instant::now() < end, "eddy did not stop within 60 s of SIGTERM");
+            assert!(
+                Instant::now() < end,
+                "eddy did not stop within 60 s of SIGTERM"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -239,18 +303,32 @@ impl Drop for Eddy {
 
 /// Number of records in a topic (sum over partitions of high - low watermark).
 pub fn total_records(topic: &str, partitions: i32) -> i64 {
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap()).create().expect("consumer");
-    (0..partitions).map(|p| c.fetch_watermarks(topic, p, Duration::from_secs(10)).map_or(0, |(lo, hi)| hi - lo)).sum()
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .create()
+        .expect("consumer");
+    (0..partitions)
+        .map(|p| {
+            c.fetch_watermarks(topic, p, Duration::from_secs(10))
+                .map_or(0, |(lo, hi)| hi - lo)
+        })
+        .sum()
 }
 
 /// The offsets committed by consumer group `group` for `topic`'s partitions.
 pub fn committed(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> {
-    let c: BaseConsumer = ClientConfig::new().set("bootstrap.servers", bootstrap()).set("group.id", group).create().expect("consumer");
+    let c: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap())
+        .set("group.id", group)
+        .create()
+        .expect("consumer");
     let mut tpl = TopicPartitionList::new();
     for p in 0..partitions {
         tpl.add_partition(topic, p);
     }
-    let got = c.committed_offsets(tpl, Duration::from_secs(10)).expect("committed offsets");
+    let got = c
+        .committed_offsets(tpl, Duration::from_secs(10))
+        .expect("committed offsets");
     (0..partitions)
         .map(|p| match got.find_partition(topic, p).map(|e| e.offset()) {
             Some(Offset::Offset(o)) => Some(o),
@@ -260,8 +338,21 @@ pub fn committed(group: &str, topic: &str, partitions: i32) -> Vec<Option<i64>> 
 }
 
 /// A spec that reads `source`, runs `component` as step `name`, writes `sinks`.
-pub fn kafka_spec(dir: &Path, app: &str, source: &str, name: &str, component: &str, step_extra: &str, sinks: &str) -> PathBuf {
-    let file = Path::new(component).file_name().unwrap().to_str().unwrap().to_string();
+pub fn kafka_spec(
+    dir: &Path,
+    app: &str,
+    source: &str,
+    name: &str,
+    component: &str,
+    step_extra: &str,
+    sinks: &str,
+) -> PathBuf {
+    let file = Path::new(component)
+        .file_name()
+        .unwrap()
+        .to_str()
+        .unwrap()
+        .to_string();
     std::fs::copy(component, dir.join(&file)).unwrap();
     write_spec(
         dir,

@@ -22,9 +22,16 @@ impl Operator for FilterSeverity {
     fn init(settings: &Settings) -> Result<Self, Error> {
         settings.allow_only(&["min_level", "field"])?;
         let min_level = settings.get("min_level").unwrap_or("warn");
-        let min = rank(min_level)
-            .ok_or_else(|| Error::settings(format!("min_level {min_level:?} is not one of {}", LEVELS.join(", "))))?;
-        Ok(FilterSeverity { min, field: settings.get("field").unwrap_or("level").to_string() })
+        let min = rank(min_level).ok_or_else(|| {
+            Error::settings(format!(
+                "min_level {min_level:?} is not one of {}",
+                LEVELS.join(", ")
+            ))
+        })?;
+        Ok(FilterSeverity {
+            min,
+            field: settings.get("field").unwrap_or("level").to_string(),
+        })
     }
 }
 
@@ -36,9 +43,18 @@ struct Event<'a> {
 
 impl Processor for FilterSeverity {
     fn process(&mut self, record: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
-        let Some(value) = record.value() else { return Ok(()) };
-        let Ok(event) = serde_json::from_slice::<Event<'_>>(value) else { return Ok(()) };
-        let keep = event.fields.get(self.field.as_str()).and_then(|v| v.as_str()).and_then(rank).is_some_and(|r| r >= self.min);
+        let Some(value) = record.value() else {
+            return Ok(());
+        };
+        let Ok(event) = serde_json::from_slice::<Event<'_>>(value) else {
+            return Ok(());
+        };
+        let keep = event
+            .fields
+            .get(self.field.as_str())
+            .and_then(|v| v.as_str())
+            .and_then(rank)
+            .is_some_and(|r| r >= self.min);
         if keep {
             out.forward(record); // unchanged: no bytes copied
         }
@@ -56,7 +72,13 @@ mod tests {
     #[test]
     fn keeps_only_levels_at_or_above_the_minimum() {
         let mut op = FilterSeverity::init(&Settings::from_pairs([("min_level", "info")])).unwrap();
-        let input = [r#"{"level":"debug"}"#, r#"{"level":"INFO"}"#, "junk", r#"{"level":"error"}"#, r#"{"msg":1}"#];
+        let input = [
+            r#"{"level":"debug"}"#,
+            r#"{"level":"INFO"}"#,
+            "junk",
+            r#"{"level":"error"}"#,
+            r#"{"msg":1}"#,
+        ];
         let input: Vec<_> = input.iter().map(TestRecord::value).collect();
         let out = run_processor(&mut op, &input).unwrap();
         assert_eq!(out.iter().map(|o| o.input).collect::<Vec<_>>(), vec![1, 3]);

@@ -17,14 +17,21 @@ pub struct NormalizeJson {
 impl Operator for NormalizeJson {
     fn init(settings: &Settings) -> Result<Self, Error> {
         settings.allow_only(&["key_field"])?;
-        Ok(NormalizeJson { key_field: settings.get("key_field").map(str::to_lowercase), key: Vec::new() })
+        Ok(NormalizeJson {
+            key_field: settings.get("key_field").map(str::to_lowercase),
+            key: Vec::new(),
+        })
     }
 }
 
 /// Lower-cases field names and trims strings, recursively.
 pub fn normalize(v: Value) -> Value {
     match v {
-        Value::Object(m) => Value::Object(m.into_iter().map(|(k, v)| (k.to_lowercase(), normalize(v))).collect::<Map<_, _>>()),
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .map(|(k, v)| (k.to_lowercase(), normalize(v)))
+                .collect::<Map<_, _>>(),
+        ),
         Value::Array(a) => Value::Array(a.into_iter().map(normalize).collect()),
         Value::String(s) => Value::String(s.trim().to_string()),
         other => other,
@@ -63,7 +70,14 @@ mod tests {
     #[test]
     fn normalises_and_keys_by_field() {
         let mut op = NormalizeJson::init(&Settings::from_pairs([("key_field", "User")])).unwrap();
-        let out = run_processor(&mut op, &[TestRecord::key_value("old", r#"{"User":" Ann ","Tags":[" a "]}"#)]).unwrap();
+        let out = run_processor(
+            &mut op,
+            &[TestRecord::key_value(
+                "old",
+                r#"{"User":" Ann ","Tags":[" a "]}"#,
+            )],
+        )
+        .unwrap();
         assert_eq!(out[0].value_str(), r#"{"tags":["a"],"user":"Ann"}"#);
         assert_eq!(out[0].key.as_deref(), Some(&b"Ann"[..]));
     }
@@ -71,8 +85,18 @@ mod tests {
     #[test]
     fn rejects_non_json_and_unknown_settings() {
         let mut op = NormalizeJson::init(&Settings::default()).unwrap();
-        let err = run_processor(&mut op, &[TestRecord::value("{}"), TestRecord::value("not json")]).unwrap_err();
-        assert!(matches!(err, Error::Failed { input_index: Some(1), .. }));
+        let err = run_processor(
+            &mut op,
+            &[TestRecord::value("{}"), TestRecord::value("not json")],
+        )
+        .unwrap_err();
+        assert!(matches!(
+            err,
+            Error::Failed {
+                input_index: Some(1),
+                ..
+            }
+        ));
         assert!(NormalizeJson::init(&Settings::from_pairs([("keyfield", "x")])).is_err());
     }
 }

@@ -15,7 +15,9 @@ impl Operator for RouteBySize {
     fn init(settings: &Settings) -> Result<Self, Error> {
         settings.allow_only(&["threshold"])?;
         let threshold = settings.require("threshold")?;
-        let threshold = threshold.parse().map_err(|e| Error::settings(format!("threshold {threshold:?}: {e}")))?;
+        let threshold = threshold
+            .parse()
+            .map_err(|e| Error::settings(format!("threshold {threshold:?}: {e}")))?;
         Ok(RouteBySize { threshold })
     }
 }
@@ -43,9 +45,19 @@ mod tests {
     #[test]
     fn routes_by_threshold() {
         let mut op = RouteBySize::init(&Settings::from_pairs([("threshold", "4")])).unwrap();
-        let input = [TestRecord::value("abc"), TestRecord::value("abcd"), TestRecord { key: Some(b"k".to_vec()), ..Default::default() }];
+        let input = [
+            TestRecord::value("abc"),
+            TestRecord::value("abcd"),
+            TestRecord {
+                key: Some(b"k".to_vec()),
+                ..Default::default()
+            },
+        ];
         let out = run_processor(&mut op, &input).unwrap();
-        assert_eq!(out.iter().map(|o| (o.input, o.branch)).collect::<Vec<_>>(), vec![(0, 0), (1, 1), (2, 0), (2, 1)]);
+        assert_eq!(
+            out.iter().map(|o| (o.input, o.branch)).collect::<Vec<_>>(),
+            vec![(0, 0), (1, 1), (2, 0), (2, 1)]
+        );
         assert!(RouteBySize::init(&Settings::default()).is_err());
     }
 }

@@ -15,13 +15,18 @@ pub struct SplitWords {
 impl Operator for SplitWords {
     fn init(settings: &Settings) -> Result<Self, Error> {
         settings.allow_only(&["min_length"])?;
-        Ok(SplitWords { min_length: settings.parse_or("min_length", 1)?, word: String::new() })
+        Ok(SplitWords {
+            min_length: settings.parse_or("min_length", 1)?,
+            word: String::new(),
+        })
     }
 }
 
 impl Processor for SplitWords {
     fn process(&mut self, record: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
-        let Some(text) = record.value_str()? else { return Ok(()) };
+        let Some(text) = record.value_str()? else {
+            return Ok(());
+        };
         for raw in text.split(|c: char| !c.is_alphanumeric() && c != '\'') {
             let raw = raw.trim_matches('\'');
             if raw.chars().count() < self.min_length || raw.is_empty() {
@@ -29,7 +34,10 @@ impl Processor for SplitWords {
             }
             self.word.clear();
             self.word.extend(raw.chars().flat_map(char::to_lowercase));
-            out.emit(record).key(Some(self.word.as_bytes())).value(Some(self.word.as_bytes())).send();
+            out.emit(record)
+                .key(Some(self.word.as_bytes()))
+                .value(Some(self.word.as_bytes()))
+                .send();
         }
         Ok(())
     }
@@ -45,7 +53,8 @@ mod tests {
     #[test]
     fn splits_on_punctuation_and_lowercases() {
         let mut op = SplitWords::init(&Settings::from_pairs([("min_length", "2")])).unwrap();
-        let out = run_processor(&mut op, &[TestRecord::value("The cat's hat, a HAT!").at(3)]).unwrap();
+        let out =
+            run_processor(&mut op, &[TestRecord::value("The cat's hat, a HAT!").at(3)]).unwrap();
         let words: Vec<_> = out.iter().map(|o| o.value_str().to_string()).collect();
         assert_eq!(words, ["the", "cat's", "hat", "hat"]);
         assert!(out.iter().all(|o| o.timestamp == 3 && o.key == o.value));

@@ -31,8 +31,16 @@ pub fn consumer_config(t: &Topology) -> ClientConfig {
     // committed offset; rebalance cooperatively so unaffected partitions
     // keep running.
     default(&mut c, "auto.offset.reset", "earliest");
-    default(&mut c, "partition.assignment.strategy", "cooperative-sticky");
-    default(&mut c, "client.id", &format!("{}-consumer", t.application_id));
+    default(
+        &mut c,
+        "partition.assignment.strategy",
+        "cooperative-sticky",
+    );
+    default(
+        &mut c,
+        "client.id",
+        &format!("{}-consumer", t.application_id),
+    );
     c
 }
 
@@ -46,6 +54,10 @@ pub fn producer_config(t: &Topology) -> ClientConfig {
     default(&mut c, "partitioner", "murmur2_random");
     default(&mut c, "linger.ms", "5");
     default(&mut c, "queue.buffering.max.messages", "1000000");
-    default(&mut c, "client.id", &format!("{}-producer", t.application_id));
+    default(
+        &mut c,
+        "client.id",
+        &format!("{}-producer", t.application_id),
+    );
     c
 }

@@ -20,7 +20,11 @@ pub struct BatchTicket {
 impl BatchTicket {
     /// A ticket for a batch whose last record has offset `next_offset - 1`.
     pub fn new(next_offset: i64) -> Arc<Self> {
-        Arc::new(BatchTicket { remaining: AtomicUsize::new(1), failure: Mutex::new(None), next_offset })
+        Arc::new(BatchTicket {
+            remaining: AtomicUsize::new(1),
+            failure: Mutex::new(None),
+            next_offset,
+        })
     }
 
     /// One more output was handed to the producer.
@@ -103,7 +107,10 @@ mod tests {
         a.done(); // processing finished, one output still in flight
         b.done(); // b had no outputs and is finished
         l.advance().unwrap();
-        assert_eq!(l.committable, None, "a is still waiting for an acknowledgement");
+        assert_eq!(
+            l.committable, None,
+            "a is still waiting for an acknowledgement"
+        );
         a.done(); // the output is acknowledged
         l.advance().unwrap();
         assert_eq!(l.committable, Some(20));

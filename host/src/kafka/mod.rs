@@ -3,6 +3,7 @@
 mod config;
 mod ledger;
 mod run;
+pub mod tools;
 
 pub use config::{consumer_config, producer_config};
 pub use run::{RunError, run};

@@ -38,7 +38,9 @@ pub enum RunError {
     #[error(transparent)]
     Load(#[from] LoadError),
     /// The broker could not be reached.
-    #[error("cannot reach Kafka at {servers} after {attempts} attempts over {secs}s: {last}. Is the broker running (scripts/kafka start)?")]
+    #[error(
+        "cannot reach Kafka at {servers} after {attempts} attempts over {secs}s: {last}. Is the broker running (scripts/kafka start)?"
+    )]
     Unreachable {
         /// bootstrap.servers.
         servers: String,
@@ -50,7 +52,9 @@ pub enum RunError {
         last: String,
     },
     /// Topics the pipeline names do not exist.
-    #[error("topic(s) {0:?} do not exist on the broker; create them first (e.g. scripts/kafka topic-create NAME PARTITIONS)")]
+    #[error(
+        "topic(s) {0:?} do not exist on the broker; create them first (e.g. scripts/kafka topic-create NAME PARTITIONS)"
+    )]
     MissingTopics(Vec<String>),
     /// A Kafka client error.
     #[error("Kafka: {0}")]
@@ -99,7 +103,12 @@ impl ConsumerContext for Ctx {
         let tasks: Vec<Task> = tpl
             .elements()
             .iter()
-            .filter_map(|e| self.topics.iter().position(|t| t == e.topic()).map(|i| (i, e.partition())))
+            .filter_map(|e| {
+                self.topics
+                    .iter()
+                    .position(|t| t == e.topic())
+                    .map(|i| (i, e.partition()))
+            })
             .collect();
         // Finish what is in flight (bounded), then commit it, so the next
         // owner starts right after what this instance delivered.
@@ -115,14 +124,17 @@ impl ConsumerContext for Ctx {
             });
             if !busy || Instant::now() > deadline {
                 if busy {
-                    tracing::warn!("in-flight batches did not finish within {REVOKE_DRAIN:?}; their records will be processed again by the next owner");
+                    tracing::warn!(
+                        "in-flight batches did not finish within {REVOKE_DRAIN:?}; their records will be processed again by the next owner"
+                    );
                 }
                 let mut commit = TopicPartitionList::new();
                 for t in &tasks {
                     if let Some(l) = s.ledgers.remove(t)
                         && let Some(o) = l.to_commit()
                     {
-                        let _ = commit.add_partition_offset(&self.topics[t.0], t.1, Offset::Offset(o));
+                        let _ =
+                            commit.add_partition_offset(&self.topics[t.0], t.1, Offset::Offset(o));
                     }
                     s.failed.remove(t);
                     s.revoked.push(*t);
@@ -142,7 +154,11 @@ impl ConsumerContext for Ctx {
 }
 
 fn describe(tpl: &TopicPartitionList) -> String {
-    tpl.elements().iter().map(|e| format!("{}-{}", e.topic(), e.partition())).collect::<Vec<_>>().join(",")
+    tpl.elements()
+        .iter()
+        .map(|e| format!("{}-{}", e.topic(), e.partition()))
+        .collect::<Vec<_>>()
+        .join(",")
 }
 
 struct Delivery;
@@ -161,16 +177,32 @@ impl ProducerContext for Delivery {
 }
 
 /// Runs the topology against Kafka until `shutdown` is set.
-pub fn run(t: &Topology, engine: &OperatorEngine, shutdown: &Arc<AtomicBool>) -> Result<(), RunError> {
+pub fn run(
+    t: &Topology,
+    engine: &OperatorEngine,
+    shutdown: &Arc<AtomicBool>,
+) -> Result<(), RunError> {
     let servers = t
         .kafka
         .iter()
         .find(|(k, _)| k == "bootstrap.servers")
         .map(|(_, v)| v.clone())
-        .ok_or_else(|| RunError::Config(format!("{}: set kafka.\"bootstrap.servers\" (e.g. \"127.0.0.1:9092\")", t.spec_path.display())))?;
-    let ops = t.steps.iter().map(|s| LoadedOperator::load(engine, s)).collect::<Result<Vec<_>, _>>()?;
+        .ok_or_else(|| {
+            RunError::Config(format!(
+                "{}: set kafka.\"bootstrap.servers\" (e.g. \"127.0.0.1:9092\")",
+                t.spec_path.display()
+            ))
+        })?;
+    let ops = t
+        .steps
+        .iter()
+        .map(|s| LoadedOperator::load(engine, s))
+        .collect::<Result<Vec<_>, _>>()?;
     let shared = Arc::new(Mutex::new(Shared::default()));
-    let consumer: BaseConsumer<Ctx> = consumer_config(t).create_with_context(Ctx { shared: shared.clone(), topics: t.sources.clone() })?;
+    let consumer: BaseConsumer<Ctx> = consumer_config(t).create_with_context(Ctx {
+        shared: shared.clone(),
+        topics: t.sources.clone(),
+    })?;
     let producer: ThreadedProducer<Delivery> = producer_config(t).create_with_context(Delivery)?;
     check_topics(&consumer, t, &servers)?;
     let sources: Vec<&str> = t.sources.iter().map(String::as_str).collect();
@@ -185,7 +217,12 @@ pub fn run(t: &Topology, engine: &OperatorEngine, shutdown: &Arc<AtomicBool>) ->
         senders.push(tx);
         let chain = Chain::new(&ops)?;
         let (producer, fail_tx, topo) = (producer.clone(), fail_tx.clone(), t.clone());
-        workers.push(std::thread::Builder::new().name(format!("eddy-worker-{w}")).spawn(move || worker(rx, chain, &producer, &topo, &fail_tx)).expect("spawn worker"));
+        workers.push(
+            std::thread::Builder::new()
+                .name(format!("eddy-worker-{w}"))
+                .spawn(move || worker(rx, chain, &producer, &topo, &fail_tx))
+                .expect("spawn worker"),
+        );
     }
     tracing::info!(application = %t.application_id, workers = t.runtime.workers, "running; Ctrl-C stops gracefully");
 
@@ -195,7 +232,11 @@ pub fn run(t: &Topology, engine: &OperatorEngine, shutdown: &Arc<AtomicBool>) ->
     while !shutdown.load(Ordering::Relaxed) {
         let mut count = 0;
         while count < t.runtime.batch_size {
-            let wait = if count == 0 { t.runtime.poll_timeout } else { Duration::ZERO };
+            let wait = if count == 0 {
+                t.runtime.poll_timeout
+            } else {
+                Duration::ZERO
+            };
             match consumer.poll(wait) {
                 None => break,
                 Some(Err(e)) => {
@@ -207,12 +248,24 @@ pub fn run(t: &Topology, engine: &OperatorEngine, shutdown: &Arc<AtomicBool>) ->
                     break;
                 }
                 Some(Ok(m)) => {
-                    let Some(topic) = t.sources.iter().position(|s| s == m.topic()) else { continue };
+                    let Some(topic) = t.sources.iter().position(|s| s == m.topic()) else {
+                        continue;
+                    };
                     let task = (topic, m.partition());
-                    let (w, offsets) = pending.entry(task).or_insert_with(|| (BatchWriter::with_capacity(64 << 10, 256), Vec::new()));
+                    let (w, offsets) = pending
+                        .entry(task)
+                        .or_insert_with(|| (BatchWriter::with_capacity(64 << 10, 256), Vec::new()));
                     let headers = m.headers();
-                    let hs = headers.into_iter().flat_map(|h| h.iter().map(|h| (h.key.as_bytes(), h.value)));
-                    w.record(offsets.len() as u32, m.key(), m.payload(), m.timestamp().to_millis().unwrap_or(0), hs);
+                    let hs = headers
+                        .into_iter()
+                        .flat_map(|h| h.iter().map(|h| (h.key.as_bytes(), h.value)));
+                    w.record(
+                        offsets.len() as u32,
+                        m.key(),
+                        m.payload(),
+                        m.timestamp().to_millis().unwrap_or(0),
+                        hs,
+                    );
                     offsets.push(m.offset());
                     count += 1;
                 }
@@ -248,7 +301,11 @@ pub fn run(t: &Topology, engine: &OperatorEngine, shutdown: &Arc<AtomicBool>) ->
 }
 
 /// Hands every non-empty pending batch to its task's worker.
-fn dispatch(pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>, shared: &Mutex<Shared>, senders: &[Sender<Work>]) {
+fn dispatch(
+    pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>,
+    shared: &Mutex<Shared>,
+    senders: &[Sender<Work>],
+) {
     for (task, (w, offsets)) in pending.iter_mut() {
         if offsets.is_empty() {
             continue;
@@ -262,7 +319,12 @@ fn dispatch(pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>, shared: &Mutex
         let ticket = BatchTicket::new(offsets.last().expect("non-empty") + 1);
         s.ledgers.entry(*task).or_default().push(ticket.clone());
         drop(s);
-        let work = Work { task: *task, batch: w.finish().to_vec(), offsets: std::mem::take(offsets), ticket };
+        let work = Work {
+            task: *task,
+            batch: w.finish().to_vec(),
+            offsets: std::mem::take(offsets),
+            ticket,
+        };
         w.clear();
         let worker = (task.1 as usize + task.0) % senders.len();
         if senders[worker].send(work).is_err() {
@@ -278,7 +340,9 @@ fn commit(consumer: &BaseConsumer<Ctx>, shared: &Mutex<Shared>, t: &Topology, mo
     let mut failures = Vec::new();
     {
         let mut s = shared.lock().expect("not poisoned");
-        let Shared { ledgers, failed, .. } = &mut *s;
+        let Shared {
+            ledgers, failed, ..
+        } = &mut *s;
         for (task, l) in ledgers.iter_mut() {
             if let Err(why) = l.advance()
                 && !failed.contains(task)
@@ -303,7 +367,13 @@ fn commit(consumer: &BaseConsumer<Ctx>, shared: &Mutex<Shared>, t: &Topology, mo
 }
 
 /// Stops one task: pauses its partition and reports why.
-fn fail_task(consumer: &BaseConsumer<Ctx>, shared: &Mutex<Shared>, t: &Topology, task: Task, why: &str) {
+fn fail_task(
+    consumer: &BaseConsumer<Ctx>,
+    shared: &Mutex<Shared>,
+    t: &Topology,
+    task: Task,
+    why: &str,
+) {
     if !shared.lock().expect("not poisoned").failed.insert(task) {
         return;
     }
@@ -327,9 +397,19 @@ fn check_topics(consumer: &BaseConsumer<Ctx>, t: &Topology, servers: &str) -> Re
     for attempt in 1..=CONNECT_ATTEMPTS {
         match consumer.fetch_metadata(None, Duration::from_secs(5)) {
             Ok(md) => {
-                let known: HashSet<&str> = md.topics().iter().filter(|tp| tp.error().is_none()).map(|tp| tp.name()).collect();
-                let missing: Vec<String> =
-                    t.sources.iter().chain(t.sinks.iter().map(|s| &s.topic)).filter(|n| !known.contains(n.as_str())).cloned().collect();
+                let known: HashSet<&str> = md
+                    .topics()
+                    .iter()
+                    .filter(|tp| tp.error().is_none())
+                    .map(|tp| tp.name())
+                    .collect();
+                let missing: Vec<String> = t
+                    .sources
+                    .iter()
+                    .chain(t.sinks.iter().map(|s| &s.topic))
+                    .filter(|n| !known.contains(n.as_str()))
+                    .cloned()
+                    .collect();
                 if missing.is_empty() {
                     return Ok(());
                 }
@@ -337,21 +417,39 @@ fn check_topics(consumer: &BaseConsumer<Ctx>, t: &Topology, servers: &str) -> Re
             }
             Err(e) => {
                 last = e.to_string();
-                tracing::warn!("Kafka at {servers} not answering (attempt {attempt}/{CONNECT_ATTEMPTS}): {e}");
+                tracing::warn!(
+                    "Kafka at {servers} not answering (attempt {attempt}/{CONNECT_ATTEMPTS}): {e}"
+                );
                 if attempt < CONNECT_ATTEMPTS {
                     std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
                 }
             }
         }
     }
-    Err(RunError::Unreachable { servers: servers.to_string(), attempts: CONNECT_ATTEMPTS, secs: start.elapsed().as_secs(), last })
+    Err(RunError::Unreachable {
+        servers: servers.to_string(),
+        attempts: CONNECT_ATTEMPTS,
+        secs: start.elapsed().as_secs(),
+        last,
+    })
 }
 
 /// A worker: runs batches through its chain and produces the outputs.
-fn worker(rx: Receiver<Work>, mut chain: Chain, producer: &ThreadedProducer<Delivery>, t: &Topology, fail: &Sender<(Task, String)>) {
+fn worker(
+    rx: Receiver<Work>,
+    mut chain: Chain,
+    producer: &ThreadedProducer<Delivery>,
+    t: &Topology,
+    fail: &Sender<(Task, String)>,
+) {
     let mut failed: HashSet<Task> = HashSet::new();
     for work in rx {
-        let Work { task, batch, offsets, ticket } = work;
+        let Work {
+            task,
+            batch,
+            offsets,
+            ticket,
+        } = work;
         if failed.contains(&task) {
             ticket.fail("an earlier batch of this task failed".into());
             ticket.done();
@@ -365,7 +463,10 @@ fn worker(rx: Receiver<Work>, mut chain: Chain, producer: &ThreadedProducer<Deli
                     Some(i) => format!("offset {}", offsets[i as usize]),
                     None => format!("offsets {}..={}", offsets[0], offsets[offsets.len() - 1]),
                 };
-                let why = format!("operator `{}` {} on topic {topic}, partition {}, {at}", e.step, e.error, task.1);
+                let why = format!(
+                    "operator `{}` {} on topic {topic}, partition {}, {at}",
+                    e.step, e.error, task.1
+                );
                 failed.insert(task);
                 ticket.fail(why.clone());
                 ticket.done();
@@ -376,7 +477,11 @@ fn worker(rx: Receiver<Work>, mut chain: Chain, producer: &ThreadedProducer<Deli
         let view = BatchView::new(&out.batch).expect("the chain checked it");
         for r in view.iter() {
             for sink in t.sinks.iter().filter(|s| s.takes(r.tag)) {
-                let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(&sink.topic, ticket.clone()).timestamp(r.timestamp);
+                let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(
+                    &sink.topic,
+                    ticket.clone(),
+                )
+                .timestamp(r.timestamp);
                 if let Some(k) = r.key {
                     rec = rec.key(k);
                 }
@@ -386,7 +491,10 @@ fn worker(rx: Receiver<Work>, mut chain: Chain, producer: &ThreadedProducer<Deli
                 if !r.headers.is_empty() {
                     let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
                     for (name, value) in r.headers.iter() {
-                        h = h.insert(Header { key: std::str::from_utf8(name).unwrap_or("?"), value });
+                        h = h.insert(Header {
+                            key: std::str::from_utf8(name).unwrap_or("?"),
+                            value,
+                        });
                     }
                     rec = rec.headers(h);
                 }

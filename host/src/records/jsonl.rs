@@ -50,7 +50,11 @@ pub struct JsonlError {
 /// Reads every record of a JSON-lines file; blank lines and lines starting
 /// with `#` are skipped.
 pub fn read_records(path: &Path) -> Result<Vec<OwnedRecord>, JsonlError> {
-    let err = |line: usize, message: String| JsonlError { file: path.to_path_buf(), line, message };
+    let err = |line: usize, message: String| JsonlError {
+        file: path.to_path_buf(),
+        line,
+        message,
+    };
     let f = std::fs::File::open(path).map_err(|e| err(0, format!("cannot open: {e}")))?;
     let mut out = Vec::new();
     for (i, line) in std::io::BufReader::new(f).lines().enumerate() {
@@ -64,13 +68,26 @@ pub fn read_records(path: &Path) -> Result<Vec<OwnedRecord>, JsonlError> {
     Ok(out)
 }
 
-const FIELDS: &[&str] = &["topic", "key", "key_base64", "value", "value_base64", "timestamp", "headers"];
+const FIELDS: &[&str] = &[
+    "topic",
+    "key",
+    "key_base64",
+    "value",
+    "value_base64",
+    "timestamp",
+    "headers",
+];
 
 fn parse_line(line: &str) -> Result<OwnedRecord, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
-    let Value::Object(m) = v else { return Err("each line must be a JSON object".into()) };
+    let Value::Object(m) = v else {
+        return Err("each line must be a JSON object".into());
+    };
     if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
-        return Err(format!("unknown field `{k}`; expected {}", FIELDS.join(", ")));
+        return Err(format!(
+            "unknown field `{k}`; expected {}",
+            FIELDS.join(", ")
+        ));
     }
     let topic = match m.get("topic") {
         Some(Value::String(t)) if !t.is_empty() => t.clone(),
@@ -85,7 +102,13 @@ fn parse_line(line: &str) -> Result<OwnedRecord, String> {
         Some(Value::Array(hs)) => hs.iter().map(parse_header).collect::<Result<_, _>>()?,
         Some(_) => return Err("`headers` must be a list of [name, value] pairs".into()),
     };
-    Ok(OwnedRecord { topic, key: bytes(&m, "key")?, value: bytes(&m, "value")?, timestamp, headers })
+    Ok(OwnedRecord {
+        topic,
+        key: bytes(&m, "key")?,
+        value: bytes(&m, "value")?,
+        timestamp,
+        headers,
+    })
 }
 
 fn bytes(m: &Map<String, Value>, field: &str) -> Result<Option<Vec<u8>>, String> {
@@ -101,14 +124,23 @@ fn bytes(m: &Map<String, Value>, field: &str) -> Result<Option<Vec<u8>>, String>
 }
 
 fn parse_header(h: &Value) -> Result<(String, Option<Vec<u8>>), String> {
-    let bad = || "each header is a [name, value] pair; value a string, null or {\"base64\": \"...\"}".to_string();
-    let Value::Array(pair) = h else { return Err(bad()) };
-    let [Value::String(name), value] = pair.as_slice() else { return Err(bad()) };
+    let bad = || {
+        "each header is a [name, value] pair; value a string, null or {\"base64\": \"...\"}"
+            .to_string()
+    };
+    let Value::Array(pair) = h else {
+        return Err(bad());
+    };
+    let [Value::String(name), value] = pair.as_slice() else {
+        return Err(bad());
+    };
     let value = match value {
         Value::Null => None,
         Value::String(s) => Some(s.as_bytes().to_vec()),
         Value::Object(o) => match o.get("base64") {
-            Some(Value::String(s)) if o.len() == 1 => Some(B64.decode(s).map_err(|e| format!("header {name}: {e}"))?),
+            Some(Value::String(s)) if o.len() == 1 => {
+                Some(B64.decode(s).map_err(|e| format!("header {name}: {e}"))?)
+            }
             _ => return Err(bad()),
         },
         _ => return Err(bad()),
@@ -118,7 +150,9 @@ fn parse_header(h: &Value) -> Result<(String, Option<Vec<u8>>), String> {
 
 /// How bytes are shown: JSON if they are an object or array, else text, else base64.
 fn show(b: &[u8]) -> (bool, Value) {
-    if matches!(b.first(), Some(b'{' | b'[')) && let Ok(v) = serde_json::from_slice::<Value>(b) {
+    if matches!(b.first(), Some(b'{' | b'['))
+        && let Ok(v) = serde_json::from_slice::<Value>(b)
+    {
         return (false, v);
     }
     match std::str::from_utf8(b) {
@@ -175,7 +209,15 @@ pub fn write_record(
             Value::Array(vec![Value::String(n), v])
         })
         .collect();
-    let line = Line { topic, key, key_base64, value, value_base64, timestamp, headers };
+    let line = Line {
+        topic,
+        key,
+        key_base64,
+        value,
+        value_base64,
+        timestamp,
+        headers,
+    };
     serde_json::to_writer(&mut *out, &line)?;
     out.write_all(b"\n")
 }
@@ -199,20 +241,51 @@ mod tests {
 
     #[test]
     fn bad_lines_say_what_is_wrong() {
-        assert!(parse_line(r#"{"value":"x"}"#).unwrap_err().contains("topic"));
-        assert!(parse_line(r#"{"topic":"t","vaule":"x"}"#).unwrap_err().contains("unknown field `vaule`"));
-        assert!(parse_line(r#"{"topic":"t","value":"x","value_base64":"eA=="}"#).unwrap_err().contains("not both"));
+        assert!(
+            parse_line(r#"{"value":"x"}"#)
+                .unwrap_err()
+                .contains("topic")
+        );
+        assert!(
+            parse_line(r#"{"topic":"t","vaule":"x"}"#)
+                .unwrap_err()
+                .contains("unknown field `vaule`")
+        );
+        assert!(
+            parse_line(r#"{"topic":"t","value":"x","value_base64":"eA=="}"#)
+                .unwrap_err()
+                .contains("not both")
+        );
         assert!(parse_line("[1]").is_err());
     }
 
     #[test]
     fn output_round_trips_through_input() {
         let mut buf = Vec::new();
-        write_record(&mut buf, "o", Some(b"k"), Some(&[0xff, 0]), 9, vec![("h".to_string(), Some(b"v".to_vec()))].into_iter()).unwrap();
-        write_record(&mut buf, "o", None, Some(br#"{"a":1}"#), 1, std::iter::empty()).unwrap();
+        write_record(
+            &mut buf,
+            "o",
+            Some(b"k"),
+            Some(&[0xff, 0]),
+            9,
+            vec![("h".to_string(), Some(b"v".to_vec()))].into_iter(),
+        )
+        .unwrap();
+        write_record(
+            &mut buf,
+            "o",
+            None,
+            Some(br#"{"a":1}"#),
+            1,
+            std::iter::empty(),
+        )
+        .unwrap();
         let text = String::from_utf8(buf).unwrap();
         let lines: Vec<_> = text.lines().collect();
-        assert_eq!(lines[1], r#"{"topic":"o","key":null,"value":{"a":1},"timestamp":1}"#);
+        assert_eq!(
+            lines[1],
+            r#"{"topic":"o","key":null,"value":{"a":1},"timestamp":1}"#
+        );
         let back = parse_line(lines[0]).unwrap();
         assert_eq!(back.value.as_deref(), Some(&[0xffu8, 0][..]));
         assert_eq!(back.headers, vec![("h".into(), Some(b"v".to_vec()))]);

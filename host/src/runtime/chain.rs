@@ -38,14 +38,21 @@ pub struct Chain {
 impl Chain {
     /// Instantiates and initialises every operator.
     pub fn new(ops: &[LoadedOperator]) -> Result<Self, LoadError> {
-        let instances = ops.iter().map(|op| OperatorInstance::new(op).map(Some)).collect::<Result<_, _>>()?;
-        Ok(Chain { ops: ops.to_vec(), instances })
+        let instances = ops
+            .iter()
+            .map(|op| OperatorInstance::new(op).map(Some))
+            .collect::<Result<_, _>>()?;
+        Ok(Chain {
+            ops: ops.to_vec(),
+            instances,
+        })
     }
 
     fn instance(&mut self, k: usize) -> Result<&mut OperatorInstance, CallError> {
         if self.instances[k].is_none() {
             // The previous instance trapped: start a fresh one.
-            let inst = OperatorInstance::new(&self.ops[k]).map_err(|e| CallError::Trap(format!("re-instantiating after a trap: {e}")))?;
+            let inst = OperatorInstance::new(&self.ops[k])
+                .map_err(|e| CallError::Trap(format!("re-instantiating after a trap: {e}")))?;
             self.instances[k] = Some(inst);
         }
         Ok(self.instances[k].as_mut().expect("just set"))
@@ -69,7 +76,10 @@ impl Chain {
                 Ok(out) => out,
                 Err(error) => {
                     let idx = match &error {
-                        CallError::Failed { input_index: Some(i), .. } => Some(*i),
+                        CallError::Failed {
+                            input_index: Some(i),
+                            ..
+                        } => Some(*i),
                         e if e.poisons_instance() => {
                             self.instances[k] = None;
                             self.replay(k, batch)
@@ -86,13 +96,17 @@ impl Chain {
                 for j in 0..view.len() {
                     let e = view.entry(j);
                     if e.tag >= branches || (k != last && e.tag != 0) {
-                        return Err(format!("output {j} goes to branch {} but the step has {branches} output(s)", e.tag));
+                        return Err(format!(
+                            "output {j} goes to branch {} but the step has {branches} output(s)",
+                            e.tag
+                        ));
                     }
                     next.push(origins[e.index as usize]);
                 }
                 Ok((next, view.layout()))
             });
-            let (next, layout) = checked.map_err(|m| fail(CallError::BadBatch(m), None, &origins))?;
+            let (next, layout) =
+                checked.map_err(|m| fail(CallError::BadBatch(m), None, &origins))?;
             if k != last {
                 // The next step sees its input numbered 0..n.
                 for j in 0..next.len() {
@@ -103,7 +117,10 @@ impl Chain {
             origins = next;
             current = Some(out);
         }
-        Ok(ChainOutput { batch: current.unwrap_or_else(|| input.to_vec()), origins })
+        Ok(ChainOutput {
+            batch: current.unwrap_or_else(|| input.to_vec()),
+            origins,
+        })
     }
 
     /// Finds the record a trap happened on by replaying the batch one record

@@ -34,10 +34,19 @@ impl<'a> Lines<'a> {
     }
 
     pub(crate) fn line_of(&self, offset: usize) -> usize {
-        self.text.as_bytes()[..offset.min(self.text.len())].iter().filter(|&&b| b == b'\n').count() + 1
+        self.text.as_bytes()[..offset.min(self.text.len())]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
     }
 
-    pub(crate) fn error(&self, span: Option<std::ops::Range<usize>>, key: impl Into<String>, message: impl Into<String>) -> SpecError {
+    pub(crate) fn error(
+        &self,
+        span: Option<std::ops::Range<usize>>,
+        key: impl Into<String>,
+        message: impl Into<String>,
+    ) -> SpecError {
         SpecError {
             file: self.file.to_path_buf(),
             line: span.map_or(1, |s| self.line_of(s.start)),

@@ -8,5 +8,8 @@ mod model;
 mod validate;
 
 pub use error::{SpecError, SpecErrors};
-pub use model::{DirGrant, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec, SpecFile, StepSpec};
+pub use model::{
+    DirGrant, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec, SpecFile,
+    StepSpec,
+};
 pub use validate::{load, parse as validate_text};

@@ -11,8 +11,14 @@ use toml::Spanned;
 /// librdkafka settings eddy sets itself; a spec may not override them.
 const OWNED_KAFKA_KEYS: &[(&str, &str)] = &[
     ("group.id", "the consumer group is the application_id"),
-    ("enable.auto.commit", "eddy commits offsets only after outputs are acknowledged"),
-    ("enable.auto.offset.store", "eddy stores offsets only after outputs are acknowledged"),
+    (
+        "enable.auto.commit",
+        "eddy commits offsets only after outputs are acknowledged",
+    ),
+    (
+        "enable.auto.offset.store",
+        "eddy stores offsets only after outputs are acknowledged",
+    ),
 ];
 
 /// Reads, checks and lowers the spec at `path`, reporting every problem found.
@@ -32,12 +38,23 @@ pub fn load(path: &Path) -> Result<Topology, SpecErrors> {
 pub fn parse(path: &Path, text: &str) -> Result<Topology, SpecErrors> {
     let lines = Lines::new(path, text);
     let spec: SpecFile = toml::from_str(text).map_err(|e| {
-        SpecErrors(vec![lines.error(e.span(), String::new(), e.message().trim().to_string())])
+        SpecErrors(vec![lines.error(
+            e.span(),
+            String::new(),
+            e.message().trim().to_string(),
+        )])
     })?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let mut v = Validator { lines: &lines, errors: Vec::new() };
+    let mut v = Validator {
+        lines: &lines,
+        errors: Vec::new(),
+    };
     let topology = v.lower(spec, &base, path);
-    if v.errors.is_empty() { Ok(topology) } else { Err(SpecErrors(v.errors)) }
+    if v.errors.is_empty() {
+        Ok(topology)
+    } else {
+        Err(SpecErrors(v.errors))
+    }
 }
 
 struct Validator<'a> {
@@ -47,42 +64,71 @@ struct Validator<'a> {
 
 impl Validator<'_> {
     fn err<T>(&mut self, at: &Spanned<T>, key: impl Into<String>, msg: impl Into<String>) {
-        self.errors.push(self.lines.error(Some(at.span()), key, msg));
+        self.errors
+            .push(self.lines.error(Some(at.span()), key, msg));
     }
 
     fn lower(&mut self, spec: SpecFile, base: &Path, path: &Path) -> Topology {
         let app = spec.application_id.get_ref().clone();
-        if app.is_empty() || !app.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) {
+        if app.is_empty()
+            || !app
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+        {
             self.err(&spec.application_id, "application_id", "use letters, digits, '.', '_' and '-' only (it names the consumer group and internal topics)");
         }
         let mut kafka = Vec::new();
         for (k, v) in &spec.kafka {
             if let Some((_, why)) = OWNED_KAFKA_KEYS.iter().find(|(o, _)| o == k) {
-                self.err(v, format!("kafka.\"{k}\""), format!("eddy sets this itself ({why}); remove it"));
+                self.err(
+                    v,
+                    format!("kafka.\"{k}\""),
+                    format!("eddy sets this itself ({why}); remove it"),
+                );
             }
             kafka.push((k.clone(), v.get_ref().to_string()));
         }
         let runtime = self.runtime(&spec);
         let mut sources = Vec::new();
         if spec.sources.is_empty() {
-            self.errors.push(self.lines.error(None, "sources", "no sources: add a [[sources]] table with a topic"));
+            self.errors.push(self.lines.error(
+                None,
+                "sources",
+                "no sources: add a [[sources]] table with a topic",
+            ));
         }
         for (i, s) in spec.sources.iter().enumerate() {
             let t = s.get_ref().topic.get_ref();
             self.topic_name(&s.get_ref().topic, &format!("sources[{i}].topic"));
             if sources.contains(t) {
-                self.err(&s.get_ref().topic, format!("sources[{i}].topic"), format!("topic {t:?} is already a source"));
+                self.err(
+                    &s.get_ref().topic,
+                    format!("sources[{i}].topic"),
+                    format!("topic {t:?} is already a source"),
+                );
             }
             sources.push(t.clone());
         }
         let steps = self.steps(&spec, base);
         let sinks = self.sinks(&spec, &steps);
-        Topology { application_id: app, spec_path: path.to_path_buf(), kafka, runtime, sources, steps, sinks }
+        Topology {
+            application_id: app,
+            spec_path: path.to_path_buf(),
+            kafka,
+            runtime,
+            sources,
+            steps,
+            sinks,
+        }
     }
 
     fn topic_name(&mut self, t: &Spanned<String>, key: &str) {
         let name = t.get_ref();
-        let legal = !name.is_empty() && name.len() <= 249 && name.chars().all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
+        let legal = !name.is_empty()
+            && name.len() <= 249
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c));
         if !legal || name == "." || name == ".." {
             self.err(t, key, format!("{name:?} is not a legal Kafka topic name (1-249 of letters, digits, '.', '_', '-')"));
         }
@@ -105,8 +151,16 @@ impl Validator<'_> {
             }
         }
         for (field, key, target) in [
-            (&r.commit_interval, "runtime.commit_interval", &mut cfg.commit_interval),
-            (&r.poll_timeout, "runtime.poll_timeout", &mut cfg.poll_timeout),
+            (
+                &r.commit_interval,
+                "runtime.commit_interval",
+                &mut cfg.commit_interval,
+            ),
+            (
+                &r.poll_timeout,
+                "runtime.poll_timeout",
+                &mut cfg.poll_timeout,
+            ),
         ] {
             if let Some(d) = field {
                 match parse_duration(d.get_ref()) {
@@ -128,7 +182,11 @@ impl Validator<'_> {
             let key = |f: &str| format!("steps[{i}].{f}");
             let name = s.name.get_ref().clone();
             if name.is_empty() || !names.insert(name.clone()) {
-                self.err(&s.name, key("name"), format!("step name {name:?} is empty or used twice; names must be unique"));
+                self.err(
+                    &s.name,
+                    key("name"),
+                    format!("step name {name:?} is empty or used twice; names must be unique"),
+                );
             }
             let component = base.join(s.component.get_ref());
             if !component.is_file() {
@@ -144,7 +202,11 @@ impl Validator<'_> {
                     Interface::Processor
                 }
                 other => {
-                    self.err(&s.interface, key("interface"), format!("unknown interface {other:?}; expected processor"));
+                    self.err(
+                        &s.interface,
+                        key("interface"),
+                        format!("unknown interface {other:?}; expected processor"),
+                    );
                     Interface::Processor
                 }
             };
@@ -157,18 +219,42 @@ impl Validator<'_> {
                     self.err(v, key(&format!("settings.{k}")), "must be a finite number");
                 }
             }
-            let branches = s.branches.as_ref().map(|b| b.get_ref().clone()).unwrap_or_default();
+            let branches = s
+                .branches
+                .as_ref()
+                .map(|b| b.get_ref().clone())
+                .unwrap_or_default();
             if let Some(b) = &s.branches {
                 let unique: HashSet<_> = branches.iter().collect();
                 if i != last {
-                    self.err(b, key("branches"), "only the last step may branch; move this step last or split the pipeline");
-                } else if branches.is_empty() || unique.len() != branches.len() || branches.iter().any(String::is_empty) {
-                    self.err(b, key("branches"), "give a list of distinct, non-empty branch names");
+                    self.err(
+                        b,
+                        key("branches"),
+                        "only the last step may branch; move this step last or split the pipeline",
+                    );
+                } else if branches.is_empty()
+                    || unique.len() != branches.len()
+                    || branches.iter().any(String::is_empty)
+                {
+                    self.err(
+                        b,
+                        key("branches"),
+                        "give a list of distinct, non-empty branch names",
+                    );
                 }
             }
             let limits = self.limits(s, &key);
             let grants = self.grants(s, base, &key);
-            steps.push(Step { name, component, interface, settings, branches, limits, grants, line });
+            steps.push(Step {
+                name,
+                component,
+                interface,
+                settings,
+                branches,
+                limits,
+                grants,
+                line,
+            });
         }
         steps
     }
@@ -193,7 +279,12 @@ impl Validator<'_> {
         limits
     }
 
-    fn grants(&mut self, s: &super::model::StepSpec, base: &Path, key: &dyn Fn(&str) -> String) -> Grants {
+    fn grants(
+        &mut self,
+        s: &super::model::StepSpec,
+        base: &Path,
+        key: &dyn Fn(&str) -> String,
+    ) -> Grants {
         let mut grants = Grants::default();
         let Some(g) = &s.grants else { return grants };
         let g = g.get_ref();
@@ -201,16 +292,26 @@ impl Validator<'_> {
         grants.network = g.network;
         for e in &g.env {
             if e.get_ref().is_empty() || e.get_ref().contains('=') {
-                self.err(e, key("grants.env"), "list variable names only; their values come from eddy's environment");
+                self.err(
+                    e,
+                    key("grants.env"),
+                    "list variable names only; their values come from eddy's environment",
+                );
             }
             grants.env.push(e.get_ref().clone());
         }
         for d in &g.dirs {
             let host = base.join(&d.get_ref().host);
             if !host.is_dir() {
-                self.err(d, key("grants.dirs"), format!("{} is not a directory", host.display()));
+                self.err(
+                    d,
+                    key("grants.dirs"),
+                    format!("{} is not a directory", host.display()),
+                );
             }
-            grants.dirs.push((host, d.get_ref().guest.clone(), d.get_ref().writable));
+            grants
+                .dirs
+                .push((host, d.get_ref().guest.clone(), d.get_ref().writable));
         }
         grants
     }
@@ -219,13 +320,25 @@ impl Validator<'_> {
         let branches = steps.last().map(|s| s.branches.clone()).unwrap_or_default();
         let mut sinks = Vec::new();
         if spec.sinks.is_empty() {
-            self.errors.push(self.lines.error(None, "sinks", "no sinks: add a [[sinks]] table with a topic"));
+            self.errors.push(self.lines.error(
+                None,
+                "sinks",
+                "no sinks: add a [[sinks]] table with a topic",
+            ));
         }
         for (i, s) in spec.sinks.iter().enumerate() {
             let s = s.get_ref();
             self.topic_name(&s.topic, &format!("sinks[{i}].topic"));
-            if spec.sources.iter().any(|src| src.get_ref().topic.get_ref() == s.topic.get_ref()) {
-                self.err(&s.topic, format!("sinks[{i}].topic"), "a sink may not write to a source topic (it would feed itself)");
+            if spec
+                .sources
+                .iter()
+                .any(|src| src.get_ref().topic.get_ref() == s.topic.get_ref())
+            {
+                self.err(
+                    &s.topic,
+                    format!("sinks[{i}].topic"),
+                    "a sink may not write to a source topic (it would feed itself)",
+                );
             }
             let branch = match (&s.from, branches.is_empty()) {
                 (None, true) => None,
@@ -240,17 +353,35 @@ impl Validator<'_> {
                 (Some(f), false) => match branches.iter().position(|b| b == f.get_ref()) {
                     Some(b) => Some(b),
                     None => {
-                        self.err(f, format!("sinks[{i}].from"), format!("no branch {:?}; the last step's branches are {branches:?}", f.get_ref()));
+                        self.err(
+                            f,
+                            format!("sinks[{i}].from"),
+                            format!(
+                                "no branch {:?}; the last step's branches are {branches:?}",
+                                f.get_ref()
+                            ),
+                        );
                         None
                     }
                 },
             };
-            sinks.push(Sink { topic: s.topic.get_ref().clone(), branch });
+            sinks.push(Sink {
+                topic: s.topic.get_ref().clone(),
+                branch,
+            });
         }
         for (b, name) in branches.iter().enumerate() {
             if !sinks.iter().any(|s| s.branch == Some(b)) && !spec.sinks.is_empty() {
-                let at = spec.steps.last().and_then(|s| s.get_ref().branches.as_ref()).expect("branches exist");
-                self.err(at, format!("steps[{}].branches", steps.len() - 1), format!("branch {name:?} feeds no sink; add a [[sinks]] with from = {name:?}"));
+                let at = spec
+                    .steps
+                    .last()
+                    .and_then(|s| s.get_ref().branches.as_ref())
+                    .expect("branches exist");
+                self.err(
+                    at,
+                    format!("steps[{}].branches", steps.len() - 1),
+                    format!("branch {name:?} feeds no sink; add a [[sinks]] with from = {name:?}"),
+                );
             }
         }
         sinks

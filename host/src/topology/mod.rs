@@ -108,7 +108,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory_bytes: 64 << 20, timeout: Duration::from_secs(2) }
+        Limits {
+            memory_bytes: 64 << 20,
+            timeout: Duration::from_secs(2),
+        }
     }
 }
 

@@ -22,15 +22,26 @@ impl LoadedOperator {
     /// the step's interface.
     pub fn load(engine: &OperatorEngine, step: &Step) -> Result<Self, LoadError> {
         let path = &step.component;
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read { step: step.name.clone(), path: path.clone(), source })?;
-        let not_component = |reason: String| LoadError::NotAComponent { step: step.name.clone(), path: path.clone(), reason };
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            step: step.name.clone(),
+            path: path.clone(),
+            source,
+        })?;
+        let not_component = |reason: String| LoadError::NotAComponent {
+            step: step.name.clone(),
+            path: path.clone(),
+            reason,
+        };
         if bytes.len() >= 8 && bytes[0..4] == *b"\0asm" && bytes[4..8] == [1, 0, 0, 0] {
             return Err(not_component("it is a core Wasm module; build operators for the wasm32-wasip2 target (`eddy build <operator-dir>`), which produces a component".into()));
         }
         if bytes.len() < 4 || bytes[0..4] != *b"\0asm" {
-            return Err(not_component("it does not start with the Wasm magic bytes; is this the right file?".into()));
+            return Err(not_component(
+                "it does not start with the Wasm magic bytes; is this the right file?".into(),
+            ));
         }
-        let component = Component::new(&engine.engine, &bytes).map_err(|e| not_component(format!("{e:#}")))?;
+        let component =
+            Component::new(&engine.engine, &bytes).map_err(|e| not_component(format!("{e:#}")))?;
         let exports = exported_interfaces(&engine.engine, &component);
         let lookup = |iface: &str, func: &str| -> Result<ComponentExportIndex, LoadError> {
             let name = super::interface_export_name(iface);
@@ -39,10 +50,16 @@ impl LoadedOperator {
                 path: path.clone(),
                 interface: step.interface.name().to_string(),
                 missing: format!("{name}#{func}"),
-                exports: if exports.is_empty() { "nothing".into() } else { exports.join(", ") },
+                exports: if exports.is_empty() {
+                    "nothing".into()
+                } else {
+                    exports.join(", ")
+                },
             };
             let (_, inst) = component.get_export(None, &name).ok_or_else(missing)?;
-            let (_, f) = component.get_export(Some(&inst), func).ok_or_else(missing)?;
+            let (_, f) = component
+                .get_export(Some(&inst), func)
+                .ok_or_else(missing)?;
             Ok(f)
         };
         let init = lookup("lifecycle", "init")?;
@@ -50,8 +67,18 @@ impl LoadedOperator {
         let pre = engine
             .linker
             .instantiate_pre(&component)
-            .map_err(|e| LoadError::Link { step: step.name.clone(), path: path.clone(), reason: format!("{e:#}") })?;
-        Ok(LoadedOperator { step: Arc::new(step.clone()), name: step.name.as_str().into(), pre, init, call })
+            .map_err(|e| LoadError::Link {
+                step: step.name.clone(),
+                path: path.clone(),
+                reason: format!("{e:#}"),
+            })?;
+        Ok(LoadedOperator {
+            step: Arc::new(step.clone()),
+            name: step.name.as_str().into(),
+            pre,
+            init,
+            call,
+        })
     }
 
     /// The step name.
@@ -70,5 +97,9 @@ fn call_name(interface: &str) -> &'static str {
 
 /// Names of the instances (interfaces) a component exports, for error messages.
 fn exported_interfaces(engine: &wasmtime::Engine, c: &Component) -> Vec<String> {
-    c.component_type().exports(engine).map(|(name, _)| name.to_string()).filter(|n| !n.ends_with("/types@0.1.0")).collect()
+    c.component_type()
+        .exports(engine)
+        .map(|(name, _)| name.to_string())
+        .filter(|n| !n.ends_with("/types@0.1.0"))
+        .collect()
 }

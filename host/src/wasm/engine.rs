@@ -29,20 +29,31 @@ impl OperatorEngine {
         let engine = Engine::new(&cfg)?;
         let mut linker = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        super::bindings::eddy::operator::log::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
-        super::bindings::eddy::operator::types::add_to_linker::<HostState, HasSelf<HostState>>(&mut linker, |s| s)?;
+        super::bindings::eddy::operator::log::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
+        super::bindings::eddy::operator::types::add_to_linker::<HostState, HasSelf<HostState>>(
+            &mut linker,
+            |s| s,
+        )?;
         let weak = engine.weak();
-        std::thread::Builder::new().name("eddy-epoch".into()).spawn(move || {
-            while let Some(engine) = weak.upgrade() {
-                drop(engine);
-                std::thread::sleep(EPOCH_TICK);
-                match weak.upgrade() {
-                    Some(e) => e.increment_epoch(),
-                    None => break,
+        std::thread::Builder::new()
+            .name("eddy-epoch".into())
+            .spawn(move || {
+                while let Some(engine) = weak.upgrade() {
+                    drop(engine);
+                    std::thread::sleep(EPOCH_TICK);
+                    match weak.upgrade() {
+                        Some(e) => e.increment_epoch(),
+                        None => break,
+                    }
                 }
-            }
-        })?;
-        Ok(OperatorEngine { engine, linker: Arc::new(linker) })
+            })?;
+        Ok(OperatorEngine {
+            engine,
+            linker: Arc::new(linker),
+        })
     }
 
     /// Epoch ticks that cover `timeout` (at least one).

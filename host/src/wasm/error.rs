@@ -87,6 +87,9 @@ pub enum CallError {
 impl CallError {
     /// Whether the instance is unusable afterwards and must be replaced.
     pub fn poisons_instance(&self) -> bool {
-        matches!(self, CallError::Timeout(_) | CallError::OutOfMemory(_) | CallError::Trap(_))
+        matches!(
+            self,
+            CallError::Timeout(_) | CallError::OutOfMemory(_) | CallError::Trap(_)
+        )
     }
 }

@@ -21,42 +21,74 @@ pub struct OperatorInstance {
 impl OperatorInstance {
     /// Instantiates the operator and calls its `init` with the step's settings.
     pub fn new(op: &LoadedOperator) -> Result<Self, LoadError> {
-        let init_err = |reason: String| LoadError::Init { step: op.step.name.clone(), reason };
-        let data = HostState::new(op.name.clone(), &op.step.grants, &op.step.limits).map_err(&init_err)?;
+        let init_err = |reason: String| LoadError::Init {
+            step: op.step.name.clone(),
+            reason,
+        };
+        let data =
+            HostState::new(op.name.clone(), &op.step.grants, &op.step.limits).map_err(&init_err)?;
         let mut store = Store::new(op.pre.engine(), data);
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(OperatorEngine::ticks(op.step.limits.timeout));
-        let instance = op.pre.instantiate(&mut store).map_err(|e| init_err(classify(&e, op).to_string()))?;
+        let instance = op
+            .pre
+            .instantiate(&mut store)
+            .map_err(|e| init_err(classify(&e, op).to_string()))?;
         let init = instance
             .get_typed_func::<(&[(String, String)],), (Result<(), WitError>,)>(&mut store, &op.init)
             .map_err(|e| init_err(format!("`init` has the wrong type: {e:#}")))?;
-        let call = instance.get_func(&mut store, &op.call).ok_or_else(|| init_err("export vanished".into()))?;
+        let call = instance
+            .get_func(&mut store, &op.call)
+            .ok_or_else(|| init_err("export vanished".into()))?;
         // Check the call's type once, so each batch can skip the check.
         call.typed::<CallParams<'_>, CallResults>(&store)
-            .map_err(|e| init_err(format!("`{}` has the wrong type: {e:#}", op.step.interface.name())))?;
-        let (res,) = init.call(&mut store, (&op.step.settings,)).map_err(|e| init_err(classify(&e, op).to_string()))?;
+            .map_err(|e| {
+                init_err(format!(
+                    "`{}` has the wrong type: {e:#}",
+                    op.step.interface.name()
+                ))
+            })?;
+        let (res,) = init
+            .call(&mut store, (&op.step.settings,))
+            .map_err(|e| init_err(classify(&e, op).to_string()))?;
         res.map_err(|e| init_err(describe(e)))?;
-        Ok(OperatorInstance { store, call, op: op.clone() })
+        Ok(OperatorInstance {
+            store,
+            call,
+            op: op.clone(),
+        })
     }
 
     /// Calls the operator with one encoded batch and returns its encoded output.
     pub fn call(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
-        self.store.set_epoch_deadline(OperatorEngine::ticks(self.op.step.limits.timeout));
+        self.store
+            .set_epoch_deadline(OperatorEngine::ticks(self.op.step.limits.timeout));
         // SAFETY: the function's type was checked against these parameter
         // and result types in `new`.
         let typed = unsafe { TypedFunc::<CallParams<'_>, CallResults>::new_unchecked(self.call) };
         match typed.call(&mut self.store, (batch,)) {
             Ok((Ok(out),)) => Ok(out),
             Ok((Err(e),)) => Err(match e {
-                WitError::Failed(Failure { message, input_index }) => CallError::Failed { message, input_index },
+                WitError::Failed(Failure {
+                    message,
+                    input_index,
+                }) => CallError::Failed {
+                    message,
+                    input_index,
+                },
                 WitError::BadBatch(m) => CallError::BadBatch(m),
-                WitError::InvalidSettings(m) => CallError::Failed { message: format!("invalid settings: {m}"), input_index: None },
+                WitError::InvalidSettings(m) => CallError::Failed {
+                    message: format!("invalid settings: {m}"),
+                    input_index: None,
+                },
             }),
-            Err(e) => Err(match (classify(&e, &self.op), self.store.data_mut().panic.take()) {
-                (CallError::Trap(t), Some(panic)) => CallError::Trap(format!("{t} ({panic})")),
-                (other, _) => other,
-            }),
+            Err(e) => Err(
+                match (classify(&e, &self.op), self.store.data_mut().panic.take()) {
+                    (CallError::Trap(t), Some(panic)) => CallError::Trap(format!("{t} ({panic})")),
+                    (other, _) => other,
+                },
+            ),
         }
     }
 }
@@ -80,6 +112,12 @@ fn classify(e: &wasmtime::Error, op: &LoadedOperator) -> CallError {
     }
     match e.downcast_ref::<Trap>() {
         Some(trap) => CallError::Trap(trap.to_string()),
-        None => CallError::Trap(format!("{e:#}").lines().next().unwrap_or("unknown error").to_string()),
+        None => CallError::Trap(
+            format!("{e:#}")
+                .lines()
+                .next()
+                .unwrap_or("unknown error")
+                .to_string(),
+        ),
     }
 }

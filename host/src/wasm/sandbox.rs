@@ -25,7 +25,10 @@ pub struct HostState {
 
 impl WasiView for HostState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
@@ -60,8 +63,13 @@ impl HostState {
             }
         }
         for (host, guest, writable) in &grants.dirs {
-            let perms = if *writable { FsPerms::ReadWrite } else { FsPerms::ReadOnly };
-            b.preopened_dir(host, guest, perms).map_err(|e| format!("granting {}: {e}", host.display()))?;
+            let perms = if *writable {
+                FsPerms::ReadWrite
+            } else {
+                FsPerms::ReadOnly
+            };
+            b.preopened_dir(host, guest, perms)
+                .map_err(|e| format!("granting {}: {e}", host.display()))?;
         }
         if !grants.clock {
             b.wall_clock(FrozenClock);
@@ -80,7 +88,13 @@ impl HostState {
             // abort with a less telling message.
             .trap_on_grow_failure(true)
             .build();
-        Ok(HostState { wasi: b.build(), table: ResourceTable::new(), limits, step, panic: None })
+        Ok(HostState {
+            wasi: b.build(),
+            table: ResourceTable::new(),
+            limits,
+            step,
+            panic: None,
+        })
     }
 }
 
