@@ -48,7 +48,7 @@ fn failing_operators_stop_their_task_only() {
     let wait = Duration::from_secs(90);
     let trap = eddy.wait_for_log(&format!("task {input}-0 stopped"), wait);
     assert!(
-        trap.contains(&format!("operator `hostile` trapped"))
+        trap.contains("operator `hostile` trapped")
             && trap.contains(&format!("topic {input}, partition 0, offset 1")),
         "{trap}"
     );

@@ -160,6 +160,8 @@ fn finish(
 
 /// Runs an aggregator over an encoded batch of updates (see the `aggregator`
 /// interface in the WIT) and returns one aggregate per update.
+// Takes the buffer by value like `process_batch`: the export macro calls all three the same way.
+#[allow(clippy::needless_pass_by_value)]
 pub fn aggregate_batch<A: Aggregator>(op: &mut A, buf: Vec<u8>) -> Result<Vec<u8>, Error> {
     let view = BatchView::new(&buf)?;
     let mut w = BatchWriter::with_capacity(buf.len(), view.len());
@@ -188,6 +190,8 @@ pub fn aggregate_batch<A: Aggregator>(op: &mut A, buf: Vec<u8>) -> Result<Vec<u8
 }
 
 /// Runs a joiner over an encoded batch of pairs and returns the joined values.
+// Takes the buffer by value like `process_batch`: the export macro calls all three the same way.
+#[allow(clippy::needless_pass_by_value)]
 pub fn join_batch<J: Joiner>(op: &mut J, buf: Vec<u8>) -> Result<Vec<u8>, Error> {
     let view = BatchView::new(&buf)?;
     let mut w = BatchWriter::with_capacity(buf.len(), view.len());

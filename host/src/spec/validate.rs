@@ -49,7 +49,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Topology, SpecErrors> {
         lines: &lines,
         errors: Vec::new(),
     };
-    let topology = v.lower(spec, &base, path);
+    let topology = v.lower(&spec, &base, path);
     if v.errors.is_empty() {
         Ok(topology)
     } else {
@@ -68,7 +68,7 @@ impl Validator<'_> {
             .push(self.lines.error(Some(at.span()), key, msg));
     }
 
-    fn lower(&mut self, spec: SpecFile, base: &Path, path: &Path) -> Topology {
+    fn lower(&mut self, spec: &SpecFile, base: &Path, path: &Path) -> Topology {
         let app = spec.application_id.get_ref().clone();
         if app.is_empty()
             || !app
@@ -88,7 +88,7 @@ impl Validator<'_> {
             }
             kafka.push((k.clone(), v.get_ref().to_string()));
         }
-        let runtime = self.runtime(&spec);
+        let runtime = self.runtime(spec);
         let mut sources = Vec::new();
         if spec.sources.is_empty() {
             self.errors.push(self.lines.error(
@@ -109,8 +109,8 @@ impl Validator<'_> {
             }
             sources.push(t.clone());
         }
-        let steps = self.steps(&spec, base);
-        let sinks = self.sinks(&spec, &steps);
+        let steps = self.steps(spec, base);
+        let sinks = self.sinks(spec, &steps);
         Topology {
             application_id: app,
             spec_path: path.to_path_buf(),

@@ -39,7 +39,7 @@ impl OperatorInstance {
             .get_typed_func::<(&[(String, String)],), (Result<(), WitError>,)>(&mut store, &op.init)
             .map_err(|e| init_err(format!("`init` has the wrong type: {e:#}")))?;
         let call = instance
-            .get_func(&mut store, &op.call)
+            .get_func(&mut store, op.call)
             .ok_or_else(|| init_err("export vanished".into()))?;
         // Check the call's type once, so each batch can skip the check.
         call.typed::<CallParams<'_>, CallResults>(&store)
