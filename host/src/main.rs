@@ -142,7 +142,8 @@ fn dispatch(cli: Cli) -> Result<()> {
             );
         }
         Command::Describe { spec } => {
-            let t = load(&spec)?;
+            let t = spec::load_shape(&spec)
+                .map_err(|e| anyhow::anyhow!("{e}\n{} problem(s) in the spec", e.0.len()))?;
             print!("{}", topology::describe(&t));
         }
         Command::Produce { input, bootstrap } => {

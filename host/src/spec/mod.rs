@@ -12,4 +12,4 @@ pub use model::{
     DirGrant, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec, SpecFile,
     StepSpec,
 };
-pub use validate::{load, parse as validate_text};
+pub use validate::{load, load_shape, parse as validate_text};

@@ -23,6 +23,16 @@ const OWNED_KAFKA_KEYS: &[(&str, &str)] = &[
 
 /// Reads, checks and lowers the spec at `path`, reporting every problem found.
 pub fn load(path: &Path) -> Result<Topology, SpecErrors> {
+    load_with(path, true)
+}
+
+/// Like [`load`], but without requiring the component files to exist
+/// (enough to describe a topology before its operators are built).
+pub fn load_shape(path: &Path) -> Result<Topology, SpecErrors> {
+    load_with(path, false)
+}
+
+fn load_with(path: &Path, check_files: bool) -> Result<Topology, SpecErrors> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         SpecErrors(vec![SpecError {
             file: path.to_path_buf(),
@@ -31,11 +41,15 @@ pub fn load(path: &Path) -> Result<Topology, SpecErrors> {
             message: format!("cannot read the spec: {e}"),
         }])
     })?;
-    parse(path, &text)
+    parse_with(path, &text, check_files)
 }
 
 /// Checks and lowers spec text; `path` names it in errors and anchors relative paths.
 pub fn parse(path: &Path, text: &str) -> Result<Topology, SpecErrors> {
+    parse_with(path, text, true)
+}
+
+fn parse_with(path: &Path, text: &str, check_files: bool) -> Result<Topology, SpecErrors> {
     let lines = Lines::new(path, text);
     let spec: SpecFile = toml::from_str(text).map_err(|e| {
         SpecErrors(vec![lines.error(
@@ -48,6 +62,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Topology, SpecErrors> {
     let mut v = Validator {
         lines: &lines,
         errors: Vec::new(),
+        check_files,
     };
     let topology = v.lower(&spec, &base, path);
     if v.errors.is_empty() {
@@ -60,6 +75,7 @@ pub fn parse(path: &Path, text: &str) -> Result<Topology, SpecErrors> {
 struct Validator<'a> {
     lines: &'a Lines<'a>,
     errors: Vec<SpecError>,
+    check_files: bool,
 }
 
 impl Validator<'_> {
@@ -189,7 +205,7 @@ impl Validator<'_> {
                 );
             }
             let component = base.join(s.component.get_ref());
-            if !component.is_file() {
+            if self.check_files && !component.is_file() {
                 self.err(&s.component, key("component"), format!(
                     "no file at {} (paths are relative to the spec file); build the operator with `eddy build <operator-dir>`",
                     component.display()
