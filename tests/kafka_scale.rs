@@ -16,7 +16,7 @@ fn a_second_instance_shares_the_partitions_and_takes_over() {
     const N: usize = 40_000;
     let values: Vec<Vec<u8>> = (0..N).map(|i| format!("s{i:06}").into_bytes()).collect();
     let feeder = {
-        let (input, values) = (input.clone(), values.clone());
+        let input = input.clone();
         std::thread::spawn(move || {
             for (c, chunk) in values.chunks(400).enumerate() {
                 produce(
