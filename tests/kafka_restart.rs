@@ -2,9 +2,9 @@
 //! again loses no input record: at-least-once.
 
 use eddy_e2e::{
-    Eddy, Topics, components, consume, kafka_spec, produce, total_records, unique, wait_until,
+    Eddy, Topics, components, feed, kafka_spec, total_records, unique, wait_for_distinct_values,
+    wait_until,
 };
-use std::collections::HashSet;
 use std::time::Duration;
 
 #[test]
@@ -14,28 +14,8 @@ fn restarts_mid_stream_lose_nothing() {
     const N: usize = 60_000;
     let values: Vec<Vec<u8>> = (0..N).map(|i| format!("v{i:06}").into_bytes()).collect();
     // The input keeps arriving while eddy is stopped and started: a stream,
-    // paced so the stops land while it flows (about 4 s in all).
-    let feeder = {
-        let (input, values) = (input.clone(), values.clone());
-        std::thread::spawn(move || {
-            for (c, chunk) in values.chunks(300).enumerate() {
-                produce(
-                    &input,
-                    chunk.iter().enumerate().map(|(i, v)| {
-                        (
-                            Some(((c * 300 + i) % 4) as i32),
-                            None,
-                            Some(&v[..]),
-                            1,
-                            &[][..],
-                        )
-                    }),
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
-
+    // paced so the stops land while it flows.
+    let feeder = feed(input, 4, values.clone(), 300);
     let dir = tempfile::tempdir().unwrap();
     let app = unique("restart");
     // Small batches so the stops land mid-stream.
@@ -72,26 +52,7 @@ fn restarts_mid_stream_lose_nothing() {
 
     let third = Eddy::start(&["run", spec.to_str().unwrap()]);
     feeder.join().unwrap();
-    let mut distinct = HashSet::new();
-    wait_until(
-        Duration::from_secs(240),
-        "every input in the output",
-        || {
-            let total = total_records(output, 4) as usize;
-            if total < N {
-                return false;
-            }
-            distinct = consume(output, 4, total, Duration::from_secs(60))
-                .into_iter()
-                .map(|g| g.value.unwrap())
-                .collect();
-            eprintln!(
-                "output: {total} records, {} distinct of {N}",
-                distinct.len()
-            );
-            distinct.len() == N
-        },
-    );
+    let distinct = wait_for_distinct_values(output, 4, N, Duration::from_secs(240));
     assert!(third.stop());
     for v in &values {
         assert!(

@@ -4,9 +4,9 @@
 //! input record is missing from the output.
 
 use eddy_e2e::{
-    Eddy, Topics, components, consume, kafka_spec, produce, total_records, unique, wait_until,
+    Eddy, Topics, components, feed, kafka_spec, total_records, unique, wait_for_distinct_values,
+    wait_until,
 };
-use std::collections::HashSet;
 use std::time::Duration;
 
 #[test]
@@ -15,26 +15,7 @@ fn a_second_instance_shares_the_partitions_and_takes_over() {
     let (input, output) = (&topics.names[0], &topics.names[1]);
     const N: usize = 40_000;
     let values: Vec<Vec<u8>> = (0..N).map(|i| format!("s{i:06}").into_bytes()).collect();
-    let feeder = {
-        let input = input.clone();
-        std::thread::spawn(move || {
-            for (c, chunk) in values.chunks(400).enumerate() {
-                produce(
-                    &input,
-                    chunk.iter().enumerate().map(|(i, v)| {
-                        (
-                            Some(((c * 400 + i) % 4) as i32),
-                            None,
-                            Some(&v[..]),
-                            1,
-                            &[][..],
-                        )
-                    }),
-                );
-                std::thread::sleep(Duration::from_millis(20));
-            }
-        })
-    };
+    let feeder = feed(input, 4, values, 400);
     let dir = tempfile::tempdir().unwrap();
     let spec = kafka_spec(
         dir.path(),
@@ -64,22 +45,7 @@ fn a_second_instance_shares_the_partitions_and_takes_over() {
     assert!(first.stop(), "the first instance stops cleanly");
     feeder.join().unwrap();
 
-    let mut distinct = HashSet::new();
-    wait_until(
-        Duration::from_secs(180),
-        "every input in the output",
-        || {
-            let total = total_records(output, 4) as usize;
-            if total < N {
-                return false;
-            }
-            distinct = consume(output, 4, total, Duration::from_secs(60))
-                .into_iter()
-                .map(|g| g.value.unwrap())
-                .collect();
-            distinct.len() == N
-        },
-    );
+    let distinct = wait_for_distinct_values(output, 4, N, Duration::from_secs(180));
     assert!(second.stop());
     assert_eq!(distinct.len(), N);
 }

@@ -3,7 +3,9 @@
 //! closure over the same batch encoding. 16-byte keys, 100-byte values,
 //! optionally two headers; batch sizes 1, 64 and 1024.
 //!
-//! Run: `cargo run -p eddy-bench --bin boundary` (RUNS, TOTAL to change the defaults).
+//! Run: `cargo run -p eddy-bench --bin boundary` (RUNS, TOTAL to change the
+//! defaults; COMPONENT to measure another build of the identity operator,
+//! e.g. one compiled with `-C target-feature=+simd128`).
 //! Prints medians of RUNS runs of TOTAL records each.
 
 use eddy::spec;
@@ -86,7 +88,10 @@ fn main() {
     let engine = OperatorEngine::new().expect("engine");
     let dir = std::env::temp_dir().join(format!("eddy-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    std::fs::copy(eddy_e2e::components::IDENTITY, dir.join("identity.wasm")).unwrap();
+    let component =
+        std::env::var("COMPONENT").unwrap_or_else(|_| eddy_e2e::components::IDENTITY.to_string());
+    std::fs::copy(&component, dir.join("identity.wasm")).unwrap();
+    println!("component: {component}");
     let instance = |mode: &str| {
         let text = format!(
             "application_id = \"b\"\n[[sources]]\ntopic = \"i\"\n[[steps]]\nname = \"{mode}\"\ncomponent = \"identity.wasm\"\ninterface = \"processor\"\nsettings = {{ mode = \"{mode}\" }}\n[[sinks]]\ntopic = \"o\"\n"

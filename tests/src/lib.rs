@@ -362,3 +362,56 @@ pub fn kafka_spec(
         ),
     )
 }
+
+/// Produces `values` to `topic` round-robin over `partitions` in chunks,
+/// pausing between chunks so the input arrives as a stream while a test
+/// stops and starts eddy. Returns the feeding thread.
+pub fn feed(
+    topic: &str,
+    partitions: i32,
+    values: Vec<Vec<u8>>,
+    chunk: usize,
+) -> std::thread::JoinHandle<()> {
+    let topic = topic.to_string();
+    std::thread::spawn(move || {
+        for (c, part) in values.chunks(chunk).enumerate() {
+            let records = part.iter().enumerate().map(|(i, v)| {
+                (
+                    Some(((c * chunk + i) as i32) % partitions),
+                    None,
+                    Some(&v[..]),
+                    1,
+                    &[][..],
+                )
+            });
+            produce(&topic, records);
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+}
+
+/// Waits until `topic` holds `n` distinct values (duplicates allowed) and returns them.
+pub fn wait_for_distinct_values(
+    topic: &str,
+    partitions: i32,
+    n: usize,
+    timeout: Duration,
+) -> std::collections::HashSet<Vec<u8>> {
+    let mut distinct = std::collections::HashSet::new();
+    wait_until(timeout, &format!("{n} distinct values in {topic}"), || {
+        let total = total_records(topic, partitions) as usize;
+        if total < n {
+            return false;
+        }
+        distinct = consume(topic, partitions, total, Duration::from_secs(60))
+            .into_iter()
+            .filter_map(|g| g.value)
+            .collect();
+        eprintln!(
+            "{topic}: {total} records, {} distinct of {n}",
+            distinct.len()
+        );
+        distinct.len() == n
+    });
+    distinct
+}

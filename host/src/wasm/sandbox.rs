@@ -102,7 +102,14 @@ impl crate::wasm::bindings::eddy::operator::log::Host for HostState {
     fn log(&mut self, level: crate::wasm::bindings::eddy::operator::log::Level, message: String) {
         use crate::wasm::bindings::eddy::operator::log::Level;
         if matches!(level, Level::Error) && message.starts_with("operator panicked") {
-            self.panic = Some(message.clone());
+            // One line, so the task's error stays one log line.
+            self.panic = Some(
+                message
+                    .split('\n')
+                    .map(str::trim)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            );
         }
         let step = &*self.step;
         match level {
