@@ -36,16 +36,19 @@ impl Span {
     };
 
     /// A present span.
+    #[inline]
     pub fn new(offset: u32, len: u32) -> Self {
         Span { offset, len }
     }
 
     /// Whether this span stands for "none".
+    #[inline]
     pub fn is_none(self) -> bool {
         self.len == NONE
     }
 
     /// The byte range, if present and inside a buffer of `buf_len` bytes.
+    #[inline]
     pub fn range(self, buf_len: usize) -> Result<Option<std::ops::Range<usize>>> {
         if self.is_none() {
             return Ok(None);
@@ -78,6 +81,7 @@ pub struct Layout {
 
 impl Layout {
     /// Reads and checks the preamble of `buf`.
+    #[inline]
     pub fn read(buf: &[u8]) -> Result<Layout> {
         if buf.len() < PREAMBLE_SIZE {
             return err(format!(
@@ -113,6 +117,7 @@ impl Layout {
     }
 
     /// Writes this layout into the preamble of `buf`.
+    #[inline]
     pub fn write(&self, buf: &mut [u8]) {
         buf[0..4].copy_from_slice(&MAGIC);
         wr32(buf, 4, self.entries);
@@ -123,21 +128,25 @@ impl Layout {
     }
 
     /// Offset of entry `i` in the buffer.
+    #[inline]
     pub fn entry_at(&self, i: usize) -> usize {
         self.entries_offset as usize + i * ENTRY_SIZE
     }
 
     /// The first byte after the entry table.
+    #[inline]
     pub fn entries_end(&self) -> usize {
         self.entry_at(self.entries as usize)
     }
 
     /// Offset of header `i` in the buffer.
+    #[inline]
     pub fn header_at(&self, i: usize) -> usize {
         self.headers_offset as usize + i * HEADER_SIZE
     }
 
     /// The first byte after the header table.
+    #[inline]
     pub fn headers_end(&self) -> usize {
         self.header_at(self.headers as usize)
     }

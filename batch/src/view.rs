@@ -13,6 +13,7 @@ pub struct BatchView<'a> {
 impl<'a> BatchView<'a> {
     /// Checks the whole batch (preamble, every entry, every header) once, so
     /// reading records afterwards cannot go out of bounds.
+    #[inline]
     pub fn new(buf: &'a [u8]) -> Result<Self> {
         let layout = Layout::read(buf)?;
         for i in 0..layout.entries as usize {
@@ -48,21 +49,25 @@ impl<'a> BatchView<'a> {
     }
 
     /// Where the tables are.
+    #[inline]
     pub fn layout(&self) -> Layout {
         self.layout
     }
 
     /// The whole buffer.
+    #[inline]
     pub fn bytes(&self) -> &'a [u8] {
         self.buf
     }
 
     /// Number of records.
+    #[inline]
     pub fn len(&self) -> usize {
         self.layout.entries as usize
     }
 
     /// Whether the batch holds no record.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -94,6 +99,7 @@ impl<'a> BatchView<'a> {
     }
 
     /// All records in order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = RecordRef<'a>> + '_ {
         (0..self.len()).map(|i| self.get(i))
     }
@@ -160,11 +166,13 @@ pub struct HeadersRef<'a> {
 
 impl<'a> HeadersRef<'a> {
     /// Number of headers.
+    #[inline]
     pub fn len(&self) -> usize {
         self.count
     }
 
     /// Whether there are none.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.count == 0
     }
@@ -181,6 +189,7 @@ impl<'a> HeadersRef<'a> {
     }
 
     /// All headers in order.
+    #[inline]
     pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a [u8], Option<&'a [u8]>)> + '_ {
         (0..self.count).map(|i| self.get(i))
     }

@@ -43,6 +43,7 @@ impl BatchWriter {
 
     /// Continues after the bytes of an existing buffer (typically a batch that
     /// came in): its byte ranges stay valid and new bytes are appended after it.
+    #[inline]
     pub fn append_to(buf: Vec<u8>) -> Self {
         let mut buf = buf;
         if buf.len() < PREAMBLE_SIZE {
@@ -57,6 +58,7 @@ impl BatchWriter {
     }
 
     /// Empties the batch, keeping its memory.
+    #[inline]
     pub fn clear(&mut self) {
         self.buf.clear();
         self.buf.resize(PREAMBLE_SIZE, 0);
@@ -66,16 +68,19 @@ impl BatchWriter {
     }
 
     /// Number of entries so far.
+    #[inline]
     pub fn len(&self) -> usize {
         self.entries.len()
     }
 
     /// Whether no entry was added.
+    #[inline]
     pub fn is_empty(&self) -> bool {
         self.entries.is_empty()
     }
 
     /// Bytes of data written so far (preamble included).
+    #[inline]
     pub fn data_len(&self) -> usize {
         self.finished_at.unwrap_or(self.buf.len())
     }
@@ -106,6 +111,7 @@ impl BatchWriter {
 
     /// Appends whatever `write` puts into the buffer and returns where it is.
     /// `write` must only append.
+    #[inline]
     pub fn write_with<E>(
         &mut self,
         write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
@@ -136,6 +142,7 @@ impl BatchWriter {
     }
 
     /// Number of headers in the header table so far.
+    #[inline]
     pub fn header_count(&self) -> u32 {
         self.headers.len() as u32
     }

@@ -127,6 +127,20 @@ fn main() {
                     }
                     was.push(t.elapsed().as_nanos() as f64 / (calls * size) as f64);
                 }
+                // The call alone, without reading the output on the host.
+                let mut bare = Vec::new();
+                for _ in 0..runs {
+                    let inst = if up { &mut upper } else { &mut identity };
+                    let t = Instant::now();
+                    for c in 0..calls {
+                        black_box(inst.call(&batches[c % 64]).expect("call").len());
+                    }
+                    bare.push(t.elapsed().as_nanos() as f64 / (calls * size) as f64);
+                }
+                eprintln!(
+                    "  {name} batch {size} headers {headers}: call only {:.1} ns/rec",
+                    median(bare)
+                );
                 let (n, w) = (median(nat), median(was));
                 println!(
                     "| {name} | {size} | {} | {n:.1} | {w:.1} | {:.1} |",

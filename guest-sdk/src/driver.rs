@@ -11,17 +11,35 @@ use eddy_batch::{
     BatchView, BatchWriter, ENTRY_SIZE, Entry, HEADER_SIZE, HeaderEntry, Layout, Span,
 };
 
-/// Checks a batch for in-place use and returns its layout and the end of its
-/// data region (everything before the tables).
+/// Reads the preamble and returns the layout and the end of the data region
+/// (everything before the tables, which must come last and not overlap).
 fn open(buf: &[u8]) -> Result<(Layout, usize), Error> {
-    let layout = BatchView::new(buf)?.layout(); // every span inside the buffer
+    let layout = Layout::read(buf)?; // tables inside the buffer
     let (eo, ee) = (layout.entries_offset as usize, layout.entries_end());
     let (ho, he) = (layout.headers_offset as usize, layout.headers_end());
     let data_end = if layout.headers == 0 { eo } else { eo.min(ho) };
     if layout.headers > 0 && ee > ho && he > eo {
         return Err(Error::BadBatch("entry and header tables overlap".into()));
     }
-    let end = |s: Span| s.is_none() || (s.offset + s.len) as usize <= data_end;
+    Ok((layout, data_end))
+}
+
+/// Checks one entry before its record is handed out: every span inside the
+/// data region, key and value disjoint, headers inside the header table and
+/// clear of the key and value (they are handed out as mutable slices).
+#[inline]
+fn check_entry(
+    i: usize,
+    e: &Entry,
+    layout: &Layout,
+    data_end: usize,
+    tables: &[u8],
+) -> Result<(), Error> {
+    let inside = |s: Span| {
+        s.is_none()
+            || u64::from(s.offset) + u64::from(s.len) <= data_end as u64
+                && (s.offset as usize >= eddy_batch::PREAMBLE_SIZE || s.len == 0)
+    };
     let overlap = |a: Span, b: Span| {
         !a.is_none()
             && !b.is_none()
@@ -30,28 +48,35 @@ fn open(buf: &[u8]) -> Result<(Layout, usize), Error> {
             && a.offset < b.offset + b.len
             && b.offset < a.offset + a.len
     };
-    for i in 0..layout.entries as usize {
-        let e = Entry::read(buf, layout.entry_at(i));
-        if !end(e.key) || !end(e.value) {
+    if !inside(e.key) || !inside(e.value) {
+        return Err(Error::BadBatch(format!(
+            "entry {i}: key or value lies outside the data region"
+        )));
+    }
+    if overlap(e.key, e.value) {
+        return Err(Error::BadBatch(format!("entry {i}: key and value overlap")));
+    }
+    if u64::from(e.header_start) + u64::from(e.header_count) > u64::from(layout.headers) {
+        return Err(Error::BadBatch(format!(
+            "entry {i}: headers lie outside the header table"
+        )));
+    }
+    for h in e.header_start..e.header_start + e.header_count {
+        let h = HeaderEntry::read(tables, layout.header_at(h as usize) - data_end);
+        if h.name.is_none() {
             return Err(Error::BadBatch(format!(
-                "entry {i}: key or value overlaps the tables"
+                "entry {i}: a header name cannot be none"
             )));
         }
-        if overlap(e.key, e.value) {
-            return Err(Error::BadBatch(format!("entry {i}: key and value overlap")));
-        }
-        for h in e.header_start..e.header_start + e.header_count {
-            let h = HeaderEntry::read(buf, layout.header_at(h as usize));
-            for s in [h.name, h.value] {
-                if !end(s) || overlap(s, e.key) || overlap(s, e.value) {
-                    return Err(Error::BadBatch(format!(
-                        "entry {i}: a header overlaps the key, the value or the tables"
-                    )));
-                }
+        for s in [h.name, h.value] {
+            if !inside(s) || overlap(s, e.key) || overlap(s, e.value) {
+                return Err(Error::BadBatch(format!(
+                    "entry {i}: a header lies outside the data region or overlaps the key or value"
+                )));
             }
         }
     }
-    Ok((layout, data_end))
+    Ok(())
 }
 
 /// Carves a mutable slice for a checked span out of the data region.
@@ -81,6 +106,7 @@ pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u
             .min(tables.len())..];
         for i in 0..n {
             let e = Entry::read(tables, layout.entry_at(i) - data_end);
+            check_entry(i, &e, &layout, data_end, tables)?;
             let hs = e.header_start as usize * HEADER_SIZE;
             let mut record = RecordMut {
                 index: i as u32,

@@ -40,7 +40,17 @@ pub fn build_operator(dir: &Path) -> Result<PathBuf, BuildError> {
     if !manifest.is_file() {
         return Err(BuildError::NotACrate(dir.to_path_buf()));
     }
-    let output = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()))
+    let mut cargo = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    // Wasm SIMD unless the caller chose flags (see docs/performance.md).
+    if std::env::var_os("CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS").is_none()
+        && std::env::var_os("RUSTFLAGS").is_none()
+    {
+        cargo.env(
+            "CARGO_TARGET_WASM32_WASIP2_RUSTFLAGS",
+            "-C target-feature=+simd128",
+        );
+    }
+    let output = cargo
         .args([
             "build",
             "--release",
