@@ -24,7 +24,13 @@ fn main() {
         .ancestors()
         .nth(4)
         .map_or_else(|| out.join("wasm"), |t| t.join("wasm-fixtures"));
-    for dir in ["wit", "batch/src", "guest-sdk/src", "guest-sdk/build.rs", ".cargo/config.toml"] {
+    for dir in [
+        "wit",
+        "batch/src",
+        "guest-sdk/src",
+        "guest-sdk/build.rs",
+        ".cargo/config.toml",
+    ] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));

@@ -81,12 +81,18 @@ struct Work {
 struct Shared {
     ledgers: HashMap<Task, PartitionLedger>,
     failed: HashSet<Task>,
+    /// Revoked since the poll loop last looked; their unsent records go.
     revoked: Vec<Task>,
 }
 
 struct Ctx {
     shared: Arc<Mutex<Shared>>,
     topics: Vec<String>,
+    /// Set by a revoke; the poll loop then drops the revoked partitions'
+    /// records it has not dispatched, before it takes any new record (the
+    /// callback runs inside `poll`, so a record `poll` returns afterwards may
+    /// already belong to a new assignment of the same partition).
+    rebalanced: AtomicBool,
 }
 
 impl ClientContext for Ctx {}
@@ -129,6 +135,7 @@ impl ConsumerContext for Ctx {
                     );
                 }
                 let mut commit = TopicPartitionList::new();
+                self.rebalanced.store(true, Ordering::Release);
                 for t in &tasks {
                     if let Some(l) = s.ledgers.remove(t)
                         && let Some(o) = l.to_commit()
@@ -311,7 +318,7 @@ fn dispatch(
             continue;
         }
         let mut s = shared.lock().expect("not poisoned");
-        if s.failed.contains(task) || s.revoked.contains(task) {
+        if s.failed.contains(task) {
             w.clear();
             offsets.clear();
             continue;
@@ -331,7 +338,6 @@ fn dispatch(
             tracing::error!("worker {worker} is gone");
         }
     }
-    shared.lock().expect("not poisoned").revoked.clear();
 }
 
 /// Commits every partition whose committable offset moved.
