@@ -84,10 +84,14 @@ impl Topics {
             .create()
             .expect("admin client");
         let names: Vec<String> = specs.iter().map(|(n, _)| unique(n)).collect();
+        // No time-based retention: test records carry old timestamps (the
+        // examples' 1, 2, 3 …), and the broker would delete them mid-test.
         let new: Vec<NewTopic<'_>> = names
             .iter()
             .zip(specs)
-            .map(|(n, (_, p))| NewTopic::new(n, *p, TopicReplication::Fixed(1)))
+            .map(|(n, (_, p))| {
+                NewTopic::new(n, *p, TopicReplication::Fixed(1)).set("retention.ms", "-1")
+            })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let res =

@@ -209,6 +209,7 @@ pub fn run(
     let consumer: BaseConsumer<Ctx> = consumer_config(t).create_with_context(Ctx {
         shared: shared.clone(),
         topics: t.sources.clone(),
+        rebalanced: AtomicBool::new(false),
     })?;
     let producer: ThreadedProducer<Delivery> = producer_config(t).create_with_context(Delivery)?;
     check_topics(&consumer, t, &servers)?;
