@@ -48,6 +48,18 @@ impl<'a> BatchView<'a> {
         Ok(BatchView { buf, layout })
     }
 
+    /// Opens a batch that [`BatchView::new`] (or this crate's writer)
+    /// already checked, reading only the preamble: for handing a checked
+    /// batch from one stage to the next without a second pass. A batch that
+    /// was not checked can make record access panic, never read out of bounds.
+    #[inline]
+    pub fn already_checked(buf: &'a [u8]) -> Result<Self> {
+        Ok(BatchView {
+            buf,
+            layout: Layout::read(buf)?,
+        })
+    }
+
     /// Where the tables are.
     #[inline]
     pub fn layout(&self) -> Layout {
