@@ -143,6 +143,9 @@ pub fn produce<'a>(
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap())
         .set("linger.ms", "5")
+        // Idempotent, so a retried request (a topic's leader is often not
+        // ready right after creation) cannot reorder the input.
+        .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
         .set("queue.buffering.max.messages", "1000000")
         .create()

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 pub fn produce(bootstrap: &str, records: &[OwnedRecord]) -> Result<(), KafkaError> {
     let p: ThreadedProducer<DefaultProducerContext> = ClientConfig::new()
         .set("bootstrap.servers", bootstrap)
+        .set("enable.idempotence", "true")
         .set("partitioner", "murmur2_random")
         .create()?;
     for r in records {
