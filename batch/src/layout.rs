@@ -194,18 +194,25 @@ impl Entry {
     #[inline]
     pub fn to_bytes(&self) -> [u8; ENTRY_SIZE] {
         let mut b = [0u8; ENTRY_SIZE];
-        wr32(&mut b, 0, self.index);
-        wr32(&mut b, 4, self.key.offset);
-        wr32(&mut b, 8, self.key.len);
-        wr32(&mut b, 12, self.value.offset);
-        wr32(&mut b, 16, self.value.len);
-        wr32(&mut b, 20, self.aux.offset);
-        wr32(&mut b, 24, self.aux.len);
-        wr32(&mut b, 28, self.header_start);
-        wr32(&mut b, 32, self.header_count);
-        wr32(&mut b, 36, self.tag);
-        b[40..48].copy_from_slice(&self.timestamp.to_le_bytes());
+        self.write(&mut b, 0);
         b
+    }
+
+    /// Encodes into the 48 bytes at `at` (no intermediate copy).
+    #[inline]
+    pub fn write(&self, buf: &mut [u8], at: usize) {
+        let b = &mut buf[at..at + ENTRY_SIZE];
+        wr32(b, 0, self.index);
+        wr32(b, 4, self.key.offset);
+        wr32(b, 8, self.key.len);
+        wr32(b, 12, self.value.offset);
+        wr32(b, 16, self.value.len);
+        wr32(b, 20, self.aux.offset);
+        wr32(b, 24, self.aux.len);
+        wr32(b, 28, self.header_start);
+        wr32(b, 32, self.header_count);
+        wr32(b, 36, self.tag);
+        b[40..48].copy_from_slice(&self.timestamp.to_le_bytes());
     }
 }
 

@@ -33,7 +33,7 @@ fn check_entry(
     e: &Entry,
     layout: &Layout,
     data_end: usize,
-    tables: &[u8],
+    header_table: &[u8],
 ) -> Result<(), Error> {
     let inside = |s: Span| {
         s.is_none()
@@ -62,7 +62,7 @@ fn check_entry(
         )));
     }
     for h in e.header_start..e.header_start + e.header_count {
-        let h = HeaderEntry::read(tables, layout.header_at(h as usize) - data_end);
+        let h = HeaderEntry::read(header_table, h as usize * HEADER_SIZE);
         if h.name.is_none() {
             return Err(Error::BadBatch(format!(
                 "entry {i}: a header name cannot be none"
@@ -89,24 +89,89 @@ unsafe fn span_mut<'a>(data: *mut u8, span: Span) -> Option<&'a mut [u8]> {
     })
 }
 
+/// Where a processor's output entries go: over the input entries already
+/// read (a map or filter then hands the same buffer back with no copy), or,
+/// once outputs get ahead of the inputs read (flat-map), into a list.
+pub(crate) struct Sink {
+    /// The input entry table. A raw pointer, not a slice, so `Output` keeps
+    /// its single lifetime; valid while `process_batch` runs its loop.
+    table: *mut u8,
+    len: usize,
+    written: usize,
+    spilled: Option<Vec<Entry>>,
+}
+
+impl Sink {
+    fn table(&mut self) -> &mut [u8] {
+        // SAFETY: `table..table + len` is the entry table, borrowed mutably
+        // for the whole of `process_batch`'s loop and by nothing else.
+        unsafe { std::slice::from_raw_parts_mut(self.table, self.len) }
+    }
+
+    /// Adds an output of input `index` (every input up to it has been read).
+    #[inline]
+    pub(crate) fn push(&mut self, e: Entry, index: u32) {
+        let written = self.written;
+        if self.spilled.is_none() && written <= index as usize {
+            e.write(self.table(), written * ENTRY_SIZE);
+            self.written += 1;
+            return;
+        }
+        if self.spilled.is_none() {
+            let table = self.table();
+            let mut list = Vec::with_capacity(table.len() / ENTRY_SIZE * 2 + 8);
+            list.extend((0..written).map(|j| Entry::read(table, j * ENTRY_SIZE)));
+            self.spilled = Some(list);
+        }
+        if let Some(list) = &mut self.spilled {
+            list.push(e);
+        }
+    }
+}
+
+/// Splits the tables region (everything after the data) into the entry
+/// table, mutable, and the header table.
+fn split_tables<'b>(
+    tables: &'b mut [u8],
+    layout: &Layout,
+    data_end: usize,
+) -> (&'b mut [u8], &'b [u8]) {
+    let n = layout.entries as usize * ENTRY_SIZE;
+    let h = layout.headers as usize * HEADER_SIZE;
+    let eo = layout.entries_offset as usize - data_end;
+    if h == 0 {
+        return (&mut tables[eo..eo + n], &[]);
+    }
+    let ho = layout.headers_offset as usize - data_end;
+    if eo < ho {
+        let (a, b) = tables.split_at_mut(ho);
+        (&mut a[eo..eo + n], &b[..h])
+    } else {
+        let (a, b) = tables.split_at_mut(eo);
+        (&mut b[..n], &a[ho..ho + h])
+    }
+}
+
 /// Runs a processor over an encoded batch and returns the encoded output.
 pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u8>, Error> {
     let (layout, data_end) = open(&buf)?;
     let n = layout.entries as usize;
     let base = buf.len() as u32;
-    let mut entries: Vec<Entry> = Vec::with_capacity(n);
     let mut extra: Vec<u8> = Vec::new();
     let mut new_headers: Vec<HeaderEntry> = Vec::new();
-    {
+    let (written, spilled) = {
         let (data, tables) = buf.split_at_mut(data_end);
-        let tables: &[u8] = tables;
         let data = data.as_mut_ptr();
-        let header_table = &tables[(layout.headers_offset as usize)
-            .saturating_sub(data_end)
-            .min(tables.len())..];
+        let (entry_table, header_table) = split_tables(tables, &layout, data_end);
+        let mut sink = Sink {
+            table: entry_table.as_mut_ptr(),
+            len: entry_table.len(),
+            written: 0,
+            spilled: None,
+        };
         for i in 0..n {
-            let e = Entry::read(tables, layout.entry_at(i) - data_end);
-            check_entry(i, &e, &layout, data_end, tables)?;
+            let e = Entry::read(sink.table(), i * ENTRY_SIZE);
+            check_entry(i, &e, &layout, data_end, header_table)?;
             let hs = e.header_start as usize * HEADER_SIZE;
             let mut record = RecordMut {
                 index: i as u32,
@@ -125,7 +190,7 @@ pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u
             };
             let mut out = Output {
                 index: i as u32,
-                entries: &mut entries,
+                sink: &mut sink,
                 extra: &mut extra,
                 base,
                 new_headers: &mut new_headers,
@@ -135,25 +200,24 @@ pub fn process_batch<P: Processor>(op: &mut P, mut buf: Vec<u8>) -> Result<Vec<u
             op.process(&mut record, &mut out)
                 .map_err(|e| e.at(i as u32))?;
         }
-    }
-    Ok(finish(buf, layout, &entries, &extra, &new_headers))
+        (sink.written, sink.spilled)
+    };
+    Ok(finish(buf, layout, written, spilled, &extra, &new_headers))
 }
 
-/// Writes the output tables: in place when they fit, appended otherwise.
+/// Completes the output: the preamble alone when the entries were written in
+/// place and nothing new was added; otherwise new bytes and tables appended.
 fn finish(
     mut buf: Vec<u8>,
     layout: Layout,
-    entries: &[Entry],
+    written: usize,
+    spilled: Option<Vec<Entry>>,
     extra: &[u8],
     new_headers: &[HeaderEntry],
 ) -> Vec<u8> {
-    if extra.is_empty() && new_headers.is_empty() && entries.len() <= layout.entries as usize {
-        for (j, e) in entries.iter().enumerate() {
-            let at = layout.entry_at(j);
-            buf[at..at + ENTRY_SIZE].copy_from_slice(&e.to_bytes());
-        }
+    if spilled.is_none() && extra.is_empty() && new_headers.is_empty() {
         Layout {
-            entries: entries.len() as u32,
+            entries: written as u32,
             ..layout
         }
         .write(&mut buf);
@@ -163,11 +227,21 @@ fn finish(
     // copied, new ones after): tables stay last, so the next reader's data
     // region is everything before them.
     let headers = layout.headers as usize + new_headers.len();
-    buf.reserve(extra.len() + entries.len() * ENTRY_SIZE + headers * HEADER_SIZE);
+    let entries = spilled.as_ref().map_or(written, Vec::len);
+    buf.reserve(extra.len() + entries * ENTRY_SIZE + headers * HEADER_SIZE);
     buf.extend_from_slice(extra);
-    let entries_offset = buf.len() as u32;
-    for e in entries {
-        buf.extend_from_slice(&e.to_bytes());
+    let entries_offset = buf.len();
+    match spilled {
+        Some(list) => {
+            buf.resize(entries_offset + entries * ENTRY_SIZE, 0);
+            for (j, e) in list.iter().enumerate() {
+                e.write(&mut buf, entries_offset + j * ENTRY_SIZE);
+            }
+        }
+        None => {
+            let eo = layout.entries_offset as usize;
+            buf.extend_from_within(eo..eo + written * ENTRY_SIZE);
+        }
     }
     let headers_offset = buf.len() as u32;
     buf.extend_from_within(layout.headers_offset as usize..layout.headers_end());
@@ -175,8 +249,8 @@ fn finish(
         buf.extend_from_slice(&h.to_bytes());
     }
     Layout {
-        entries: entries.len() as u32,
-        entries_offset,
+        entries: entries as u32,
+        entries_offset: entries_offset as u32,
         headers: headers as u32,
         headers_offset,
     }
@@ -285,6 +359,55 @@ mod tests {
                 return Err(Error::new("asked to fail"));
             }
             Ok(())
+        }
+    }
+
+    /// Forwards each record as many times as its value says: "0" drops it.
+    struct Repeat;
+    impl Operator for Repeat {
+        fn init(_: &Settings) -> Result<Self, Error> {
+            Ok(Repeat)
+        }
+    }
+    impl Processor for Repeat {
+        fn process(&mut self, r: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
+            let times: u32 = r.value_str()?.unwrap_or("0").parse().unwrap_or(0);
+            for b in 0..times {
+                out.forward_to(b, r);
+            }
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn outputs_that_outgrow_the_inputs_read_move_out_of_place_in_order() {
+        // Dropped, then kept in place, then three outputs for input 2 (more
+        // than the inputs read so far), then in place again.
+        for counts in [
+            &["0", "1", "3", "1", "2"][..],
+            &["1", "1", "1"],
+            &["4"],
+            &["0", "0"],
+        ] {
+            let input: Vec<_> = counts
+                .iter()
+                .enumerate()
+                .map(|(i, c)| TestRecord::key_value(format!("k{i}"), c).at(i as i64))
+                .collect();
+            let out = run_processor(&mut Repeat, &input).unwrap();
+            let got: Vec<_> = out
+                .iter()
+                .map(|o| (o.input, o.branch, o.key.clone().unwrap(), o.timestamp))
+                .collect();
+            let want: Vec<_> = counts
+                .iter()
+                .enumerate()
+                .flat_map(|(i, c)| {
+                    (0..c.parse::<u32>().unwrap())
+                        .map(move |b| (i as u32, b, format!("k{i}").into_bytes(), i as i64))
+                })
+                .collect();
+            assert_eq!(got, want, "counts {counts:?}");
         }
     }
 

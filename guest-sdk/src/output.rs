@@ -1,12 +1,13 @@
 //! What a processor sends on.
 
+use crate::driver::Sink;
 use crate::{Error, RecordMut};
 use eddy_batch::{Entry, HEADER_SIZE, HeaderEntry, Span};
 
 /// Collects a processor's output records for the current batch.
 pub struct Output<'a> {
     pub(crate) index: u32,
-    pub(crate) entries: &'a mut Vec<Entry>,
+    pub(crate) sink: &'a mut Sink,
     /// Bytes of new keys, values and headers; they land at `base` onward.
     pub(crate) extra: &'a mut Vec<u8>,
     pub(crate) base: u32,
@@ -25,7 +26,7 @@ impl<'a> Output<'a> {
     /// Passes `record` on to branch `branch` (0 is the main output; the
     /// pipeline spec names the others).
     pub fn forward_to(&mut self, branch: u32, record: &RecordMut<'_>) {
-        self.entries.push(Entry {
+        let entry = Entry {
             index: self.index,
             key: record.key_span,
             value: record.value_span,
@@ -34,7 +35,8 @@ impl<'a> Output<'a> {
             header_count: record.headers.count as u32,
             tag: branch,
             timestamp: record.timestamp,
-        });
+        };
+        self.sink.push(entry, self.index);
     }
 
     /// Starts a new output record that inherits everything from `record`;
@@ -155,6 +157,6 @@ impl RecordBuilder<'_, '_> {
 
     /// Adds the record to the output.
     pub fn send(self) {
-        self.out.entries.push(self.entry);
+        self.out.sink.push(self.entry, self.out.index);
     }
 }
