@@ -10,6 +10,7 @@ const OPERATORS: &[(&str, &str)] = &[
     ("filter-severity", "examples/filter-severity"),
     ("split-words", "examples/split-words"),
     ("route-by-size", "examples/route-by-size"),
+    ("region-balance", "examples/region-balance"),
     ("hostile", "tests/fixtures/hostile"),
     ("identity", "tests/fixtures/identity"),
     ("sum", "tests/fixtures/sum"),

@@ -4,6 +4,10 @@ use eddy_e2e::{components, eddy_bin, root};
 use std::process::Command;
 
 fn check_example(dir: &str, component: &str) {
+    check_pipeline(dir, Some(component));
+}
+
+fn check_pipeline(dir: &str, component: Option<&str>) {
     let example = root().join("examples").join(dir);
     let tmp = tempfile::tempdir().unwrap();
     // The spec names its component relative to itself: put the freshly
@@ -13,8 +17,10 @@ fn check_example(dir: &str, component: &str) {
         tmp.path().join("pipeline.toml"),
     )
     .unwrap();
-    let file = std::path::Path::new(component).file_name().unwrap();
-    std::fs::copy(component, tmp.path().join(file)).unwrap();
+    if let Some(component) = component {
+        let file = std::path::Path::new(component).file_name().unwrap();
+        std::fs::copy(component, tmp.path().join(file)).unwrap();
+    }
     let out = Command::new(eddy_bin())
         .args([
             "test",
@@ -55,6 +61,26 @@ fn split_words_matches_expected() {
 #[test]
 fn route_by_size_matches_expected() {
     check_example("route-by-size", components::ROUTE_BY_SIZE);
+}
+
+#[test]
+fn word_count_matches_expected() {
+    check_example("word-count", components::SPLIT_WORDS);
+}
+
+#[test]
+fn clicks_per_minute_matches_expected() {
+    check_pipeline("clicks-per-minute", None);
+}
+
+#[test]
+fn user_sessions_matches_expected() {
+    check_pipeline("user-sessions", None);
+}
+
+#[test]
+fn region_balance_matches_expected() {
+    check_example("region-balance", components::REGION_BALANCE);
 }
 
 #[test]

@@ -18,10 +18,10 @@ fn chain(extra: &str) -> Chain {
     );
     let topo = spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
     let engine = OperatorEngine::new().unwrap();
-    let ops: Vec<LoadedOperator> = topo
+    let ops: Vec<Option<LoadedOperator>> = topo
         .steps
         .iter()
-        .map(|s| LoadedOperator::load(&engine, s).unwrap())
+        .map(|s| Some(LoadedOperator::load(&engine, s).unwrap()))
         .collect();
     Chain::new(&ops).unwrap()
 }

@@ -164,8 +164,25 @@ impl BatchWriter {
         timestamp: i64,
         headers: impl IntoIterator<Item = (&'h [u8], Option<&'h [u8]>)>,
     ) {
+        self.record_full(index, key, value, None, 0, timestamp, headers);
+    }
+
+    /// Adds a whole record with an aux value and a tag.
+    #[inline]
+    #[allow(clippy::too_many_arguments)] // one argument per entry field
+    pub fn record_full<'h>(
+        &mut self,
+        index: u32,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        aux: Option<&[u8]>,
+        tag: u32,
+        timestamp: i64,
+        headers: impl IntoIterator<Item = (&'h [u8], Option<&'h [u8]>)>,
+    ) {
         let key = self.opt_bytes(key);
         let value = self.opt_bytes(value);
+        let aux = self.opt_bytes(aux);
         let header_start = self.header_count();
         for (name, v) in headers {
             self.header(name, v);
@@ -175,10 +192,10 @@ impl BatchWriter {
             index,
             key,
             value,
-            aux: Span::NONE,
+            aux,
             header_start,
             header_count,
-            tag: 0,
+            tag,
             timestamp,
         });
     }

@@ -279,7 +279,10 @@ pub fn aggregate_batch<A: Aggregator>(op: &mut A, buf: Vec<u8>) -> Result<Vec<u8
                 "the first update cannot continue a previous group".into(),
             ));
         }
-        if r.tag & 1 == 0 {
+        if r.tag & 4 != 0 {
+            op.merge(r.key, r.value.unwrap_or_default(), &mut agg)
+                .map_err(at)?;
+        } else if r.tag & 1 == 0 {
             op.add(r.key, r.value, &mut agg).map_err(at)?;
         } else {
             op.subtract(r.key, r.value, &mut agg).map_err(at)?;

@@ -113,6 +113,21 @@ pub trait Aggregator: Operator {
             "this aggregator has no subtractor; implement Aggregator::subtract",
         ))
     }
+
+    /// Combines `other`, another aggregate of the same key, into `aggregate`
+    /// (session windows: a record bridging two sessions merges them). Without
+    /// it, session-window aggregations fail.
+    fn merge(
+        &mut self,
+        key: Option<&[u8]>,
+        other: &[u8],
+        aggregate: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let _ = (key, other, aggregate);
+        Err(Error::new(
+            "this aggregator has no merger; implement Aggregator::merge",
+        ))
+    }
 }
 
 /// What a joiner made of one pair.

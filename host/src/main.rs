@@ -71,6 +71,21 @@ enum Command {
         /// Directory of the operator crate.
         dir: PathBuf,
     },
+    /// Returns an application to the start: source offsets to the earliest
+    /// (or to a time), internal topics and local state deleted. Refuses
+    /// while an instance is running.
+    Reset {
+        /// The pipeline spec (TOML).
+        spec: PathBuf,
+        /// Only print what would be done.
+        #[arg(long)]
+        dry_run: bool,
+        /// Move source offsets to the first record at or after this time
+        /// (RFC 3339, e.g. 2026-11-26T08:00:00Z, or milliseconds since the epoch)
+        /// instead of the earliest.
+        #[arg(long)]
+        to_time: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -80,6 +95,8 @@ fn main() -> ExitCode {
                 .unwrap_or_else(|_| "info".into()),
         )
         .with_writer(std::io::stderr)
+        // Colours only for a person at a terminal, not in files and pipes.
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     match dispatch(Cli::parse()) {
         Ok(()) => ExitCode::SUCCESS,
@@ -109,7 +126,7 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Test { spec, input } => {
             let t = load(&spec)?;
-            let records = records::read_records(&input)?;
+            let records = records::read_input(&input)?;
             let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -120,7 +137,7 @@ fn dispatch(cli: Cli) -> Result<()> {
             let t = load(&spec)?;
             let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
             let mut problems = Vec::new();
-            for step in &t.steps {
+            for step in t.steps.iter().filter(|s| s.component.is_some()) {
                 match wasm::LoadedOperator::load(&engine, step) {
                     Ok(op) => {
                         if let Err(e) = wasm::OperatorInstance::new(&op) {
@@ -140,6 +157,27 @@ fn dispatch(cli: Cli) -> Result<()> {
                 t.sources.len(),
                 t.sinks.len()
             );
+        }
+        Command::Reset {
+            spec,
+            dry_run,
+            to_time,
+        } => {
+            let t = spec::load_shape(&spec)
+                .map_err(|e| anyhow::anyhow!("{e}\n{} problem(s) in the spec", e.0.len()))?;
+            let to = match to_time {
+                None => eddy::kafka::reset::ResetTo::Earliest,
+                Some(text) => eddy::kafka::reset::ResetTo::Time(parse_time(&text)?),
+            };
+            let done = eddy::kafka::reset::reset(&t, to, dry_run)
+                .with_context(|| format!("resetting {}", spec.display()))?;
+            let verb = if dry_run { "would" } else { "did" };
+            for line in &done {
+                println!("{verb}: {line}");
+            }
+            if done.is_empty() {
+                println!("nothing to reset");
+            }
         }
         Command::Describe { spec } => {
             let t = spec::load_shape(&spec)
@@ -171,4 +209,18 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Milliseconds since the epoch, from digits or RFC 3339.
+fn parse_time(text: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = text.parse::<i64>() {
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(text).map_err(|e| {
+        anyhow::anyhow!(
+            "--to-time {text:?}: {e}; write e.g. 2026-11-26T08:00:00Z or milliseconds since the epoch"
+        )
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64))
 }

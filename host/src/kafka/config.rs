@@ -61,3 +61,22 @@ pub fn producer_config(t: &Topology) -> ClientConfig {
     );
     c
 }
+
+/// An admin client for internal topics.
+pub fn admin_config(t: &Topology) -> ClientConfig {
+    let mut c = base(t);
+    default(&mut c, "client.id", &format!("{}-admin", t.application_id));
+    c
+}
+
+/// A consumer that reads changelogs by assignment, outside the group.
+pub fn restore_config(t: &Topology) -> ClientConfig {
+    let mut c = base(t);
+    c.set("group.id", format!("{}-restore", t.application_id));
+    default(
+        &mut c,
+        "client.id",
+        &format!("{}-restore-consumer", t.application_id),
+    );
+    c
+}

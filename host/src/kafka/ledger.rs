@@ -45,7 +45,9 @@ impl BatchTicket {
         }
     }
 
-    fn state(&self) -> Result<bool, String> {
+    /// Whether every output was acknowledged and processing finished; an
+    /// error if the batch failed.
+    pub fn finished(&self) -> Result<bool, String> {
         if let Some(f) = self.failure.lock().expect("not poisoned").as_ref() {
             return Err(f.clone());
         }
@@ -72,7 +74,7 @@ impl PartitionLedger {
     /// Moves past completed batches; an error if the oldest one failed.
     pub fn advance(&mut self) -> Result<(), String> {
         while let Some(front) = self.pending.front() {
-            if !front.state()? {
+            if !front.finished()? {
                 break;
             }
             self.committable = Some(front.next_offset);

@@ -1,9 +1,14 @@
-//! Kafka I/O: client settings, topic checks, and the run loop.
+//! Kafka I/O: client settings, internal topics, the run loop and its
+//! workers, restoring state from changelogs.
 
 mod config;
 mod ledger;
+pub mod reset;
+pub mod restore;
 mod run;
 pub mod tools;
+pub mod topics;
+mod worker;
 
 pub use config::{consumer_config, producer_config};
 pub use run::{RunError, run};

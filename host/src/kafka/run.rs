@@ -1,27 +1,36 @@
 //! `eddy run`: the Kafka loop, at-least-once.
 //!
-//! One thread polls the consumer and encodes records straight into a batch
-//! per task (one task per assigned input partition); worker threads each
-//! own an instance of every operator and run a task's batches in order
-//! (a task always goes to the same worker). Outputs are produced with the
-//! batch's ticket as delivery opaque; a partition's offset is committed only
-//! once every output of it and of every earlier batch was acknowledged.
-//! A revoked partition is drained (bounded) and committed before it goes.
-//! An operator failure stops only its task: the partition is paused, the
-//! error names the operator, topic, partition and offset, and nothing past
-//! the failed batch is committed.
+//! One thread polls the consumer (source topics and the application's
+//! repartition topics) and encodes records straight into a batch per input
+//! partition; worker threads ([`super::worker`]) each own an instance of
+//! every operator and run the tasks routed to them (a task, a sub-topology
+//! and a partition, always goes to the same worker). Outputs, including
+//! changelog writes, are produced with the batch's ticket as delivery
+//! opaque; a partition's offset is committed only once every output of it
+//! and of every earlier batch was acknowledged, and, for stateful tasks,
+//! after the write caches were flushed and acknowledged.
+//! A revoked partition is drained (bounded), its task flushed, checkpointed
+//! and closed, and its offsets committed before it goes.
+//! An operator failure stops only its partition: it is paused, the error
+//! names the operator, topic, partition and offset, and nothing past the
+//! failed batch is committed.
 
 use super::config::{consumer_config, producer_config};
 use super::ledger::{BatchTicket, PartitionLedger};
+use super::topics;
+use super::worker::{self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, TaskId, Work};
 use crate::runtime::Chain;
-use crate::topology::Topology;
-use crate::wasm::{LoadError, LoadedOperator, OperatorEngine};
-use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
-use eddy_batch::{BatchView, BatchWriter};
+use crate::time::extract::extract;
+use crate::topology::{SubInput, Topology};
+use crate::wasm::{LoadError, OperatorEngine};
+use crossbeam_channel::{Sender, bounded, unbounded};
+use eddy_batch::BatchWriter;
+use rdkafka::admin::AdminClient;
+use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
-use rdkafka::error::{KafkaError, RDKafkaErrorCode};
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::error::KafkaError;
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -61,20 +70,13 @@ pub enum RunError {
     Kafka(#[from] KafkaError),
 }
 
-/// A task: one input partition of one source topic.
+/// An input partition: (index into the consumed topics, partition).
 type Task = (usize, i32);
 
 /// How long a revoked partition may take to finish its in-flight batches.
 const REVOKE_DRAIN: Duration = Duration::from_secs(30);
 /// Attempts to reach the broker at start.
 const CONNECT_ATTEMPTS: u32 = 5;
-
-struct Work {
-    task: Task,
-    batch: Vec<u8>,
-    offsets: Vec<i64>,
-    ticket: Arc<BatchTicket>,
-}
 
 /// State the poll loop and the rebalance callback share.
 #[derive(Default)]
@@ -88,6 +90,10 @@ struct Shared {
 struct Ctx {
     shared: Arc<Mutex<Shared>>,
     topics: Vec<String>,
+    /// Sub-topology of each consumed topic.
+    subs: Vec<usize>,
+    /// The workers, to close revoked tasks (set once they run).
+    workers: Mutex<Vec<Sender<Msg>>>,
     /// Set by a revoke; the poll loop then drops the revoked partitions'
     /// records it has not dispatched, before it takes any new record (the
     /// callback runs inside `poll`, so a record `poll` returns afterwards may
@@ -134,6 +140,17 @@ impl ConsumerContext for Ctx {
                         "in-flight batches did not finish within {REVOKE_DRAIN:?}; their records will be processed again by the next owner"
                     );
                 }
+                drop(s);
+                // Stateful tasks flush, checkpoint and close their stores
+                // before their offsets are committed.
+                let ids: Vec<TaskId> = tasks.iter().map(|t| (self.subs[t.0], t.1)).collect();
+                close_tasks(&self.workers.lock().expect("not poisoned"), &ids);
+                let mut s = self.shared.lock().expect("not poisoned");
+                for t in &tasks {
+                    if let Some(l) = s.ledgers.get_mut(t) {
+                        let _ = l.advance();
+                    }
+                }
                 let mut commit = TopicPartitionList::new();
                 self.rebalanced.store(true, Ordering::Release);
                 for t in &tasks {
@@ -168,7 +185,11 @@ fn describe(tpl: &TopicPartitionList) -> String {
         .join(",")
 }
 
-struct Delivery;
+/// Producer callbacks: completes tickets, remembers changelog offsets.
+pub struct Delivery {
+    changelogs: HashSet<String>,
+    offsets: ChangelogOffsets,
+}
 
 impl ClientContext for Delivery {}
 
@@ -176,10 +197,50 @@ impl ProducerContext for Delivery {
     type DeliveryOpaque = Arc<BatchTicket>;
 
     fn delivery(&self, result: &DeliveryResult<'_>, ticket: Arc<BatchTicket>) {
-        if let Err((e, m)) = result {
-            ticket.fail(format!("producing to {} failed: {e}", m.topic()));
+        match result {
+            Err((e, m)) => ticket.fail(format!("producing to {} failed: {e}", m.topic())),
+            Ok(m) if self.changelogs.contains(m.topic()) => {
+                let mut o = self.offsets.lock().expect("not poisoned");
+                let at = o
+                    .entry((m.topic().to_string(), m.partition()))
+                    .or_insert(-1);
+                *at = (*at).max(m.offset());
+            }
+            Ok(_) => {}
         }
         ticket.done();
+    }
+}
+
+/// Asks the workers to flush, checkpoint and close tasks; waits (bounded).
+fn close_tasks(workers: &[Sender<Msg>], ids: &[TaskId]) {
+    let mut replies = Vec::new();
+    for w in workers {
+        let (tx, rx) = bounded(1);
+        if w.send(Msg::Close(ids.to_vec(), tx)).is_ok() {
+            replies.push(rx);
+        }
+    }
+    for r in replies {
+        if r.recv_timeout(REVOKE_DRAIN).is_err() {
+            tracing::warn!("a worker did not close its revoked tasks within {REVOKE_DRAIN:?}");
+        }
+    }
+}
+
+/// Asks every worker to flush its tasks and checkpoint; waits (bounded).
+fn flush_workers(workers: &[Sender<Msg>]) {
+    let mut replies = Vec::new();
+    for w in workers {
+        let (tx, rx) = bounded(1);
+        if w.send(Msg::Commit(tx)).is_ok() {
+            replies.push(rx);
+        }
+    }
+    for r in replies {
+        if r.recv_timeout(Duration::from_secs(120)).is_err() {
+            tracing::warn!("a worker did not flush within 120s");
+        }
     }
 }
 
@@ -200,38 +261,85 @@ pub fn run(
                 t.spec_path.display()
             ))
         })?;
-    let ops = t
-        .steps
+    // The consumed topics: the sources (sub-topology 0), then each
+    // repartition topic (read by the sub-topology after it).
+    let mut inputs: Vec<Input> = t
+        .sources
         .iter()
-        .map(|s| LoadedOperator::load(engine, s))
-        .collect::<Result<Vec<_>, _>>()?;
+        .enumerate()
+        .map(|(i, s)| Input {
+            topic: s.topic.clone(),
+            sub: 0,
+            source: Some(i),
+        })
+        .collect();
+    for sub in &t.subtopologies {
+        if let SubInput::Repartition(topic) = &sub.input {
+            inputs.push(Input {
+                topic: topic.clone(),
+                sub: sub.id,
+                source: None,
+            });
+        }
+    }
+    let inputs = Arc::new(inputs);
+    let ops = Chain::load(t, engine)?;
     let shared = Arc::new(Mutex::new(Shared::default()));
     let consumer: BaseConsumer<Ctx> = consumer_config(t).create_with_context(Ctx {
         shared: shared.clone(),
-        topics: t.sources.clone(),
+        topics: inputs.iter().map(|i| i.topic.clone()).collect(),
+        subs: inputs.iter().map(|i| i.sub).collect(),
+        workers: Mutex::new(Vec::new()),
         rebalanced: AtomicBool::new(false),
     })?;
-    let producer: ThreadedProducer<Delivery> = producer_config(t).create_with_context(Delivery)?;
-    check_topics(&consumer, t, &servers)?;
-    let sources: Vec<&str> = t.sources.iter().map(String::as_str).collect();
-    consumer.subscribe(&sources)?;
+    let internal = topics::internal_topics(t);
+    let changelog_offsets: ChangelogOffsets = Arc::default();
+    let producer: ThreadedProducer<Delivery> =
+        producer_config(t).create_with_context(Delivery {
+            changelogs: internal
+                .iter()
+                .filter(|i| i.changelog)
+                .map(|i| i.name.clone())
+                .collect(),
+            offsets: changelog_offsets.clone(),
+        })?;
+    let md = check_topics(&consumer, t, &servers)?;
+    if !internal.is_empty() {
+        let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
+        let partitions = topics::source_partitions(t, &md);
+        topics::ensure(&admin, &md, &internal, partitions).map_err(RunError::Config)?;
+    }
+    let consumed: Vec<&str> = inputs.iter().map(|i| i.topic.as_str()).collect();
+    consumer.subscribe(&consumed)?;
 
     let producer = Arc::new(producer);
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
-    let mut senders: Vec<Sender<Work>> = Vec::new();
+    let worker_shared = Arc::new(worker::Shared {
+        t: t.clone(),
+        inputs: inputs.clone(),
+        producer: producer.clone(),
+        fail: fail_tx,
+        changelog_offsets,
+        restore_client: super::config::restore_config(t),
+        state_root: t.state.dir.join(&t.application_id),
+    });
+    let mut senders: Vec<Sender<Msg>> = Vec::new();
     let mut workers = Vec::new();
     for w in 0..t.runtime.workers {
-        let (tx, rx) = bounded::<Work>(4);
+        let (tx, rx) = bounded::<Msg>(4);
         senders.push(tx);
         let chain = Chain::new(&ops)?;
-        let (producer, fail_tx, topo) = (producer.clone(), fail_tx.clone(), t.clone());
+        let ws = worker_shared.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("eddy-worker-{w}"))
-                .spawn(move || worker(rx, chain, &producer, &topo, &fail_tx))
+                .spawn(move || worker::worker(&rx, chain, &ws))
                 .expect("spawn worker"),
         );
     }
+    drop(worker_shared);
+    *consumer.context().workers.lock().expect("not poisoned") = senders.clone();
+    let stateful = !topics::stores(t).is_empty();
     tracing::info!(application = %t.application_id, workers = t.runtime.workers, "running; Ctrl-C stops gracefully");
 
     let mut pending: HashMap<Task, (BatchWriter, Vec<i64>)> = HashMap::new();
@@ -256,22 +364,58 @@ pub fn run(
                     break;
                 }
                 Some(Ok(m)) => {
-                    let Some(topic) = t.sources.iter().position(|s| s == m.topic()) else {
+                    let Some(input) = inputs.iter().position(|i| i.topic == m.topic()) else {
                         continue;
                     };
-                    let task = (topic, m.partition());
+                    let task = (input, m.partition());
+                    if consumer.context().rebalanced.swap(false, Ordering::AcqRel) {
+                        drop_revoked(&mut pending, &shared);
+                    }
+                    let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
+                    let timestamp = match inputs[input].source {
+                        Some(src) => {
+                            match extract(&t.sources[src].timestamp, kafka_ts, m.payload()) {
+                                Ok(ts) => ts,
+                                Err(e) => {
+                                    let why = format!(
+                                        "record at offset {} of {}-{} has no event time: {e}",
+                                        m.offset(),
+                                        m.topic(),
+                                        m.partition()
+                                    );
+                                    fail_task(&consumer, &shared, &inputs, task, &why);
+                                    continue;
+                                }
+                            }
+                        }
+                        None => kafka_ts,
+                    };
+                    if timestamp < 0 {
+                        // Kafka Streams drops records with negative event times.
+                        tracing::warn!(topic = %m.topic(), partition = m.partition(), offset = m.offset(), "skipping a record with a negative timestamp");
+                        continue;
+                    }
                     let (w, offsets) = pending
                         .entry(task)
                         .or_insert_with(|| (BatchWriter::with_capacity(64 << 10, 256), Vec::new()));
                     let headers = m.headers();
-                    let hs = headers
-                        .into_iter()
-                        .flat_map(|h| h.iter().map(|h| (h.key.as_bytes(), h.value)));
-                    w.record(
+                    let old = headers.as_ref().and_then(|h| {
+                        h.iter()
+                            .find(|h| inputs[input].source.is_none() && h.key == OLD_VALUE_HEADER)
+                            .map(|h| h.value)
+                    });
+                    let hs = headers.into_iter().flat_map(|h| {
+                        h.iter()
+                            .filter(|h| h.key != OLD_VALUE_HEADER)
+                            .map(|h| (h.key.as_bytes(), h.value))
+                    });
+                    w.record_full(
                         offsets.len() as u32,
                         m.key(),
                         m.payload(),
-                        m.timestamp().to_millis().unwrap_or(0),
+                        old.flatten(),
+                        0,
+                        timestamp,
                         hs,
                     );
                     offsets.push(m.offset());
@@ -279,18 +423,33 @@ pub fn run(
                 }
             }
         }
-        dispatch(&mut pending, &shared, &senders);
+        if consumer.context().rebalanced.swap(false, Ordering::AcqRel) {
+            drop_revoked(&mut pending, &shared);
+        }
+        dispatch(&mut pending, &shared, &senders, &inputs);
         while let Ok((task, why)) = fail_rx.try_recv() {
-            fail_task(&consumer, &shared, t, task, &why);
+            fail_task(&consumer, &shared, &inputs, task, &why);
         }
         if last_commit.elapsed() >= t.runtime.commit_interval {
-            commit(&consumer, &shared, t, CommitMode::Async);
+            if stateful {
+                flush_workers(&senders);
+            }
+            commit(&consumer, &shared, &inputs, CommitMode::Async);
             last_commit = Instant::now();
         }
     }
 
     tracing::info!("stopping: finishing in-flight batches");
-    dispatch(&mut pending, &shared, &senders);
+    dispatch(&mut pending, &shared, &senders, &inputs);
+    if stateful {
+        flush_workers(&senders);
+    }
+    consumer
+        .context()
+        .workers
+        .lock()
+        .expect("not poisoned")
+        .clear();
     drop(senders);
     for w in workers {
         let _ = w.join();
@@ -299,20 +458,29 @@ pub fn run(
         tracing::warn!("flushing outputs: {e}");
     }
     while let Ok((task, why)) = fail_rx.try_recv() {
-        fail_task(&consumer, &shared, t, task, &why);
+        fail_task(&consumer, &shared, &inputs, task, &why);
     }
-    commit(&consumer, &shared, t, CommitMode::Sync);
+    commit(&consumer, &shared, &inputs, CommitMode::Sync);
     consumer.unsubscribe();
     drop(consumer); // closes the consumer: leaves the group
     tracing::info!("stopped");
     Ok(())
 }
 
+/// Drops unsent records of partitions revoked since the last look.
+fn drop_revoked(pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>, shared: &Mutex<Shared>) {
+    let revoked = std::mem::take(&mut shared.lock().expect("not poisoned").revoked);
+    for t in revoked {
+        pending.remove(&t);
+    }
+}
+
 /// Hands every non-empty pending batch to its task's worker.
 fn dispatch(
     pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>,
     shared: &Mutex<Shared>,
-    senders: &[Sender<Work>],
+    senders: &[Sender<Msg>],
+    inputs: &[Input],
 ) {
     for (task, (w, offsets)) in pending.iter_mut() {
         if offsets.is_empty() {
@@ -328,21 +496,28 @@ fn dispatch(
         s.ledgers.entry(*task).or_default().push(ticket.clone());
         drop(s);
         let work = Work {
-            task: *task,
+            input: task.0,
+            partition: task.1,
             batch: w.finish().to_vec(),
             offsets: std::mem::take(offsets),
             ticket,
         };
         w.clear();
-        let worker = (task.1 as usize + task.0) % senders.len();
-        if senders[worker].send(work).is_err() {
+        // Every input partition of one task goes to the same worker.
+        let worker = (inputs[task.0].sub + task.1 as usize) % senders.len();
+        if senders[worker].send(Msg::Work(work)).is_err() {
             tracing::error!("worker {worker} is gone");
         }
     }
 }
 
 /// Commits every partition whose committable offset moved.
-fn commit(consumer: &BaseConsumer<Ctx>, shared: &Mutex<Shared>, t: &Topology, mode: CommitMode) {
+fn commit(
+    consumer: &BaseConsumer<Ctx>,
+    shared: &Mutex<Shared>,
+    inputs: &[Input],
+    mode: CommitMode,
+) {
     let mut tpl = TopicPartitionList::new();
     let mut failures = Vec::new();
     {
@@ -357,13 +532,13 @@ fn commit(consumer: &BaseConsumer<Ctx>, shared: &Mutex<Shared>, t: &Topology, mo
                 failures.push((*task, why));
             }
             if let Some(o) = l.to_commit() {
-                let _ = tpl.add_partition_offset(&t.sources[task.0], task.1, Offset::Offset(o));
+                let _ = tpl.add_partition_offset(&inputs[task.0].topic, task.1, Offset::Offset(o));
                 l.committed = Some(o);
             }
         }
     }
     for (task, why) in failures {
-        fail_task(consumer, shared, t, task, &why);
+        fail_task(consumer, shared, inputs, task, &why);
     }
     if tpl.count() > 0 {
         match consumer.commit(&tpl, mode) {
@@ -377,14 +552,14 @@ fn commit(consumer: &BaseConsumer<Ctx>, shared: &Mutex<Shared>, t: &Topology, mo
 fn fail_task(
     consumer: &BaseConsumer<Ctx>,
     shared: &Mutex<Shared>,
-    t: &Topology,
+    inputs: &[Input],
     task: Task,
     why: &str,
 ) {
     if !shared.lock().expect("not poisoned").failed.insert(task) {
         return;
     }
-    let topic = &t.sources[task.0];
+    let topic = &inputs[task.0].topic;
     tracing::error!(
         "task {topic}-{} stopped: {why}. The partition is paused and its offset is not committed past the failure; \
          other partitions go on. Fix the operator (or the record) and restart eddy to resume from the last committed offset.",
@@ -398,7 +573,11 @@ fn fail_task(
 }
 
 /// Checks the broker answers and every topic exists, with bounded retries.
-fn check_topics(consumer: &BaseConsumer<Ctx>, t: &Topology, servers: &str) -> Result<(), RunError> {
+fn check_topics(
+    consumer: &BaseConsumer<Ctx>,
+    t: &Topology,
+    servers: &str,
+) -> Result<rdkafka::metadata::Metadata, RunError> {
     let start = Instant::now();
     let mut last = String::new();
     for attempt in 1..=CONNECT_ATTEMPTS {
@@ -413,12 +592,18 @@ fn check_topics(consumer: &BaseConsumer<Ctx>, t: &Topology, servers: &str) -> Re
                 let missing: Vec<String> = t
                     .sources
                     .iter()
+                    .map(|s| &s.topic)
                     .chain(t.sinks.iter().map(|s| &s.topic))
+                    .chain(
+                        t.steps
+                            .iter()
+                            .filter_map(|s| s.op.aggregation()?.late_topic.as_ref()),
+                    )
                     .filter(|n| !known.contains(n.as_str()))
                     .cloned()
                     .collect();
                 if missing.is_empty() {
-                    return Ok(());
+                    return Ok(md);
                 }
                 return Err(RunError::MissingTopics(missing));
             }
@@ -439,89 +624,4 @@ fn check_topics(consumer: &BaseConsumer<Ctx>, t: &Topology, servers: &str) -> Re
         secs: start.elapsed().as_secs(),
         last,
     })
-}
-
-/// A worker: runs batches through its chain and produces the outputs.
-fn worker(
-    rx: Receiver<Work>,
-    mut chain: Chain,
-    producer: &ThreadedProducer<Delivery>,
-    t: &Topology,
-    fail: &Sender<(Task, String)>,
-) {
-    let mut failed: HashSet<Task> = HashSet::new();
-    for work in rx {
-        let Work {
-            task,
-            batch,
-            offsets,
-            ticket,
-        } = work;
-        if failed.contains(&task) {
-            ticket.fail("an earlier batch of this task failed".into());
-            ticket.done();
-            continue;
-        }
-        let out = match chain.run(&batch, offsets.len()) {
-            Ok(out) => out,
-            Err(e) => {
-                let topic = &t.sources[task.0];
-                let at = match e.input_index {
-                    Some(i) => format!("offset {}", offsets[i as usize]),
-                    None => format!("offsets {}..={}", offsets[0], offsets[offsets.len() - 1]),
-                };
-                let why = format!(
-                    "operator `{}` {} on topic {topic}, partition {}, {at}",
-                    e.step, e.error, task.1
-                );
-                failed.insert(task);
-                ticket.fail(why.clone());
-                ticket.done();
-                let _ = fail.send((task, why));
-                continue;
-            }
-        };
-        let view = BatchView::already_checked(&out.batch).expect("the chain checked it");
-        for r in view.iter() {
-            for sink in t.sinks.iter().filter(|s| s.takes(r.tag)) {
-                let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(
-                    &sink.topic,
-                    ticket.clone(),
-                )
-                .timestamp(r.timestamp);
-                if let Some(k) = r.key {
-                    rec = rec.key(k);
-                }
-                if let Some(v) = r.value {
-                    rec = rec.payload(v);
-                }
-                if !r.headers.is_empty() {
-                    let mut h = OwnedHeaders::new_with_capacity(r.headers.len());
-                    for (name, value) in r.headers.iter() {
-                        h = h.insert(Header {
-                            key: std::str::from_utf8(name).unwrap_or("?"),
-                            value,
-                        });
-                    }
-                    rec = rec.headers(h);
-                }
-                ticket.add();
-                loop {
-                    match producer.send(rec) {
-                        Ok(()) => break,
-                        Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
-                            rec = r;
-                            std::thread::sleep(Duration::from_millis(1));
-                        }
-                        Err((e, _)) => {
-                            ticket.fail(format!("producing to {} failed: {e}", sink.topic));
-                            ticket.done();
-                            break;
-                        }
-                    }
-                }
-            }
-        }
-        ticket.done(); // processing finished; outputs may still be in flight
-    }
 }

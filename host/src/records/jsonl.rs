@@ -11,11 +11,17 @@
 //! - `headers`: a list of `[name, value]` pairs, value a string or null;
 //!   `[name, {"base64": "..."}]` for binary.
 //!
-//! Output uses the same format: bytes that parse as a JSON object or array
-//! are printed as JSON, other UTF-8 as a string, anything else in base64.
+//! `eddy test` also reads time lines, `{"advance_time": 1700000120000}`:
+//! stream time of every window step moves to at least that time, closing
+//! windows, as a later record would (see docs/spec.md).
+//!
+//! Output uses the same format: bytes that parse as a JSON object or array,
+//! or that are a number or boolean exactly as JSON writes it, are printed as
+//! JSON; other UTF-8 as a string; anything else in base64.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
@@ -47,9 +53,33 @@ pub struct JsonlError {
     pub message: String,
 }
 
+/// One line of an `eddy test` input file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InputLine {
+    /// A record.
+    Record(OwnedRecord),
+    /// Stream time moves to at least this time.
+    AdvanceTime(i64),
+}
+
 /// Reads every record of a JSON-lines file; blank lines and lines starting
-/// with `#` are skipped.
+/// with `#` are skipped. Time lines are errors here (only `eddy test` reads them).
 pub fn read_records(path: &Path) -> Result<Vec<OwnedRecord>, JsonlError> {
+    read_input(path)?
+        .into_iter()
+        .map(|(line, l)| match l {
+            InputLine::Record(r) => Ok(r),
+            InputLine::AdvanceTime(_) => Err(JsonlError {
+                file: path.to_path_buf(),
+                line,
+                message: "`advance_time` lines are for `eddy test` only".into(),
+            }),
+        })
+        .collect()
+}
+
+/// Reads a JSON-lines file of records and time lines, with line numbers.
+pub fn read_input(path: &Path) -> Result<Vec<(usize, InputLine)>, JsonlError> {
     let err = |line: usize, message: String| JsonlError {
         file: path.to_path_buf(),
         line,
@@ -63,9 +93,24 @@ pub fn read_records(path: &Path) -> Result<Vec<OwnedRecord>, JsonlError> {
         if t.is_empty() || t.starts_with('#') {
             continue;
         }
-        out.push(parse_line(t).map_err(|m| err(i + 1, m))?);
+        out.push((i + 1, parse_input_line(t).map_err(|m| err(i + 1, m))?));
     }
     Ok(out)
+}
+
+fn parse_input_line(line: &str) -> Result<InputLine, String> {
+    if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line)
+        && let Some(t) = m.get("advance_time")
+    {
+        if m.len() != 1 {
+            return Err("a time line has `advance_time` only".into());
+        }
+        return t
+            .as_i64()
+            .map(InputLine::AdvanceTime)
+            .ok_or_else(|| "`advance_time` must be whole milliseconds".into());
+    }
+    parse_line(line).map(InputLine::Record)
 }
 
 const FIELDS: &[&str] = &[
@@ -83,6 +128,9 @@ fn parse_line(line: &str) -> Result<OwnedRecord, String> {
     let Value::Object(m) = v else {
         return Err("each line must be a JSON object".into());
     };
+    // The same line with its fields as written, for JSON keys and values.
+    let raw: std::collections::HashMap<String, Box<RawValue>> =
+        serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     if let Some(k) = m.keys().find(|k| !FIELDS.contains(&k.as_str())) {
         return Err(format!(
             "unknown field `{k}`; expected {}",
@@ -104,14 +152,42 @@ fn parse_line(line: &str) -> Result<OwnedRecord, String> {
     };
     Ok(OwnedRecord {
         topic,
-        key: bytes(&m, "key")?,
-        value: bytes(&m, "value")?,
+        key: bytes(&m, &raw, "key")?,
+        value: bytes(&m, &raw, "value")?,
         timestamp,
         headers,
     })
 }
 
-fn bytes(m: &Map<String, Value>, field: &str) -> Result<Option<Vec<u8>>, String> {
+/// JSON text without the whitespace outside strings, everything else as
+/// written (object keys keep their order).
+fn compact(json: &str) -> String {
+    let mut out = String::with_capacity(json.len());
+    let (mut in_string, mut escaped) = (false, false);
+    for c in json.chars() {
+        if in_string {
+            out.push(c);
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_string = false,
+                _ => {}
+            }
+        } else if c == '"' {
+            in_string = true;
+            out.push(c);
+        } else if !c.is_whitespace() {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn bytes(
+    m: &Map<String, Value>,
+    raw: &std::collections::HashMap<String, Box<RawValue>>,
+    field: &str,
+) -> Result<Option<Vec<u8>>, String> {
     let b64 = format!("{field}_base64");
     match (m.get(field), m.get(&b64)) {
         (Some(v), Some(_)) if !v.is_null() => Err(format!("give `{field}` or `{b64}`, not both")),
@@ -119,6 +195,9 @@ fn bytes(m: &Map<String, Value>, field: &str) -> Result<Option<Vec<u8>>, String>
         (_, Some(_)) => Err(format!("`{b64}` must be a base64 string")),
         (None | Some(Value::Null), None) => Ok(None),
         (Some(Value::String(s)), None) => Ok(Some(s.as_bytes().to_vec())),
+        (Some(Value::Object(_) | Value::Array(_)), None) => {
+            Ok(raw.get(field).map(|r| compact(r.get()).into_bytes()))
+        }
         (Some(v), None) => Ok(Some(serde_json::to_vec(v).expect("a Value serializes"))),
     }
 }
@@ -148,16 +227,28 @@ fn parse_header(h: &Value) -> Result<(String, Option<Vec<u8>>), String> {
     Ok((name.clone(), value))
 }
 
-/// How bytes are shown: JSON if they are an object or array, else text, else base64.
-fn show(b: &[u8]) -> (bool, Value) {
+/// How bytes are shown: as JSON if they are an object or array (as written,
+/// made compact), or a number or boolean exactly as JSON writes it (so
+/// reading the line back gives the same bytes); else text; else base64.
+fn show(b: &[u8]) -> (bool, Box<RawValue>) {
+    let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("a Value serializes");
     if matches!(b.first(), Some(b'{' | b'['))
-        && let Ok(v) = serde_json::from_slice::<Value>(b)
+        && let Ok(text) = std::str::from_utf8(b)
+        && serde_json::from_str::<&RawValue>(text).is_ok()
     {
-        return (false, v);
+        return (
+            false,
+            RawValue::from_string(compact(text)).expect("valid JSON stays valid"),
+        );
+    }
+    if let Ok(v @ (Value::Number(_) | Value::Bool(_))) = serde_json::from_slice::<Value>(b)
+        && v.to_string().as_bytes() == b
+    {
+        return (false, raw(&v));
     }
     match std::str::from_utf8(b) {
-        Ok(s) => (false, Value::String(s.to_string())),
-        Err(_) => (true, Value::String(B64.encode(b))),
+        Ok(s) => (false, raw(&Value::String(s.to_string()))),
+        Err(_) => (true, raw(&Value::String(B64.encode(b)))),
     }
 }
 
@@ -166,13 +257,13 @@ fn show(b: &[u8]) -> (bool, Value) {
 struct Line<'a> {
     topic: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
-    key: Option<Value>,
+    key: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    key_base64: Option<Value>,
+    key_base64: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    value: Option<Value>,
+    value: Option<Box<RawValue>>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    value_base64: Option<Value>,
+    value_base64: Option<Box<RawValue>>,
     timestamp: i64,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     headers: Vec<Value>,
@@ -189,7 +280,10 @@ pub fn write_record(
 ) -> std::io::Result<()> {
     // (plain, base64): a missing key or value is written as `null`.
     let field = |b: Option<&[u8]>| match b {
-        None => (Some(Value::Null), None),
+        None => (
+            Some(serde_json::value::to_raw_value(&Value::Null).expect("null serializes")),
+            None,
+        ),
         Some(b) => match show(b) {
             (false, v) => (Some(v), None),
             (true, v) => (None, Some(v)),
@@ -289,5 +383,27 @@ mod tests {
         let back = parse_line(lines[0]).unwrap();
         assert_eq!(back.value.as_deref(), Some(&[0xffu8, 0][..]));
         assert_eq!(back.headers, vec![("h".into(), Some(b"v".to_vec()))]);
+    }
+
+    #[test]
+    fn json_keeps_its_key_order_and_numbers_round_trip() {
+        let r = parse_line(r#"{"topic":"t","key":{"z":1, "a":[2, "x y"]},"value":7}"#).unwrap();
+        assert_eq!(r.key.as_deref(), Some(&br#"{"z":1,"a":[2,"x y"]}"#[..]));
+        assert_eq!(r.value.as_deref(), Some(&b"7"[..]));
+        for (bytes, shown) in [
+            (&br#"{"z":1,"a":2}"#[..], r#"{"z":1,"a":2}"#),
+            (b"7.0", "7.0"),
+            (b"007", r#""007""#),
+            (b"1.50", r#""1.50""#),
+            (b"true", "true"),
+            (b"null", r#""null""#),
+        ] {
+            let mut buf = Vec::new();
+            write_record(&mut buf, "o", None, Some(bytes), 0, std::iter::empty()).unwrap();
+            let line = String::from_utf8(buf).unwrap();
+            assert!(line.contains(&format!(r#""value":{shown},"#)), "{line}");
+            let back = parse_line(line.trim()).unwrap();
+            assert_eq!(back.value.as_deref(), Some(bytes), "{line}");
+        }
     }
 }

@@ -2,4 +2,4 @@
 
 pub mod jsonl;
 
-pub use jsonl::{JsonlError, OwnedRecord, read_records, write_record};
+pub use jsonl::{InputLine, JsonlError, OwnedRecord, read_input, read_records, write_record};

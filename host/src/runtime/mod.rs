@@ -1,7 +1,8 @@
-//! Running a topology: the operator chain, the in-process test driver and
-//! the Kafka loop.
+//! Running a topology: the operator chain, tasks (a sub-topology's steps
+//! and state for one partition), and the in-process test driver.
 
 mod chain;
+pub mod task;
 pub mod test_driver;
 
 pub use chain::{Chain, ChainError, ChainOutput};

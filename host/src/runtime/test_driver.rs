@@ -1,12 +1,25 @@
 //! The in-process test driver behind `eddy test`: the same topology and the
 //! same components, fed from a records file instead of Kafka (Kafka
-//! Streams' TopologyTestDriver). Every input is partition 0 of its topic;
-//! records are processed in file order, in batches of `runtime.batch_size`.
+//! Streams' TopologyTestDriver).
+//!
+//! - Every input is partition 0 of its topic, so each sub-topology is one
+//!   task; a repartition hands records straight to the next sub-topology.
+//! - Records are processed in file order, in batches of
+//!   `runtime.batch_size`; after each batch the driver commits, which
+//!   flushes the write caches (`batch_size = 1` commits after every record,
+//!   as TopologyTestDriver does).
+//! - Stores are in memory and start empty.
+//! - A time line (`{"advance_time": T}`) commits, then moves every window
+//!   step's stream time to at least T.
 
-use super::chain::{Chain, ChainError};
-use crate::records::{OwnedRecord, write_record};
-use crate::topology::Topology;
-use crate::wasm::{LoadError, LoadedOperator, OperatorEngine};
+use super::Chain;
+use super::task::{TaskOutput, TaskPipeline};
+use crate::ops::{NodeError, Records};
+use crate::records::{InputLine, OwnedRecord, write_record};
+use crate::state::StateError;
+use crate::time::extract::{TimestampError, extract};
+use crate::topology::{StoreKind, SubOutput, Topology};
+use crate::wasm::{LoadError, OperatorEngine};
 use eddy_batch::{BatchView, BatchWriter};
 use std::io::Write;
 
@@ -15,11 +28,11 @@ use std::io::Write;
 pub enum TestDriverError {
     /// A record names a topic the pipeline does not read.
     #[error(
-        "input record {index} (topic {topic:?}): not a source of this pipeline; its sources are {sources:?}"
+        "input line {line} (topic {topic:?}): not a source of this pipeline; its sources are {sources:?}"
     )]
     UnknownTopic {
-        /// 0-based position in the input.
-        index: usize,
+        /// Line in the input file.
+        line: usize,
         /// The topic.
         topic: String,
         /// The pipeline's sources.
@@ -28,87 +41,262 @@ pub enum TestDriverError {
     /// An operator failed to load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// An operator failed on a record.
-    #[error(
-        "{error}, on input record {} (topic {topic:?}, offset {offset})",
-        index
-    )]
+    /// Stores could not be opened.
+    #[error(transparent)]
+    State(#[from] StateError),
+    /// A record's event time could not be read.
+    #[error("input line {line} (topic {topic:?}): {error}")]
+    Timestamp {
+        /// Line in the input file.
+        line: usize,
+        /// The topic.
+        topic: String,
+        /// What is wrong.
+        error: TimestampError,
+    },
+    /// An operator or a store failed on a record.
+    #[error("{error}, on input line {line} (topic {topic:?}, offset {offset})")]
     Operator {
         /// The failure.
-        error: ChainError,
-        /// 0-based position of the record in the input.
-        index: usize,
+        error: NodeError,
+        /// Line of the record in the input file.
+        line: usize,
         /// Its topic.
         topic: String,
         /// Its offset within the topic (position among that topic's records).
         offset: usize,
     },
+    /// A failure not tied to an input record (a commit's flush).
+    #[error("{0}")]
+    Flush(NodeError),
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
 
-/// Runs `records` through the topology and writes every output record to `out`.
-/// Returns how many records were written.
+struct Driver<'t, W: Write> {
+    t: &'t Topology,
+    chain: Chain,
+    tasks: Vec<TaskPipeline>,
+    out: W,
+    written: usize,
+}
+
+/// Runs the input lines (records and time lines, with their line numbers)
+/// through the topology and writes every output record to `out`. Returns
+/// how many records were written.
 pub fn run(
     topology: &Topology,
     engine: &OperatorEngine,
-    records: &[OwnedRecord],
+    input: &[(usize, InputLine)],
     out: &mut impl Write,
 ) -> Result<usize, TestDriverError> {
-    for (index, r) in records.iter().enumerate() {
-        if !topology.sources.contains(&r.topic) {
+    for (line, l) in input {
+        if let InputLine::Record(r) = l
+            && !topology.sources.iter().any(|s| s.topic == r.topic)
+        {
             return Err(TestDriverError::UnknownTopic {
-                index,
+                line: *line,
                 topic: r.topic.clone(),
-                sources: topology.sources.clone(),
+                sources: topology.source_topics(),
             });
         }
     }
-    let ops = topology
-        .steps
-        .iter()
-        .map(|s| LoadedOperator::load(engine, s))
+    let ops = Chain::load(topology, engine)?;
+    let mut t = topology.clone();
+    t.state.store = StoreKind::Memory;
+    let tasks = (0..t.subtopologies.len())
+        .map(|s| TaskPipeline::new(&t, s, None))
         .collect::<Result<Vec<_>, _>>()?;
-    let mut chain = Chain::new(&ops)?;
-    let mut writer = BatchWriter::new();
-    let mut written = 0;
-    for (chunk_no, chunk) in records.chunks(topology.runtime.batch_size).enumerate() {
-        writer.clear();
-        for (i, r) in chunk.iter().enumerate() {
+    let mut d = Driver {
+        t: topology,
+        chain: Chain::new(&ops)?,
+        tasks,
+        out,
+        written: 0,
+    };
+    let mut pending: Vec<(usize, &OwnedRecord, i64)> = Vec::new();
+    for (line, l) in input {
+        match l {
+            InputLine::Record(r) => {
+                let source = topology
+                    .sources
+                    .iter()
+                    .find(|s| s.topic == r.topic)
+                    .expect("checked");
+                let ts = extract(&source.timestamp, r.timestamp, r.value.as_deref()).map_err(
+                    |error| TestDriverError::Timestamp {
+                        line: *line,
+                        topic: r.topic.clone(),
+                        error,
+                    },
+                )?;
+                pending.push((*line, r, ts));
+                if pending.len() == topology.runtime.batch_size {
+                    d.batch(input, &pending)?;
+                    pending.clear();
+                }
+            }
+            InputLine::AdvanceTime(ts) => {
+                d.batch(input, &pending)?;
+                pending.clear();
+                d.advance(*ts)?;
+            }
+        }
+    }
+    d.batch(input, &pending)?;
+    Ok(d.written)
+}
+
+impl<W: Write> Driver<'_, W> {
+    /// Processes one batch of source records, then commits.
+    fn batch(
+        &mut self,
+        input: &[(usize, InputLine)],
+        records: &[(usize, &OwnedRecord, i64)],
+    ) -> Result<(), TestDriverError> {
+        if records.is_empty() {
+            return Ok(());
+        }
+        let mut writer = BatchWriter::new();
+        for (i, (_, r, ts)) in records.iter().enumerate() {
             writer.record(
                 i as u32,
                 r.key.as_deref(),
                 r.value.as_deref(),
-                r.timestamp,
+                *ts,
                 r.headers.iter().map(|(n, v)| (n.as_bytes(), v.as_deref())),
             );
         }
-        let first = chunk_no * topology.runtime.batch_size;
-        let output = chain.run(writer.finish(), chunk.len()).map_err(|error| {
-            let index = first + error.input_index.unwrap_or(0) as usize;
-            let topic = records[index].topic.clone();
-            let offset = records[..index].iter().filter(|r| r.topic == topic).count();
+        let batch = Records::new(writer.into_vec(), (0..records.len() as u32).collect());
+        let pinned = |error: NodeError| {
+            let i = error.input_index().unwrap_or(0) as usize;
+            let (line, r, _) = records[i.min(records.len() - 1)];
+            let offset = input
+                .iter()
+                .take_while(|(l, _)| *l < line)
+                .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == r.topic))
+                .count();
             TestDriverError::Operator {
                 error,
-                index,
-                topic,
+                line,
+                topic: r.topic.clone(),
                 offset,
             }
+        };
+        self.run_from(0, batch).map_err(|e| match e {
+            DriverError::Node(n) => pinned(n),
+            DriverError::Other(o) => *o,
         })?;
-        let view = BatchView::already_checked(&output.batch).expect("the chain checked it");
-        for r in view.iter() {
-            for sink in topology.sinks.iter().filter(|s| s.takes(r.tag)) {
-                let headers = r.headers.iter().map(|(n, v)| {
-                    (
-                        String::from_utf8_lossy(n).into_owned(),
-                        v.map(<[u8]>::to_vec),
-                    )
-                });
-                write_record(out, &sink.topic, r.key, r.value, r.timestamp, headers)?;
-                written += 1;
+        self.commit()
+    }
+
+    /// Flushes every task's caches, in topology order.
+    fn commit(&mut self) -> Result<(), TestDriverError> {
+        for s in 0..self.tasks.len() {
+            let out = self.tasks[s]
+                .flush(&mut self.chain)
+                .map_err(TestDriverError::Flush)?;
+            self.deliver(s, &out).map_err(DriverError::flush)?;
+        }
+        Ok(())
+    }
+
+    /// Moves every window step's stream time to at least `ts`.
+    fn advance(&mut self, ts: i64) -> Result<(), TestDriverError> {
+        for s in 0..self.tasks.len() {
+            let out = self.tasks[s]
+                .advance_time(ts, &mut self.chain)
+                .map_err(TestDriverError::Flush)?;
+            self.deliver(s, &out).map_err(DriverError::flush)?;
+        }
+        self.commit()
+    }
+
+    /// Runs `batch` through sub-topology `s` and everything after it.
+    fn run_from(&mut self, s: usize, batch: Records) -> Result<(), DriverError> {
+        let out = self.tasks[s]
+            .process(&mut self.chain, batch)
+            .map_err(DriverError::Node)?;
+        self.deliver(s, &out)
+    }
+
+    /// Writes a task's output: to the sinks and late topics, or on to the
+    /// next sub-topology.
+    fn deliver(&mut self, s: usize, out: &TaskOutput) -> Result<(), DriverError> {
+        let io = |e: std::io::Error| DriverError::Other(Box::new(TestDriverError::Io(e)));
+        for (topic, late) in &out.late {
+            for r in late.view().iter() {
+                self.write(topic, &r).map_err(io)?;
+            }
+        }
+        if out.records.is_empty() {
+            return Ok(());
+        }
+        match &self.tasks[s].output {
+            SubOutput::Sinks => {
+                let view = BatchView::already_checked(&out.records.buf).expect("checked");
+                for r in view.iter() {
+                    let sinks: Vec<String> = self
+                        .t
+                        .sinks
+                        .iter()
+                        .filter(|k| k.takes(r.tag))
+                        .map(|k| k.topic.clone())
+                        .collect();
+                    for topic in sinks {
+                        self.write(&topic, &r).map_err(io)?;
+                    }
+                }
+                Ok(())
+            }
+            SubOutput::Repartition(_) => {
+                // Renumber: the next sub-topology sees its input as 0..n.
+                let n = out.records.len() as u32;
+                self.run_from(s + 1, renumber(&out.records, (0..n).collect()))
+                    .map_err(|e| match e {
+                        // The next sub-topology's records are not input lines.
+                        DriverError::Node(n) => {
+                            DriverError::Other(Box::new(TestDriverError::Flush(n)))
+                        }
+                        other => other,
+                    })
             }
         }
     }
-    Ok(written)
+
+    fn write(&mut self, topic: &str, r: &eddy_batch::RecordRef<'_>) -> std::io::Result<()> {
+        let headers = r.headers.iter().map(|(n, v)| {
+            (
+                String::from_utf8_lossy(n).into_owned(),
+                v.map(<[u8]>::to_vec),
+            )
+        });
+        write_record(&mut self.out, topic, r.key, r.value, r.timestamp, headers)?;
+        self.written += 1;
+        Ok(())
+    }
+}
+
+enum DriverError {
+    Node(NodeError),
+    Other(Box<TestDriverError>),
+}
+
+impl DriverError {
+    fn flush(self) -> TestDriverError {
+        match self {
+            DriverError::Node(n) => TestDriverError::Flush(n),
+            DriverError::Other(o) => *o,
+        }
+    }
+}
+
+/// A copy of `records` numbered 0..n, tags cleared, with new origins.
+fn renumber(records: &Records, origins: Vec<u32>) -> Records {
+    let mut em = crate::ops::Emitter::new();
+    for (r, o) in records.view().iter().zip(origins) {
+        em.emit(o, r.key, r.value, r.aux, r.timestamp, r.headers.iter());
+    }
+    em.finish()
 }

@@ -25,6 +25,21 @@ pub struct SpecFile {
     /// Output topics.
     #[serde(default)]
     pub sinks: Vec<Spanned<SinkSpec>>,
+    /// Where and how state is kept.
+    #[serde(default)]
+    pub state: Option<Spanned<StateSpec>>,
+}
+
+/// `[state]`: state stores.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StateSpec {
+    /// Directory for the stores (default `$XDG_STATE_HOME/eddy` or `~/.local/state/eddy`).
+    pub dir: Option<Spanned<String>>,
+    /// Write cache size per instance, e.g. "10MiB"; "0" emits every update.
+    pub cache_size: Option<Spanned<String>>,
+    /// `rocksdb` (default) or `memory`.
+    pub store: Option<Spanned<String>>,
 }
 
 /// A librdkafka setting value: text, a number or a boolean.
@@ -72,6 +87,11 @@ pub struct RuntimeSpec {
 pub struct SourceSpec {
     /// Topic name.
     pub topic: Spanned<String>,
+    /// `stream` (default) or `table`.
+    #[serde(rename = "as")]
+    pub read_as: Option<Spanned<String>>,
+    /// `record` (default), `processing-time`, or a JSON pointer such as `/ts`.
+    pub timestamp: Option<Spanned<String>>,
 }
 
 /// `[[steps]]`: one operator in the chain.
@@ -80,10 +100,24 @@ pub struct SourceSpec {
 pub struct StepSpec {
     /// Node name, unique in the topology.
     pub name: Spanned<String>,
+    /// What the step does (default `process`).
+    pub op: Option<Spanned<String>>,
     /// Path of the `.wasm` component, relative to the spec file.
-    pub component: Spanned<String>,
-    /// Which exported interface the step calls (`processor`).
-    pub interface: Spanned<String>,
+    pub component: Option<Spanned<String>>,
+    /// Which exported interface the step calls (implied by `op`).
+    pub interface: Option<Spanned<String>>,
+    /// `process`: the operator never changes keys.
+    pub keeps_key: Option<Spanned<bool>>,
+    /// `group_by`: JSON pointer of the new key in the value.
+    pub key: Option<Spanned<String>>,
+    /// `count`/`reduce`/`aggregate`: windows.
+    pub window: Option<Spanned<WindowSpec>>,
+    /// `count`/`reduce`/`aggregate`: `update` (default) or `final`.
+    pub emit: Option<Spanned<String>>,
+    /// Store name (default: the step name).
+    pub store: Option<Spanned<String>>,
+    /// Topic for records too late for their window.
+    pub late_topic: Option<Spanned<String>>,
     /// Settings handed to the operator's `init`.
     #[serde(default)]
     pub settings: BTreeMap<String, Spanned<KafkaValue>>,
@@ -96,6 +130,24 @@ pub struct StepSpec {
     /// Capabilities granted to the operator (none by default).
     #[serde(default)]
     pub grants: Option<Spanned<GrantsSpec>>,
+}
+
+/// `window = { ... }` of an aggregation step.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WindowSpec {
+    /// `tumbling`, `hopping`, `sliding` or `session`.
+    pub kind: Spanned<String>,
+    /// Window size (tumbling, hopping).
+    pub size: Option<Spanned<String>>,
+    /// Distance between window starts (hopping).
+    pub advance: Option<Spanned<String>>,
+    /// Largest time difference within a window (sliding).
+    pub difference: Option<Spanned<String>>,
+    /// Inactivity gap (session).
+    pub gap: Option<Spanned<String>>,
+    /// Grace period after a window ends (default "0s").
+    pub grace: Option<Spanned<String>>,
 }
 
 /// `[steps.limits]`.

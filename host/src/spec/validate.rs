@@ -2,7 +2,10 @@
 
 use super::error::{Lines, SpecError, SpecErrors};
 use super::model::{KafkaValue, SpecFile};
-use crate::topology::{Grants, Interface, Limits, RuntimeConfig, Sink, Step, Topology};
+use crate::topology::{
+    Aggregation, Emit, Grants, Interface, Limits, Op, RuntimeConfig, Sink, Source, StateConfig,
+    Step, StoreKind, TimestampSource, Topology, Window, WindowKind,
+};
 use crate::units::{parse_duration, parse_size};
 use std::collections::HashSet;
 use std::path::Path;
@@ -105,28 +108,12 @@ impl Validator<'_> {
             kafka.push((k.clone(), v.get_ref().to_string()));
         }
         let runtime = self.runtime(spec);
-        let mut sources = Vec::new();
-        if spec.sources.is_empty() {
-            self.errors.push(self.lines.error(
-                None,
-                "sources",
-                "no sources: add a [[sources]] table with a topic",
-            ));
-        }
-        for (i, s) in spec.sources.iter().enumerate() {
-            let t = s.get_ref().topic.get_ref();
-            self.topic_name(&s.get_ref().topic, &format!("sources[{i}].topic"));
-            if sources.contains(t) {
-                self.err(
-                    &s.get_ref().topic,
-                    format!("sources[{i}].topic"),
-                    format!("topic {t:?} is already a source"),
-                );
-            }
-            sources.push(t.clone());
-        }
+        let sources = self.sources(spec);
         let steps = self.steps(spec, base);
+        self.chain_rules(spec, &sources, &steps);
         let sinks = self.sinks(spec, &steps);
+        let state = self.state(spec, base);
+        let subtopologies = crate::topology::plan::plan(&app, &steps);
         Topology {
             application_id: app,
             spec_path: path.to_path_buf(),
@@ -135,6 +122,170 @@ impl Validator<'_> {
             sources,
             steps,
             sinks,
+            state,
+            subtopologies,
+        }
+    }
+
+    fn sources(&mut self, spec: &SpecFile) -> Vec<Source> {
+        let mut sources: Vec<Source> = Vec::new();
+        if spec.sources.is_empty() {
+            self.errors.push(self.lines.error(
+                None,
+                "sources",
+                "no sources: add a [[sources]] table with a topic",
+            ));
+        }
+        for (i, s) in spec.sources.iter().enumerate() {
+            let s = s.get_ref();
+            let t = s.topic.get_ref();
+            self.topic_name(&s.topic, &format!("sources[{i}].topic"));
+            if sources.iter().any(|x| &x.topic == t) {
+                self.err(
+                    &s.topic,
+                    format!("sources[{i}].topic"),
+                    format!("topic {t:?} is already a source"),
+                );
+            }
+            let table = match s.read_as.as_ref().map(|a| (a, a.get_ref().as_str())) {
+                None | Some((_, "stream")) => false,
+                Some((_, "table")) => true,
+                Some((a, other)) => {
+                    self.err(
+                        a,
+                        format!("sources[{i}].as"),
+                        format!("{other:?}: expected \"stream\" or \"table\""),
+                    );
+                    false
+                }
+            };
+            let timestamp = match s.timestamp.as_ref().map(|a| (a, a.get_ref().as_str())) {
+                None | Some((_, "record")) => TimestampSource::Record,
+                Some((_, "processing-time")) => TimestampSource::ProcessingTime,
+                Some((_, p)) if p.starts_with('/') => TimestampSource::Field(p.to_string()),
+                Some((a, other)) => {
+                    self.err(
+                        a,
+                        format!("sources[{i}].timestamp"),
+                        format!("{other:?}: expected \"record\", \"processing-time\" or a JSON pointer into the value such as \"/ts\""),
+                    );
+                    TimestampSource::Record
+                }
+            };
+            sources.push(Source {
+                topic: t.clone(),
+                table,
+                timestamp,
+            });
+        }
+        if sources.iter().any(|s| s.table) && sources.iter().any(|s| !s.table) {
+            let at = &spec.sources[0];
+            self.err(
+                at,
+                "sources",
+                "all sources feed one chain, so read them all as streams or all as tables",
+            );
+        }
+        sources
+    }
+
+    fn state(&mut self, spec: &SpecFile, base: &Path) -> StateConfig {
+        let mut cfg = StateConfig::default();
+        let Some(st) = &spec.state else { return cfg };
+        let st = st.get_ref();
+        if let Some(d) = &st.dir {
+            if d.get_ref().is_empty() {
+                self.err(d, "state.dir", "give a directory");
+            }
+            cfg.dir = base.join(d.get_ref());
+        }
+        if let Some(c) = &st.cache_size {
+            match parse_size(c.get_ref()) {
+                Ok(b) => cfg.cache_bytes = b,
+                Err(e) => self.err(c, "state.cache_size", e),
+            }
+        }
+        if let Some(k) = &st.store {
+            match k.get_ref().as_str() {
+                "rocksdb" => cfg.store = StoreKind::RocksDb,
+                "memory" => cfg.store = StoreKind::Memory,
+                other => self.err(
+                    k,
+                    "state.store",
+                    format!("{other:?}: expected \"rocksdb\" or \"memory\""),
+                ),
+            }
+        }
+        cfg
+    }
+
+    /// Rules about the order of steps: what may follow what.
+    fn chain_rules(&mut self, spec: &SpecFile, sources: &[Source], steps: &[Step]) {
+        let mut stores = HashSet::new();
+        for (i, st) in steps.iter().enumerate() {
+            let store = match &st.op {
+                Op::ToTable { store } => Some(store),
+                op => op.aggregation().map(|a| &a.store),
+            };
+            if let Some(store) = store
+                && !stores.insert(store.clone())
+            {
+                self.err(&spec.steps[i], format!("steps[{i}].store"), format!("store {store:?} is used by an earlier step; give each stateful step its own store"));
+            }
+        }
+        let mut table = sources.first().is_some_and(|s| s.table);
+        let mut windowed = false;
+        for (i, st) in steps.iter().enumerate() {
+            let at = &spec.steps[i];
+            let key = format!("steps[{i}].op");
+            let next = steps.get(i + 1).map(|n| &n.op);
+            if st.op.is_grouping() && next.is_none_or(|n| n.aggregation().is_none()) {
+                self.err(at, &key, format!("`{}` must be followed by an aggregation step (op = \"count\", \"reduce\" or \"aggregate\")", st.op.name()));
+            }
+            if matches!(st.op, Op::GroupBy { field: None }) && table {
+                self.err(at, format!("steps[{i}].component"), "on a table, `group_by` takes `key` (a JSON pointer): the old and new values of a row must both map to a group");
+            }
+            if st.op.is_grouping() && windowed {
+                self.err(
+                    at,
+                    &key,
+                    "a windowed aggregation's results cannot be grouped again",
+                );
+            }
+            if let Some(a) = st.op.aggregation() {
+                let prev = i.checked_sub(1).map(|p| &steps[p].op);
+                if !prev.is_some_and(Op::is_grouping) {
+                    self.err(at, &key, format!("`{}` aggregates groups: put a step with op = \"group_by_key\" or \"group_by\" right before it", st.op.name()));
+                }
+                if table && a.window.is_some() {
+                    self.err(at, format!("steps[{i}].window"), "a table's rows cannot be windowed (Kafka Streams has no windowed table aggregation); read the source as a stream");
+                }
+                if a.emit == Emit::Final && a.window.is_none() {
+                    self.err(
+                        at,
+                        format!("steps[{i}].emit"),
+                        "emit = \"final\" needs a window: a non-windowed aggregate never closes",
+                    );
+                }
+                windowed = a.window.is_some();
+                table = true;
+                continue;
+            }
+            match &st.op {
+                Op::Process { .. } => {
+                    // A processor reads a table's changes as a stream (toStream).
+                    table = false;
+                    windowed = false;
+                }
+                Op::ToTable { .. } => {
+                    if table {
+                        self.err(at, &key, "the input is a table already");
+                    }
+                    table = true;
+                    windowed = false;
+                }
+                _ => {}
+            }
         }
     }
 
@@ -204,28 +355,113 @@ impl Validator<'_> {
                     format!("step name {name:?} is empty or used twice; names must be unique"),
                 );
             }
-            let component = base.join(s.component.get_ref());
-            if self.check_files && !component.is_file() {
-                self.err(&s.component, key("component"), format!(
-                    "no file at {} (paths are relative to the spec file); build the operator with `eddy build <operator-dir>`",
-                    component.display()
-                ));
+            if !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+            {
+                self.err(&s.name, key("name"), "use letters, digits, '.', '_' and '-' only (step names become parts of internal topic names)");
             }
-            let interface = match s.interface.get_ref().as_str() {
-                "processor" => Interface::Processor,
-                "aggregator" | "joiner" => {
-                    self.err(&s.interface, key("interface"), "aggregator and joiner operators are used by grouping and join nodes, which a chain step cannot be yet; use a processor");
-                    Interface::Processor
-                }
+            let op_name = s.op.as_ref().map_or("process", |o| o.get_ref().as_str());
+            let allowed: &[&str] = match op_name {
+                "process" => &["component", "interface", "keeps_key", "branches"],
+                "group_by_key" => &[],
+                "group_by" => &["component", "interface", "key"],
+                "count" => &["window", "emit", "store", "late_topic"],
+                "reduce" | "aggregate" => &[
+                    "component",
+                    "interface",
+                    "window",
+                    "emit",
+                    "store",
+                    "late_topic",
+                ],
+                "to_table" => &["store"],
                 other => {
-                    self.err(
-                        &s.interface,
-                        key("interface"),
-                        format!("unknown interface {other:?}; expected processor"),
-                    );
-                    Interface::Processor
+                    let at = s.op.as_ref().expect("op given");
+                    self.err(at, key("op"), format!("unknown op {other:?}; expected process, group_by_key, group_by, count, reduce, aggregate or to_table"));
+                    &["component", "interface", "keeps_key", "branches"]
                 }
             };
+            let takes_operator = allowed.contains(&"component");
+            let present: [(&str, Option<std::ops::Range<usize>>); 11] = [
+                ("component", s.component.as_ref().map(Spanned::span)),
+                ("interface", s.interface.as_ref().map(Spanned::span)),
+                ("keeps_key", s.keeps_key.as_ref().map(Spanned::span)),
+                ("branches", s.branches.as_ref().map(Spanned::span)),
+                ("key", s.key.as_ref().map(Spanned::span)),
+                ("window", s.window.as_ref().map(Spanned::span)),
+                ("emit", s.emit.as_ref().map(Spanned::span)),
+                ("store", s.store.as_ref().map(Spanned::span)),
+                ("late_topic", s.late_topic.as_ref().map(Spanned::span)),
+                ("settings", (!s.settings.is_empty()).then(|| s.name.span())),
+                ("limits", s.limits.as_ref().map(Spanned::span)),
+            ];
+            for (k, span) in present {
+                let operator_key = matches!(k, "settings" | "limits");
+                if let Some(span) = span
+                    && !allowed.contains(&k)
+                    && !(operator_key && takes_operator)
+                {
+                    self.errors.push(self.lines.error(
+                        Some(span),
+                        key(k),
+                        format!("`{k}` does not apply to op = {op_name:?}"),
+                    ));
+                }
+            }
+            if let Some(g) = &s.grants
+                && !takes_operator
+            {
+                self.err(
+                    g,
+                    key("grants"),
+                    format!("`grants` does not apply to op = {op_name:?}"),
+                );
+            }
+            let needs_component = matches!(op_name, "process" | "reduce" | "aggregate");
+            if needs_component && s.component.is_none() {
+                self.err(
+                    &s.name,
+                    key("component"),
+                    format!("op = {op_name:?} needs `component`: the .wasm file of the operator"),
+                );
+            }
+            if op_name == "group_by" && s.component.is_some() == s.key.is_some() {
+                self.err(&s.name, key("key"), "`group_by` takes either `key` (a JSON pointer into the value, e.g. \"/region\") or `component` (a processor that sets each record's new key)");
+            }
+            let component = s.component.as_ref().map(|c| {
+                let path = base.join(c.get_ref());
+                if self.check_files && !path.is_file() {
+                    self.err(c, key("component"), format!(
+                        "no file at {} (paths are relative to the spec file); build the operator with `eddy build <operator-dir>`",
+                        path.display()
+                    ));
+                }
+                path
+            });
+            let expected = if matches!(op_name, "reduce" | "aggregate") {
+                Interface::Aggregator
+            } else {
+                Interface::Processor
+            };
+            let interface = match s.interface.as_ref().map(|i| (i, i.get_ref().as_str())) {
+                None => expected,
+                Some((at, name)) => {
+                    let given = match name {
+                        "processor" => Some(Interface::Processor),
+                        "aggregator" => Some(Interface::Aggregator),
+                        "joiner" => Some(Interface::Joiner),
+                        _ => None,
+                    };
+                    match given {
+                        None => self.err(at, key("interface"), format!("unknown interface {name:?}; expected processor, aggregator or joiner")),
+                        Some(g) if g != expected => self.err(at, key("interface"), format!("op = {op_name:?} calls the {:?} interface; remove `interface` or set it to {:?}", expected.name(), expected.name())),
+                        Some(_) => {}
+                    }
+                    expected
+                }
+            };
+            let op = self.op(s, op_name, &name, &key);
             let mut settings = Vec::new();
             for (k, v) in &s.settings {
                 settings.push((k.clone(), v.get_ref().to_string()));
@@ -263,6 +499,7 @@ impl Validator<'_> {
             let grants = self.grants(s, base, &key);
             steps.push(Step {
                 name,
+                op,
                 component,
                 interface,
                 settings,
@@ -273,6 +510,165 @@ impl Validator<'_> {
             });
         }
         steps
+    }
+
+    fn op(
+        &mut self,
+        s: &super::model::StepSpec,
+        op_name: &str,
+        name: &str,
+        key: &dyn Fn(&str) -> String,
+    ) -> Op {
+        let store = match &s.store {
+            Some(st) => {
+                let n = st.get_ref();
+                if n.is_empty()
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c))
+                {
+                    self.err(st, key("store"), "use letters, digits, '.', '_' and '-' only (the store names its changelog topic)");
+                }
+                n.clone()
+            }
+            None => name.to_string(),
+        };
+        let aggregation = |v: &mut Self| {
+            let window = s.window.as_ref().and_then(|w| v.window(w, key));
+            let emit = match s.emit.as_ref().map(|e| (e, e.get_ref().as_str())) {
+                None | Some((_, "update")) => Emit::Update,
+                Some((_, "final")) => Emit::Final,
+                Some((e, other)) => {
+                    v.err(e, key("emit"), format!("{other:?}: expected \"update\" (every change) or \"final\" (one result when the window closes)"));
+                    Emit::Update
+                }
+            };
+            let late_topic = s.late_topic.as_ref().map(|t| {
+                v.topic_name(t, &key("late_topic"));
+                if window.is_none() {
+                    v.err(
+                        t,
+                        key("late_topic"),
+                        "only windowed aggregations drop late records",
+                    );
+                }
+                t.get_ref().clone()
+            });
+            Aggregation {
+                store: store.clone(),
+                window,
+                emit,
+                late_topic,
+            }
+        };
+        match op_name {
+            "group_by_key" => Op::GroupByKey,
+            "group_by" => {
+                let field = s.key.as_ref().map(|k| {
+                    if !k.get_ref().starts_with('/') {
+                        self.err(k, key("key"), format!("{:?} is not a JSON pointer; write e.g. \"/region\" or \"/user/id\"", k.get_ref()));
+                    }
+                    k.get_ref().clone()
+                });
+                Op::GroupBy { field }
+            }
+            "count" => Op::Count(aggregation(self)),
+            "reduce" => Op::Reduce(aggregation(self)),
+            "aggregate" => Op::Aggregate(aggregation(self)),
+            "to_table" => Op::ToTable { store },
+            _ => Op::Process {
+                keeps_key: s.keeps_key.as_ref().is_some_and(|k| *k.get_ref()),
+            },
+        }
+    }
+
+    fn window(
+        &mut self,
+        w: &Spanned<super::model::WindowSpec>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Window> {
+        let ws = w.get_ref();
+        let mut ok = true;
+        let mut dur = |v: &mut Self, field: Option<&Spanned<String>>, name: &str, need: bool| {
+            let k = key(&format!("window.{name}"));
+            match field {
+                None if need => {
+                    v.err(
+                        w,
+                        k,
+                        format!("a {} window needs `{name}`", ws.kind.get_ref()),
+                    );
+                    ok = false;
+                    std::time::Duration::ZERO
+                }
+                None => std::time::Duration::ZERO,
+                Some(f) => match parse_duration(f.get_ref()) {
+                    Ok(d) if d.is_zero() && name != "grace" => {
+                        v.err(f, k, "must be more than zero");
+                        ok = false;
+                        d
+                    }
+                    Ok(d) => d,
+                    Err(e) => {
+                        v.err(f, k, e);
+                        ok = false;
+                        std::time::Duration::ZERO
+                    }
+                },
+            }
+        };
+        let kind_name = ws.kind.get_ref().as_str();
+        let fields: &[&str] = match kind_name {
+            "tumbling" => &["size"],
+            "hopping" => &["size", "advance"],
+            "sliding" => &["difference"],
+            "session" => &["gap"],
+            other => {
+                self.err(
+                    &ws.kind,
+                    key("window.kind"),
+                    format!("{other:?}: expected tumbling, hopping, sliding or session"),
+                );
+                return None;
+            }
+        };
+        for (name, f) in [
+            ("size", &ws.size),
+            ("advance", &ws.advance),
+            ("difference", &ws.difference),
+            ("gap", &ws.gap),
+        ] {
+            if let Some(f) = f
+                && !fields.contains(&name)
+            {
+                self.err(f, key(&format!("window.{name}")), format!("`{name}` does not apply to a {kind_name} window (it takes {fields:?} and grace)"));
+            }
+        }
+        let grace = dur(self, ws.grace.as_ref(), "grace", false);
+        let kind = match kind_name {
+            "tumbling" => WindowKind::Tumbling {
+                size: dur(self, ws.size.as_ref(), "size", true),
+            },
+            "hopping" => {
+                let size = dur(self, ws.size.as_ref(), "size", true);
+                let advance = dur(self, ws.advance.as_ref(), "advance", true);
+                if advance > size {
+                    self.err(
+                        w,
+                        key("window.advance"),
+                        "must not exceed `size` (windows would leave gaps)",
+                    );
+                }
+                WindowKind::Hopping { size, advance }
+            }
+            "sliding" => WindowKind::Sliding {
+                difference: dur(self, ws.difference.as_ref(), "difference", true),
+            },
+            _ => WindowKind::Session {
+                gap: dur(self, ws.gap.as_ref(), "gap", true),
+            },
+        };
+        ok.then_some(Window { kind, grace })
     }
 
     fn limits(&mut self, s: &super::model::StepSpec, key: &dyn Fn(&str) -> String) -> Limits {
@@ -401,5 +797,150 @@ impl Validator<'_> {
             }
         }
         sinks
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::topology::{Emit, SubInput, SubOutput};
+
+    fn errors(text: &str) -> Vec<String> {
+        match parse_with(Path::new("p.toml"), text, false) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0.iter().map(ToString::to_string).collect(),
+        }
+    }
+
+    fn with_steps(steps: &str) -> String {
+        format!(
+            "application_id = \"a\"\n[[sources]]\ntopic = \"in\"\n{steps}\n[[sinks]]\ntopic = \"out\"\n"
+        )
+    }
+
+    #[test]
+    fn a_stateful_chain_lowers_to_ops_windows_and_sub_topologies() {
+        let text = with_steps(
+            "[[steps]]\nname = \"split\"\ncomponent = \"s.wasm\"\n\
+             [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+             [[steps]]\nname = \"c\"\nop = \"count\"\nstore = \"counts\"\nemit = \"final\"\nlate_topic = \"late\"\n\
+             window = { kind = \"hopping\", size = \"10s\", advance = \"5s\", grace = \"1s\" }\n",
+        );
+        let t = parse_with(Path::new("p.toml"), &text, false).unwrap();
+        let a = t.steps[2].op.aggregation().unwrap();
+        assert_eq!(a.store, "counts");
+        assert_eq!(a.emit, Emit::Final);
+        assert_eq!(a.late_topic.as_deref(), Some("late"));
+        assert_eq!(a.window.unwrap().grace, std::time::Duration::from_secs(1));
+        assert_eq!(
+            t.subtopologies.len(),
+            2,
+            "split may change keys: repartition"
+        );
+        assert_eq!(
+            t.subtopologies[0].output,
+            SubOutput::Repartition("a-g-repartition".into())
+        );
+        assert_eq!(
+            t.subtopologies[1].input,
+            SubInput::Repartition("a-g-repartition".into())
+        );
+        assert_eq!(t.changelog_topic("counts"), "a-counts-changelog");
+    }
+
+    #[test]
+    fn misplaced_and_misconfigured_steps_are_named() {
+        let cases = [
+            (
+                "[[steps]]\nname = \"c\"\nop = \"count\"\n",
+                "put a step with op = \"group_by_key\"",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n",
+                "must be followed by an aggregation",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\nemit = \"final\"\n",
+                "needs a window",
+            ),
+            (
+                "[[steps]]\nname = \"x\"\nop = \"explode\"\n",
+                "unknown op \"explode\"",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by\"\n[[steps]]\nname = \"c\"\nop = \"count\"\n",
+                "either `key`",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\nkey = \"/x\"\n[[steps]]\nname = \"c\"\nop = \"count\"\n",
+                "`key` does not apply to op = \"group_by_key\"",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\nwindow = { kind = \"tumbling\" }\n",
+                "needs `size`",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\nwindow = { kind = \"tumbling\", size = \"1m\", gap = \"1s\" }\n",
+                "`gap` does not apply to a tumbling window",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\nwindow = { kind = \"hopping\", size = \"1m\", advance = \"2m\" }\n",
+                "must not exceed `size`",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"aggregate\"\n",
+                "needs `component`",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"aggregate\"\ncomponent = \"a.wasm\"\ninterface = \"processor\"\n",
+                "calls the \"aggregator\" interface",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\n[[steps]]\nname = \"g2\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\n",
+                "used twice",
+            ),
+        ];
+        for (steps, want) in cases {
+            let errs = errors(&with_steps(steps));
+            assert!(
+                errs.iter().any(|e| e.contains(want)),
+                "{steps}\nwant {want:?} in {errs:#?}"
+            );
+            assert!(errs.iter().all(|e| e.starts_with("p.toml:")), "{errs:#?}");
+        }
+    }
+
+    #[test]
+    fn table_sources_and_state_settings() {
+        let text = "application_id = \"a\"\n[[sources]]\ntopic = \"accounts\"\nas = \"table\"\ntimestamp = \"/ts\"\n\
+                    [[steps]]\nname = \"g\"\nop = \"group_by\"\nkey = \"/region\"\n[[steps]]\nname = \"c\"\nop = \"count\"\n\
+                    [[sinks]]\ntopic = \"out\"\n[state]\ndir = \"st\"\ncache_size = \"0\"\nstore = \"memory\"\n";
+        let t = parse_with(Path::new("/x/p.toml"), text, false).unwrap();
+        assert!(t.sources[0].table);
+        assert_eq!(t.sources[0].timestamp, TimestampSource::Field("/ts".into()));
+        assert_eq!(t.state.cache_bytes, 0);
+        assert_eq!(t.state.store, StoreKind::Memory);
+        assert_eq!(t.state.dir, Path::new("/x/st"));
+        let windowed = text.replace(
+            "op = \"count\"\n",
+            "op = \"count\"\nwindow = { kind = \"tumbling\", size = \"1m\" }\n",
+        );
+        assert!(
+            errors(&windowed)
+                .iter()
+                .any(|e| e.contains("cannot be windowed"))
+        );
+        let bad = text
+            .replace("as = \"table\"", "as = \"tabel\"")
+            .replace("store = \"memory\"", "store = \"disk\"");
+        let errs = errors(&bad);
+        assert!(
+            errs.iter().any(|e| e.contains("`sources[0].as`")),
+            "{errs:#?}"
+        );
+        assert!(
+            errs.iter().any(|e| e.contains("`state.store`")),
+            "{errs:#?}"
+        );
     }
 }

@@ -1,12 +1,19 @@
-//! The topology a spec declares: sources, a chain of operator steps, sinks.
+//! The topology a spec declares: sources, a chain of steps, sinks.
 //!
-//! One sub-topology for now: every source topic feeds the same chain, and a
-//! task is one partition number across the source topics (Kafka Streams'
-//! task `0_<partition>`).
+//! The chain is linear. It is cut into sub-topologies where a grouping
+//! needs records re-keyed across partitions: the records go through an
+//! internal repartition topic, and the steps after it run as their own
+//! sub-topology reading that topic (Kafka Streams' sub-topologies).
 
 mod describe;
+mod ops;
+pub(crate) mod plan;
 
 pub use describe::describe;
+pub use ops::{
+    Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Window, WindowKind,
+};
+pub use plan::{SubInput, SubOutput, SubTopology};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -23,11 +30,43 @@ pub struct Topology {
     /// Threads, batching and commits.
     pub runtime: RuntimeConfig,
     /// Input topics.
-    pub sources: Vec<String>,
-    /// Operator chain, in order.
+    pub sources: Vec<Source>,
+    /// The chain of steps, in order.
     pub steps: Vec<Step>,
     /// Output topics.
     pub sinks: Vec<Sink>,
+    /// State stores.
+    pub state: StateConfig,
+    /// The chain cut at repartition points, in order.
+    pub subtopologies: Vec<SubTopology>,
+}
+
+impl Topology {
+    /// The source topic names, in spec order.
+    pub fn source_topics(&self) -> Vec<String> {
+        self.sources.iter().map(|s| s.topic.clone()).collect()
+    }
+
+    /// Names of the stores the topology keeps.
+    pub fn stores(&self) -> Vec<&str> {
+        self.steps
+            .iter()
+            .filter_map(|s| match &s.op {
+                Op::ToTable { store } => Some(store.as_str()),
+                op => op.aggregation().map(|a| a.store.as_str()),
+            })
+            .collect()
+    }
+
+    /// Whether any step keeps state.
+    pub fn is_stateful(&self) -> bool {
+        !self.stores().is_empty()
+    }
+
+    /// The changelog topic of a store.
+    pub fn changelog_topic(&self, store: &str) -> String {
+        format!("{}-{store}-changelog", self.application_id)
+    }
 }
 
 /// How the host runs the topology.
@@ -76,13 +115,15 @@ impl Interface {
     }
 }
 
-/// One operator in the chain.
+/// One step of the chain.
 #[derive(Debug, Clone)]
 pub struct Step {
     /// Node name.
     pub name: String,
-    /// The `.wasm` component.
-    pub component: PathBuf,
+    /// What it does.
+    pub op: Op,
+    /// The `.wasm` component, for steps that call an operator.
+    pub component: Option<PathBuf>,
     /// The interface it is called through.
     pub interface: Interface,
     /// Settings passed to `init`.

@@ -4,6 +4,7 @@ use super::engine::OperatorEngine;
 use super::error::LoadError;
 use super::sandbox::HostState;
 use crate::topology::Step;
+use std::path::PathBuf;
 use std::sync::Arc;
 use wasmtime::component::{Component, ComponentExportIndex, InstancePre};
 
@@ -21,7 +22,8 @@ impl LoadedOperator {
     /// Compiles the step's component and checks it exports `lifecycle` and
     /// the step's interface.
     pub fn load(engine: &OperatorEngine, step: &Step) -> Result<Self, LoadError> {
-        let path = &step.component;
+        let no_component = PathBuf::new();
+        let path = step.component.as_ref().unwrap_or(&no_component);
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             step: step.name.clone(),
             path: path.clone(),

@@ -1,0 +1,245 @@
+//! Stateful pipelines on a real broker, eddy against Kafka Streams (Java):
+//! a keyed count and a tumbling one-minute window count over RECORDS records
+//! (default 1 M; 10,000 keys, 16-byte values, 4 partitions, timestamps over
+//! ten minutes), with the write cache on (10 MiB) and off, the same commit
+//! interval (1 s), at-least-once, on the same topics and data.
+//!
+//! Kafka Streams runs in one JVM: first a warm-up pass over the same input
+//! under another application id, then the measured pass. A pass is done when
+//! the group's committed offsets reach the end of the input; time and CPU
+//! seconds (from /proc) cover the measured pass only. Both write counts as
+//! decimal text and windowed keys as eddy's JSON, and the final count per
+//! key of both outputs must agree.
+//!
+//! Run: `scripts/kafka start && cargo run -p eddy-bench --bin state`
+//! (RECORDS, RUNS to change the defaults). Prints one table row per run.
+
+use eddy_e2e::{Topics, bootstrap, committed, eddy_bin, produce, root, unique, wait_until};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const PARTITIONS: i32 = 4;
+
+/// CPU seconds (user + system) a process used so far.
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; here 0-based after ") ": 11, 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+fn caught_up(group: &str, topic: &str, end: &[i64]) -> bool {
+    committed(group, topic, PARTITIONS)
+        .iter()
+        .zip(end)
+        .all(|(c, e)| c.is_some_and(|c| c >= *e))
+}
+
+/// The last value per key of a topic.
+fn latest(topic: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let n = eddy_e2e::total_records(topic, PARTITIONS) as usize;
+    let mut got = eddy_e2e::consume(topic, PARTITIONS, n, Duration::from_secs(120));
+    got.sort_by_key(|g| (g.partition, g.offset));
+    got.into_iter()
+        .filter_map(|g| Some((g.key?, g.value?)))
+        .collect()
+}
+
+struct Measured {
+    secs: f64,
+    cpu: f64,
+}
+
+fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64]) -> Measured {
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("bench-eddy");
+    let window = if windowed {
+        "window = { kind = \"tumbling\", size = \"1m\" }\n"
+    } else {
+        ""
+    };
+    let spec = format!(
+        "application_id = \"{app}\"\n\n[kafka]\n\"bootstrap.servers\" = \"{}\"\n\n[runtime]\nworkers = 2\ncommit_interval = \"1s\"\n\n[state]\ndir = \"state\"\ncache_size = \"{cache}\"\n\n[[sources]]\ntopic = \"{input}\"\n\n[[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"\n{window}\n[[sinks]]\ntopic = \"{output}\"\n",
+        bootstrap()
+    );
+    let path = dir.path().join("pipeline.toml");
+    std::fs::write(&path, spec).unwrap();
+    let start = Instant::now();
+    let mut child = Command::new(eddy_bin())
+        .args(["run", path.to_str().unwrap()])
+        .env("EDDY_LOG", "warn")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    wait_until(
+        Duration::from_secs(900),
+        "eddy to commit the whole input",
+        || caught_up(&app, input, end),
+    );
+    let m = Measured {
+        secs: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds(child.id()),
+    };
+    stop(&mut child);
+    m
+}
+
+fn run_kstreams(input: &str, output: &str, windowed: bool, cache: u64, end: &[i64]) -> Measured {
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("bench-ks");
+    let mut child: Child = Command::new(root().join("bench/kstreams/run"))
+        .args([
+            "--bootstrap",
+            &bootstrap(),
+            "--app-id",
+            &app,
+            "--input",
+            input,
+            "--output",
+            output,
+            "--pipeline",
+            if windowed { "window-count" } else { "count" },
+            "--cache-bytes",
+            &cache.to_string(),
+            "--commit-ms",
+            "1000",
+            "--threads",
+            "2",
+            "--state-dir",
+            dir.path().to_str().unwrap(),
+            "--warmup",
+            "--expect",
+            &end.iter().sum::<i64>().to_string(),
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    // The measured pass starts when the app says so, after its warm-up.
+    let stdout = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the Kafka Streams app said nothing")
+            .unwrap();
+        if line.contains("\"measuring\"") {
+            break;
+        }
+    }
+    let start = Instant::now();
+    let cpu0 = cpu_seconds(child.id());
+    std::thread::spawn(move || for _ in lines {});
+    wait_until(
+        Duration::from_secs(900),
+        "Kafka Streams to commit the whole input",
+        || caught_up(&app, input, end),
+    );
+    let m = Measured {
+        secs: start.elapsed().as_secs_f64(),
+        cpu: cpu_seconds(child.id()) - cpu0,
+    };
+    stop(&mut child);
+    m
+}
+
+fn stop(child: &mut Child) {
+    // SIGTERM: both flush and leave their groups.
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+fn main() {
+    let n: usize = std::env::var("RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let runs: usize = std::env::var("RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1);
+    let topics = Topics::create(&[("state-bench-in", PARTITIONS)]);
+    let input = &topics.names[0];
+    let keys: Vec<Vec<u8>> = (0..10_000)
+        .map(|k| format!("user-{k:05}").into_bytes())
+        .collect();
+    let value = b"0123456789abcdef".to_vec();
+    let span_ms = 600_000i64;
+    produce(
+        input,
+        (0..n).map(|i| {
+            (
+                None,
+                Some(keys[(i * 7919) % keys.len()].as_slice()),
+                Some(value.as_slice()),
+                1_700_000_000_000 + (i as i64 * span_ms) / n as i64,
+                &[][..],
+            )
+        }),
+    );
+    let end: Vec<i64> = {
+        let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", bootstrap())
+            .create()
+            .unwrap();
+        (0..PARTITIONS)
+            .map(|p| {
+                rdkafka::consumer::Consumer::fetch_watermarks(&c, input, p, Duration::from_secs(10))
+                    .unwrap()
+                    .1
+            })
+            .collect()
+    };
+    println!(
+        "{n} records, {} keys, {PARTITIONS} partitions; commit interval 1 s; cache 10 MiB or 0",
+        keys.len()
+    );
+    println!(
+        "| pipeline | cache | run | eddy s | eddy rec/s | eddy CPU s/M | KS s | KS rec/s | KS CPU s/M | eddy/KS (rec/s) | same results |"
+    );
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    for windowed in [false, true] {
+        for (cache_name, cache_eddy, cache_ks) in [("10MiB", "10MiB", 10u64 << 20), ("0", "0", 0)] {
+            for run in 1..=runs {
+                let outs = Topics::create(&[
+                    ("state-bench-eddy", PARTITIONS),
+                    ("state-bench-ks", PARTITIONS),
+                ]);
+                let e = run_eddy(input, &outs.names[0], windowed, cache_eddy, &end);
+                let k = run_kstreams(input, &outs.names[1], windowed, cache_ks, &end);
+                let same = latest(&outs.names[0]) == latest(&outs.names[1]);
+                let per_m = |cpu: f64| cpu * 1_000_000.0 / n as f64;
+                println!(
+                    "| {} | {cache_name} | {run} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.2} | {} |",
+                    if windowed {
+                        "tumbling 1m count"
+                    } else {
+                        "count"
+                    },
+                    e.secs,
+                    n as f64 / e.secs,
+                    per_m(e.cpu),
+                    k.secs,
+                    n as f64 / k.secs,
+                    per_m(k.cpu),
+                    k.secs / e.secs,
+                    if same { "yes" } else { "NO" }
+                );
+            }
+        }
+    }
+}

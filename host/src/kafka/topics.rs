@@ -1,0 +1,123 @@
+//! The application's internal topics: store changelogs
+//! (`<application-id>-<store>-changelog`, compacted) and repartition topics
+//! (`<application-id>-<step>-repartition`), created by eddy with as many
+//! partitions as the sources have, as Kafka Streams does.
+
+use crate::runtime::task::source_store;
+use crate::topology::{SubOutput, Topology};
+use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
+use rdkafka::client::DefaultClientContext;
+use rdkafka::metadata::Metadata;
+use std::time::Duration;
+
+/// An internal topic eddy needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InternalTopic {
+    /// Its name.
+    pub name: String,
+    /// A changelog (compacted) rather than a repartition topic.
+    pub changelog: bool,
+}
+
+/// Every internal topic of `t`.
+pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
+    let mut topics: Vec<InternalTopic> = t
+        .subtopologies
+        .iter()
+        .filter_map(|s| match &s.output {
+            SubOutput::Repartition(topic) => Some(InternalTopic {
+                name: topic.clone(),
+                changelog: false,
+            }),
+            SubOutput::Sinks => None,
+        })
+        .collect();
+    for store in stores(t) {
+        topics.push(InternalTopic {
+            name: t.changelog_topic(&store),
+            changelog: true,
+        });
+    }
+    topics
+}
+
+/// Every store of `t`, including a table source's.
+pub fn stores(t: &Topology) -> Vec<String> {
+    let mut stores: Vec<String> = t.stores().iter().map(ToString::to_string).collect();
+    let first = t.subtopologies.first().map(|s| s.steps.start);
+    if t.sources.iter().any(|s| s.table)
+        && first.is_some_and(|k| t.steps.get(k).is_some_and(|s| s.op.is_grouping()))
+    {
+        stores.push(source_store(&t.sources[0].topic));
+    }
+    stores
+}
+
+/// Number of partitions of the widest source topic (the number of tasks of
+/// every sub-topology).
+pub fn source_partitions(t: &Topology, md: &Metadata) -> i32 {
+    md.topics()
+        .iter()
+        .filter(|m| t.sources.iter().any(|s| s.topic == m.name()))
+        .map(|m| m.partitions().len() as i32)
+        .max()
+        .unwrap_or(1)
+}
+
+/// Creates the internal topics that do not exist yet, with `partitions`
+/// partitions; an existing one with another partition count is an error
+/// (the application was started with other sources: reset it first).
+pub fn ensure(
+    admin: &AdminClient<DefaultClientContext>,
+    md: &Metadata,
+    topics: &[InternalTopic],
+    partitions: i32,
+) -> Result<(), String> {
+    let mut missing = Vec::new();
+    for it in topics {
+        match md
+            .topics()
+            .iter()
+            .find(|m| m.name() == it.name && m.error().is_none())
+        {
+            Some(m) if m.partitions().len() as i32 != partitions => {
+                return Err(format!(
+                    "internal topic {} has {} partitions but the sources have {partitions}; \
+                     reset the application (eddy reset) after changing the sources' partitions",
+                    it.name,
+                    m.partitions().len()
+                ));
+            }
+            Some(_) => {}
+            None => missing.push(it),
+        }
+    }
+    if missing.is_empty() {
+        return Ok(());
+    }
+    let new: Vec<NewTopic<'_>> = missing
+        .iter()
+        .map(|it| {
+            let t = NewTopic::new(&it.name, partitions, TopicReplication::Fixed(-1));
+            if it.changelog {
+                t.set("cleanup.policy", "compact")
+            } else {
+                // Kafka Streams' repartition topics: kept until consumed.
+                t.set("cleanup.policy", "delete").set("retention.ms", "-1")
+            }
+        })
+        .collect();
+    let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
+    let res = futures_executor::block_on(admin.create_topics(&new, &opts))
+        .map_err(|e| format!("creating internal topics: {e}"))?;
+    for r in res {
+        match r {
+            Ok(name) => tracing::info!(topic = %name, partitions, "created internal topic"),
+            Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
+                tracing::debug!(topic = %name, "internal topic created meanwhile");
+            }
+            Err((name, e)) => return Err(format!("creating internal topic {name}: {e}")),
+        }
+    }
+    Ok(())
+}

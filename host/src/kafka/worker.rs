@@ -1,0 +1,398 @@
+//! A worker thread: owns an instance of every operator and the tasks routed
+//! to it (a task always goes to the same worker), runs their batches in
+//! order, and produces what they output: sink and repartition records,
+//! late records, changelog records. Every record a batch produces carries
+//! the batch's ticket, so its input offsets are committed only once all of
+//! them are acknowledged.
+//!
+//! At a commit the poll loop asks each worker to flush its tasks' write
+//! caches (what that emits is produced and acknowledged first), then to
+//! flush their stores and write checkpoints. On a revoke the worker does the
+//! same for the revoked tasks, then closes their stores.
+
+use super::ledger::BatchTicket;
+use super::restore;
+use crate::ops::Records;
+use crate::runtime::Chain;
+use crate::runtime::task::{TaskOutput, TaskPipeline};
+use crate::state::Checkpoint;
+use crate::topology::{SubOutput, Topology};
+use crossbeam_channel::{Receiver, Sender};
+use eddy_batch::RecordRef;
+use rdkafka::ClientConfig;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
+use rdkafka::message::{Header, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, ThreadedProducer};
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// The header a repartitioned table change carries its old value in.
+pub const OLD_VALUE_HEADER: &str = "__eddy.old";
+
+/// A topic the consumer reads: a source, or a repartition topic.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Topic name.
+    pub topic: String,
+    /// The sub-topology reading it.
+    pub sub: usize,
+    /// Index of the source in the topology (none for repartition topics).
+    pub source: Option<usize>,
+}
+
+/// A task: a sub-topology and a partition.
+pub type TaskId = (usize, i32);
+
+/// Batches of one input partition.
+pub struct Work {
+    /// Index into the inputs.
+    pub input: usize,
+    /// The partition.
+    pub partition: i32,
+    /// The encoded batch.
+    pub batch: Vec<u8>,
+    /// The offset of each record.
+    pub offsets: Vec<i64>,
+    /// Tracks the batch's outputs.
+    pub ticket: Arc<BatchTicket>,
+}
+
+/// What the poll loop sends a worker.
+pub enum Msg {
+    /// A batch to run.
+    Work(Work),
+    /// Flush every task's caches and stores, write checkpoints, then answer.
+    Commit(Sender<()>),
+    /// Like commit, for these tasks, then close them.
+    Close(Vec<TaskId>, Sender<()>),
+}
+
+/// Changelog offsets acknowledged by the broker: (topic, partition) → offset.
+pub type ChangelogOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
+
+/// What every worker shares.
+pub struct Shared {
+    /// The topology.
+    pub t: Topology,
+    /// Consumed topics.
+    pub inputs: Arc<Vec<Input>>,
+    /// The producer.
+    pub producer: Arc<ThreadedProducer<super::run::Delivery>>,
+    /// Reports a failed input partition to the poll loop.
+    pub fail: Sender<((usize, i32), String)>,
+    /// Acknowledged changelog offsets.
+    pub changelog_offsets: ChangelogOffsets,
+    /// Settings for restore consumers.
+    pub restore_client: ClientConfig,
+    /// `<state dir>/<application id>`.
+    pub state_root: PathBuf,
+}
+
+struct Task {
+    pipeline: TaskPipeline,
+    /// Changelog topic of each store.
+    changelogs: Vec<String>,
+    /// Where restore ended, per changelog.
+    restored_to: HashMap<String, i64>,
+}
+
+/// Runs until the channel closes.
+pub fn worker(rx: &Receiver<Msg>, mut chain: Chain, s: &Shared) {
+    let mut tasks: HashMap<TaskId, Task> = HashMap::new();
+    let mut failed: HashSet<(usize, i32)> = HashSet::new();
+    for msg in rx {
+        match msg {
+            Msg::Work(work) => run_batch(work, &mut chain, &mut tasks, &mut failed, s),
+            Msg::Commit(reply) => {
+                let ids: Vec<TaskId> = tasks.keys().copied().collect();
+                commit(&ids, &mut chain, &mut tasks, s);
+                let _ = reply.send(());
+            }
+            Msg::Close(ids, reply) => {
+                commit(&ids, &mut chain, &mut tasks, s);
+                for id in &ids {
+                    if tasks.remove(id).is_some() {
+                        tracing::info!(task = %name(*id), "closed");
+                    }
+                }
+                failed.retain(|(input, p)| !ids.contains(&(s.inputs[*input].sub, *p)));
+                let _ = reply.send(());
+            }
+        }
+    }
+    let ids: Vec<TaskId> = tasks.keys().copied().collect();
+    commit(&ids, &mut chain, &mut tasks, s);
+}
+
+fn name(id: TaskId) -> String {
+    format!("{}_{}", id.0, id.1)
+}
+
+fn run_batch(
+    work: Work,
+    chain: &mut Chain,
+    tasks: &mut HashMap<TaskId, Task>,
+    failed: &mut HashSet<(usize, i32)>,
+    s: &Shared,
+) {
+    let Work {
+        input,
+        partition,
+        batch,
+        offsets,
+        ticket,
+    } = work;
+    let topic = &s.inputs[input].topic;
+    let fail = |failed: &mut HashSet<(usize, i32)>, why: String| {
+        failed.insert((input, partition));
+        ticket.fail(why.clone());
+        ticket.done();
+        let _ = s.fail.send(((input, partition), why));
+    };
+    if failed.contains(&(input, partition)) {
+        ticket.fail("an earlier batch of this partition failed".into());
+        ticket.done();
+        return;
+    }
+    let id = (s.inputs[input].sub, partition);
+    let task = match tasks.entry(id) {
+        std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+        std::collections::hash_map::Entry::Vacant(v) => match open(id, s) {
+            Ok(task) => v.insert(task),
+            Err(why) => {
+                return fail(failed, format!("task {} could not start: {why}", name(id)));
+            }
+        },
+    };
+    let records = Records::new(batch, (0..offsets.len() as u32).collect());
+    match task.pipeline.process(chain, records) {
+        Ok(out) => produce(&out, task, id, &ticket, s),
+        Err(e) => {
+            let at = match e.input_index() {
+                Some(i) => format!("offset {}", offsets[i as usize]),
+                None => format!("offsets {}..={}", offsets[0], offsets[offsets.len() - 1]),
+            };
+            return fail(
+                failed,
+                format!("{e}, on topic {topic}, partition {partition}, {at}"),
+            );
+        }
+    }
+    ticket.done(); // processing finished; outputs may still be in flight
+}
+
+/// Opens a task's stores and restores them from their changelogs.
+fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
+    let probe = TaskPipeline::new(&s.t, id.0, None).map_err(|e| e.to_string())?;
+    let stores: Vec<String> = probe
+        .state_specs()
+        .iter()
+        .map(|spec| spec.name.clone())
+        .collect();
+    drop(probe);
+    let changelogs: Vec<String> = stores.iter().map(|st| s.t.changelog_topic(st)).collect();
+    if changelogs.is_empty() {
+        let pipeline = TaskPipeline::new(&s.t, id.0, None).map_err(|e| e.to_string())?;
+        return Ok(Task {
+            pipeline,
+            changelogs,
+            restored_to: HashMap::new(),
+        });
+    }
+    let dir = s.state_root.join(name(id));
+    let persistent = s.t.state.store == crate::topology::StoreKind::RocksDb;
+    let checkpoint = if persistent {
+        restore::prepare_dir(&dir, &changelogs, id.1)
+    } else {
+        None
+    };
+    let mut pipeline = TaskPipeline::new(&s.t, id.0, Some(&dir)).map_err(|e| e.to_string())?;
+    let state = pipeline.state().expect("stores");
+    let started = Instant::now();
+    let restored = restore::restore(
+        &s.restore_client,
+        state,
+        &changelogs,
+        id.1,
+        checkpoint.as_ref(),
+        &name(id),
+    )?;
+    tracing::info!(
+        task = %name(id),
+        records = restored.records,
+        from = ?restored.from,
+        took_ms = started.elapsed().as_millis() as u64,
+        "restored"
+    );
+    let restored_to = restored
+        .to
+        .iter()
+        .map(|(t, _, o)| (t.clone(), *o))
+        .collect();
+    Ok(Task {
+        pipeline,
+        changelogs,
+        restored_to,
+    })
+}
+
+/// Flushes the tasks' caches (producing what that emits), waits until
+/// everything they produced is acknowledged, then checkpoints their stores.
+fn commit(ids: &[TaskId], chain: &mut Chain, tasks: &mut HashMap<TaskId, Task>, s: &Shared) {
+    let mut tickets = Vec::new();
+    for id in ids {
+        let Some(task) = tasks.get_mut(id) else {
+            continue;
+        };
+        let ticket = BatchTicket::new(0);
+        match task.pipeline.flush(chain) {
+            Ok(out) => produce(&out, task, *id, &ticket, s),
+            Err(e) => ticket.fail(format!("flushing task {}: {e}", name(*id))),
+        }
+        ticket.done();
+        tickets.push((*id, ticket));
+    }
+    // Checkpoints may only cover what the broker has.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    for (id, ticket) in &tickets {
+        loop {
+            match ticket.finished() {
+                Ok(true) => break,
+                Ok(false) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Ok(false) => {
+                    tracing::warn!(task = %name(*id), "changelog writes not acknowledged within 60s; not checkpointing");
+                    break;
+                }
+                Err(why) => {
+                    tracing::error!(task = %name(*id), "{why}");
+                    break;
+                }
+            }
+        }
+    }
+    for (id, ticket) in tickets {
+        if ticket.finished() != Ok(true) {
+            continue;
+        }
+        let task = tasks.get_mut(&id).expect("present");
+        let Some(state) = task.pipeline.state() else {
+            continue;
+        };
+        let acked = s.changelog_offsets.lock().expect("not poisoned");
+        let mut cp = Checkpoint::default();
+        for topic in &task.changelogs {
+            let after_acked = acked.get(&(topic.clone(), id.1)).map(|o| o + 1);
+            let restored = task.restored_to.get(topic).copied();
+            let offset = after_acked.max(restored).unwrap_or(0);
+            cp.offsets.insert((topic.clone(), id.1), offset);
+        }
+        drop(acked);
+        if let Err(e) = state.checkpoint(&cp) {
+            tracing::warn!(task = %name(id), "writing the checkpoint: {e}");
+        }
+    }
+}
+
+/// Produces a task's output with `ticket`.
+fn produce(out: &TaskOutput, task: &mut Task, id: TaskId, ticket: &Arc<BatchTicket>, s: &Shared) {
+    let view = out.records.view();
+    match &task.pipeline.output {
+        SubOutput::Sinks => {
+            for r in view.iter() {
+                for sink in s.t.sinks.iter().filter(|k| k.takes(r.tag)) {
+                    send(s, ticket, &sink.topic, None, &r, false);
+                }
+            }
+        }
+        SubOutput::Repartition(topic) => {
+            for r in view.iter() {
+                send(s, ticket, topic, None, &r, true);
+            }
+        }
+    }
+    for (topic, late) in &out.late {
+        for r in late.view().iter() {
+            send(s, ticket, topic, None, &r, false);
+        }
+    }
+    for c in &out.changelog {
+        let topic = &task.changelogs[c.store];
+        let mut rec =
+            BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
+                .partition(id.1)
+                .key(&c.key)
+                .timestamp(c.timestamp);
+        if let Some(v) = &c.value {
+            rec = rec.payload(v);
+        }
+        ticket.add();
+        send_record(s, ticket, topic, rec);
+    }
+}
+
+/// Sends one record; `old` puts a table change's old value in a header.
+fn send(
+    s: &Shared,
+    ticket: &Arc<BatchTicket>,
+    topic: &str,
+    partition: Option<i32>,
+    r: &RecordRef<'_>,
+    old: bool,
+) {
+    let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
+        .timestamp(r.timestamp);
+    if let Some(p) = partition {
+        rec = rec.partition(p);
+    }
+    if let Some(k) = r.key {
+        rec = rec.key(k);
+    }
+    if let Some(v) = r.value {
+        rec = rec.payload(v);
+    }
+    let carry_old = old && r.aux.is_some();
+    if !r.headers.is_empty() || carry_old {
+        let mut h = OwnedHeaders::new_with_capacity(r.headers.len() + 1);
+        for (name, value) in r.headers.iter() {
+            h = h.insert(Header {
+                key: std::str::from_utf8(name).unwrap_or("?"),
+                value,
+            });
+        }
+        if carry_old {
+            h = h.insert(Header {
+                key: OLD_VALUE_HEADER,
+                value: r.aux,
+            });
+        }
+        rec = rec.headers(h);
+    }
+    ticket.add();
+    send_record(s, ticket, topic, rec);
+}
+
+fn send_record<'a>(
+    s: &Shared,
+    ticket: &Arc<BatchTicket>,
+    topic: &str,
+    mut rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
+) {
+    loop {
+        match s.producer.send(rec) {
+            Ok(()) => return,
+            Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
+                rec = r;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            Err((e, _)) => {
+                ticket.fail(format!("producing to {topic} failed: {e}"));
+                ticket.done();
+                return;
+            }
+        }
+    }
+}

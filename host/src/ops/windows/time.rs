@@ -1,0 +1,203 @@
+//! Tumbling and hopping window aggregation: Kafka Streams'
+//! `KStreamWindowAggregate`.
+//!
+//! - Stream time T is the largest timestamp this node has seen (records
+//!   without a key do not count), updated before the lateness check.
+//! - A record updates each of its windows `[start, end)` with
+//!   `end > T - grace`; for the others it is late (counted once per window),
+//!   and when it updates none it goes to the late topic, if there is one.
+//! - Records without a key are skipped; a record without a value still
+//!   updates its windows (count counts it), as in Kafka Streams.
+//! - `emit = update`: every update goes downstream (windows of a record in
+//!   start order), through the cache when caching is on.
+//! - `emit = final`: a window goes downstream once, when `end + grace <= T`
+//!   (Kafka Streams' emit-on-window-close with its emit interval at 0),
+//!   windows in end, start, key order, with the headers of the record that
+//!   closed it. The result's timestamp is the largest in the window.
+//! - Closed windows are deleted from the store (a tombstone in the changelog).
+
+use super::super::aggregate::read_current;
+use super::super::fold::{Fold, Update, fold, outcome_value};
+use super::super::{Dropped, Emitter, NodeError, Records};
+use super::{Closer, WindowStep, close_windows, flush_cached, windowed_key, write};
+use crate::runtime::Chain;
+use crate::state::{TaskState, keys};
+use crate::time::windows::time_window_starts;
+use crate::topology::Emit;
+use eddy_batch::BatchView;
+use std::borrow::Cow;
+
+/// A tumbling or hopping window aggregation node.
+#[derive(Debug, Clone)]
+pub struct TimeWindowAggregate {
+    /// Step name.
+    pub name: String,
+    /// Index of the step in the topology.
+    pub step: usize,
+    /// The fold.
+    pub fold: Fold,
+    /// Index of its store in the task's state.
+    pub store: usize,
+    /// Window size, ms.
+    pub size: i64,
+    /// Distance between window starts, ms (= size for tumbling).
+    pub advance: i64,
+    /// Grace, ms.
+    pub grace: i64,
+    /// When results go downstream.
+    pub emit: Emit,
+    /// Stream time of this node (-1 before any record).
+    pub stream_time: i64,
+}
+
+impl WindowStep for TimeWindowAggregate {
+    fn process(
+        &mut self,
+        input: &Records,
+        state: &mut TaskState,
+        chain: &mut Chain,
+        out: &mut Emitter,
+        late: &mut Emitter,
+        dropped: &mut Dropped,
+    ) -> Result<(), NodeError> {
+        let view = input.view();
+        let mut updates = Vec::with_capacity(view.len());
+        let mut windows: Vec<(i64, i64)> = Vec::with_capacity(view.len());
+        let mut closer = Closer { steps: Vec::new() };
+        for (i, r) in view.iter().enumerate() {
+            let Some(key) = r.key else {
+                dropped.no_key += 1;
+                continue;
+            };
+            let ts = r.timestamp;
+            if ts > self.stream_time {
+                self.stream_time = ts;
+                closer
+                    .steps
+                    .push((self.stream_time - self.grace, r.headers));
+            }
+            let close = self.stream_time - self.grace;
+            let mut matched = 0;
+            let mut updated = 0;
+            for start in time_window_starts(ts, self.size, self.advance) {
+                matched += 1;
+                let end = start + self.size;
+                if end > close {
+                    updated += 1;
+                    windows.push((start, end));
+                    updates.push(Update {
+                        input: i,
+                        key,
+                        group: Cow::Owned(keys::window_key(key, start, end)),
+                        sub: None,
+                        add: r.value,
+                        add_none: true,
+                        timestamp: ts,
+                    });
+                } else {
+                    dropped.late += 1;
+                }
+            }
+            if matched > 0 && updated == 0 {
+                late.emit(input.origins[i], r.key, r.value, None, ts, r.headers.iter());
+            }
+        }
+        let mut current = read_current(&self.name, state, self.store, &updates)?;
+        let (results, output) = fold(
+            &self.name,
+            self.step,
+            self.fold,
+            &updates,
+            &current,
+            &input.origins,
+            chain,
+        )?;
+        let output_view =
+            (!output.is_empty()).then(|| BatchView::already_checked(&output).expect("checked"));
+        for ((u, res), (start, end)) in updates.iter().zip(&results).zip(&windows) {
+            let Some(agg) = outcome_value(res, output_view.as_ref()) else {
+                continue;
+            };
+            let cur = current.get_mut(&u.group[..]).expect("read above");
+            let ts = cur
+                .as_ref()
+                .map_or(u.timestamp, |(t, _)| u.timestamp.max(*t));
+            let old = cur.replace((ts, agg.to_vec()));
+            state.put_window(
+                self.store,
+                u.key,
+                *start,
+                *end,
+                Some(keys::encode_value(ts, agg)),
+                ts,
+            );
+            if self.emit == Emit::Update && !state.caching() {
+                out.emit(
+                    input.origins[u.input],
+                    Some(&windowed_key(u.key, *start, *end)),
+                    Some(agg),
+                    old.as_ref().map(|(_, v)| v.as_slice()),
+                    ts,
+                    view.get(u.input).headers.iter(),
+                );
+            }
+        }
+        let close = self.stream_time - self.grace;
+        match (self.emit, state.caching()) {
+            (Emit::Final, _) => {
+                close_windows(&self.name, state, self.store, close, Some((out, &closer)))?;
+                if !state.caching() || state.over_budget() {
+                    write(&self.name, state, self.store)?;
+                }
+            }
+            (Emit::Update, false) => {
+                close_windows(&self.name, state, self.store, close, None)?;
+                write(&self.name, state, self.store)?;
+            }
+            (Emit::Update, true) => {
+                if state.over_budget() {
+                    self.flush(state, out)?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn advance(
+        &mut self,
+        ts: i64,
+        state: &mut TaskState,
+        out: &mut Emitter,
+    ) -> Result<(), NodeError> {
+        self.stream_time = self.stream_time.max(ts);
+        let close = self.stream_time - self.grace;
+        match self.emit {
+            Emit::Final => {
+                let closer = Closer { steps: Vec::new() };
+                close_windows(&self.name, state, self.store, close, Some((out, &closer)))?;
+            }
+            Emit::Update if state.caching() => return Ok(()),
+            Emit::Update => {
+                close_windows(&self.name, state, self.store, close, None)?;
+            }
+        }
+        if !state.caching() {
+            write(&self.name, state, self.store)?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self, state: &mut TaskState, out: &mut Emitter) -> Result<(), NodeError> {
+        if self.emit == Emit::Update && state.caching() {
+            flush_cached(&self.name, state, self.store, out, false)?;
+            close_windows(
+                &self.name,
+                state,
+                self.store,
+                self.stream_time - self.grace,
+                None,
+            )?;
+        }
+        write(&self.name, state, self.store)
+    }
+}

@@ -1,0 +1,299 @@
+//! The stores of one task: a backend, a write cache per table, and the
+//! changelog records their writes produce.
+//!
+//! Writes land in the cache. With caching off (size 0) every write is also
+//! a changelog record at once, and the cache is written to the backend at
+//! the end of each batch; with caching on, writes reach the backend and the
+//! changelog only when the cache is flushed (at a commit, or when it outgrows
+//! its size), newest value per key — as Kafka Streams' caching stores do.
+
+use super::keys;
+use super::{Backend, Cache, CacheEntry, Checkpoint, StateError, Write};
+use crate::topology::StoreKind;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// A store a task keeps.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreSpec {
+    /// Store name (its changelog is `<application-id>-<name>-changelog`).
+    pub name: String,
+    /// Whether it is a window store (it then has a time index table too).
+    pub windowed: bool,
+}
+
+/// A write to send to a store's changelog topic.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangelogRecord {
+    /// Index of the store.
+    pub store: usize,
+    /// The store key.
+    pub key: Vec<u8>,
+    /// The stored bytes, or none for a delete (a tombstone).
+    pub value: Option<Vec<u8>>,
+    /// Timestamp of the update.
+    pub timestamp: i64,
+}
+
+/// Tables of one store in the backend.
+#[derive(Debug, Clone, Copy)]
+struct Tables {
+    data: usize,
+    index: Option<usize>,
+}
+
+/// A task's stores.
+#[derive(Debug)]
+pub struct TaskState {
+    backend: Backend,
+    specs: Vec<StoreSpec>,
+    tables: Vec<Tables>,
+    caches: Vec<Cache>,
+    cache_bytes: usize,
+    changelog: Vec<ChangelogRecord>,
+    dir: Option<PathBuf>,
+}
+
+impl TaskState {
+    /// Opens a task's stores: RocksDB under `dir` (which must be given), or
+    /// in memory. `cache_bytes` is the write cache size (0: off).
+    pub fn open(
+        kind: StoreKind,
+        dir: Option<&Path>,
+        specs: &[StoreSpec],
+        cache_bytes: usize,
+    ) -> Result<Self, StateError> {
+        let mut names = Vec::new();
+        let mut tables = Vec::new();
+        for s in specs {
+            let data = names.len();
+            names.push(s.name.clone());
+            let index = s.windowed.then(|| {
+                names.push(format!("{}.by-end", s.name));
+                names.len() - 1
+            });
+            tables.push(Tables { data, index });
+        }
+        let backend = match (kind, dir) {
+            (StoreKind::RocksDb, Some(d)) => Backend::open_rocks(&d.join("rocksdb"), &names)?,
+            _ => Backend::memory(names.len()),
+        };
+        Ok(TaskState {
+            backend,
+            specs: specs.to_vec(),
+            caches: (0..names.len()).map(|_| Cache::new()).collect(),
+            tables,
+            cache_bytes,
+            changelog: Vec::new(),
+            dir: dir.map(Path::to_path_buf),
+        })
+    }
+
+    /// The stores, by index.
+    pub fn specs(&self) -> &[StoreSpec] {
+        &self.specs
+    }
+
+    /// The task directory, for persistent stores.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref().filter(|_| self.backend.persistent())
+    }
+
+    /// Whether writes wait in the cache until a commit.
+    pub fn caching(&self) -> bool {
+        self.cache_bytes > 0
+    }
+
+    /// Whether the caches hold more than their size.
+    pub fn over_budget(&self) -> bool {
+        self.caching() && self.caches.iter().map(Cache::bytes).sum::<usize>() > self.cache_bytes
+    }
+
+    fn lookup(&self, table: usize, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        match self.caches[table].get(key) {
+            Some(e) => Ok(e.value.clone()),
+            None => self.backend.get(table, key),
+        }
+    }
+
+    /// The stored bytes (timestamp + value) of `key` in store `store`.
+    pub fn get(&self, store: usize, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
+        self.lookup(self.tables[store].data, key)
+    }
+
+    /// Writes (or deletes, with none) `key` in store `store`.
+    pub fn put(&mut self, store: usize, key: &[u8], value: Option<Vec<u8>>, timestamp: i64) {
+        if !self.caching() {
+            self.changelog.push(ChangelogRecord {
+                store,
+                key: key.to_vec(),
+                value: value.clone(),
+                timestamp,
+            });
+        }
+        self.caches[self.tables[store].data].put(key, value);
+    }
+
+    /// Writes window `[start, end]` of `key` in window store `store`, with
+    /// its time index entry.
+    pub fn put_window(
+        &mut self,
+        store: usize,
+        key: &[u8],
+        start: i64,
+        end: i64,
+        value: Option<Vec<u8>>,
+        timestamp: i64,
+    ) {
+        let present = value.as_ref().map(|_| Vec::new());
+        self.put(store, &keys::window_key(key, start, end), value, timestamp);
+        if let Some(index) = self.tables[store].index {
+            self.caches[index].put(&keys::time_key(key, start, end), present);
+        }
+    }
+
+    /// Calls `f` on the entries of store `store` (its time index when
+    /// `by_end`) with `from <= key < to`, in key order, cache included,
+    /// until `f` returns false.
+    pub fn scan(
+        &self,
+        store: usize,
+        by_end: bool,
+        from: &[u8],
+        to: Option<&[u8]>,
+        mut f: impl FnMut(&[u8], &[u8]) -> bool,
+    ) -> Result<(), StateError> {
+        let t = self.tables[store];
+        let table = if by_end {
+            t.index.expect("a window store")
+        } else {
+            t.data
+        };
+        let cache = &self.caches[table];
+        if cache.is_empty() {
+            return self.backend.scan(table, from, to, f);
+        }
+        // Merge: the backend's entries, overridden by pending writes.
+        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        self.backend.scan(table, from, to, |k, v| {
+            merged.insert(k.to_vec(), Some(v.to_vec()));
+            true
+        })?;
+        for (k, e) in cache.range(from, to) {
+            merged.insert(k.to_vec(), e.value.clone());
+        }
+        for (k, v) in &merged {
+            if let Some(v) = v
+                && !f(k, v)
+            {
+                break;
+            }
+        }
+        Ok(())
+    }
+
+    /// Writes store `store`'s pending entries to the backend (and, when
+    /// caching, to the changelog) and returns them, least recently written
+    /// first, so the caller can send them downstream.
+    pub fn flush_store(&mut self, store: usize) -> Result<Vec<(Vec<u8>, CacheEntry)>, StateError> {
+        Ok(self
+            .flush_store_with_old(store, false)?
+            .into_iter()
+            .map(|(k, e, _)| (k, e))
+            .collect())
+    }
+
+    /// Like [`TaskState::flush_store`], also returning, when `old` is set,
+    /// what the backend held for each key before (a table's old values).
+    #[allow(clippy::type_complexity)] // (key, new, old)
+    pub fn flush_store_with_old(
+        &mut self,
+        store: usize,
+        old: bool,
+    ) -> Result<Vec<(Vec<u8>, CacheEntry, Option<Vec<u8>>)>, StateError> {
+        let t = self.tables[store];
+        let entries = self.caches[t.data].drain();
+        let mut olds = Vec::with_capacity(if old { entries.len() } else { 0 });
+        if old {
+            for (k, _) in &entries {
+                olds.push(self.backend.get(t.data, k)?);
+            }
+        }
+        let mut writes: Vec<Write> = Vec::with_capacity(entries.len());
+        for (k, e) in &entries {
+            if self.caching() {
+                let ts = e
+                    .value
+                    .as_deref()
+                    .and_then(keys::decode_value)
+                    .map_or(0, |(ts, _)| ts);
+                self.changelog.push(ChangelogRecord {
+                    store,
+                    key: k.clone(),
+                    value: e.value.clone(),
+                    timestamp: ts,
+                });
+            }
+            writes.push(Write {
+                table: t.data,
+                key: k.clone(),
+                value: e.value.clone(),
+            });
+        }
+        if let Some(index) = t.index {
+            for (k, e) in self.caches[index].drain() {
+                writes.push(Write {
+                    table: index,
+                    key: k,
+                    value: e.value,
+                });
+            }
+        }
+        self.backend.write(&writes)?;
+        let mut olds = olds.into_iter();
+        Ok(entries
+            .into_iter()
+            .map(|(k, e)| (k, e, olds.next().flatten()))
+            .collect())
+    }
+
+    /// Applies a restored changelog record to store `store`, bypassing the
+    /// cache and the changelog.
+    pub fn restore(
+        &mut self,
+        store: usize,
+        records: &[(Vec<u8>, Option<Vec<u8>>)],
+    ) -> Result<(), StateError> {
+        let t = self.tables[store];
+        let mut writes = Vec::with_capacity(records.len() * 2);
+        for (k, v) in records {
+            if let (Some(index), Some((key, start, end))) = (t.index, keys::split_window_key(k)) {
+                writes.push(Write {
+                    table: index,
+                    key: keys::time_key(key, start, end),
+                    value: v.as_ref().map(|_| Vec::new()),
+                });
+            }
+            writes.push(Write {
+                table: t.data,
+                key: k.clone(),
+                value: v.clone(),
+            });
+        }
+        self.backend.write(&writes)
+    }
+
+    /// Changelog records written since the last call.
+    pub fn take_changelog(&mut self) -> Vec<ChangelogRecord> {
+        std::mem::take(&mut self.changelog)
+    }
+
+    /// Makes the backend's files durable and records `checkpoint` next to them.
+    pub fn checkpoint(&self, checkpoint: &Checkpoint) -> Result<(), StateError> {
+        self.backend.flush()?;
+        if let Some(dir) = self.dir() {
+            checkpoint.write(dir)?;
+        }
+        Ok(())
+    }
+}

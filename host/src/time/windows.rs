@@ -1,0 +1,54 @@
+//! Window assignment for time windows (tumbling and hopping), as Kafka
+//! Streams' `TimeWindows.windowsFor`: windows `[start, start + size)` with
+//! starts at multiples of `advance` from the epoch; windows that would start
+//! before 0 are left out, and a negative timestamp falls in none.
+
+/// Starts of the windows containing `ts`, ascending.
+pub fn time_window_starts(ts: i64, size: i64, advance: i64) -> impl Iterator<Item = i64> {
+    debug_assert!(size > 0 && advance > 0 && advance <= size);
+    let first = (ts - size + advance).max(0) / advance * advance;
+    (0..)
+        .map(move |n| first + n * advance)
+        .take_while(move |s| *s <= ts)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The definition, checked window by window.
+    fn model(ts: i64, size: i64, advance: i64) -> Vec<i64> {
+        let mut out = Vec::new();
+        let mut s = 0;
+        while s <= ts {
+            if s <= ts && ts < s + size {
+                out.push(s);
+            }
+            s += advance;
+        }
+        out
+    }
+
+    #[test]
+    fn edges() {
+        // Tumbling: [0,10) [10,20): 10 belongs to the second only.
+        assert_eq!(time_window_starts(9, 10, 10).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(time_window_starts(10, 10, 10).collect::<Vec<_>>(), vec![10]);
+        // Hopping 10/5 near 0: no window starting before the epoch.
+        assert_eq!(time_window_starts(3, 10, 5).collect::<Vec<_>>(), vec![0]);
+        assert_eq!(
+            time_window_starts(12, 10, 5).collect::<Vec<_>>(),
+            vec![5, 10]
+        );
+        assert_eq!(time_window_starts(-1, 10, 5).count(), 0);
+    }
+
+    proptest! {
+        #[test]
+        fn matches_the_definition(ts in -50i64..2000, size in 1i64..60, k in 1i64..60) {
+            let advance = k.min(size);
+            prop_assert_eq!(time_window_starts(ts, size, advance).collect::<Vec<_>>(), model(ts, size, advance));
+        }
+    }
+}

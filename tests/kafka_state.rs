@@ -1,0 +1,334 @@
+//! State on a real broker: aggregations, repartitioning, changelogs and
+//! restore.
+
+use eddy_e2e::{
+    Eddy, Got, Topics, bootstrap, components, consume, produce, total_records, unique, wait_until,
+    write_spec,
+};
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+/// The last value per key in a topic (each key lives in one partition, in order).
+fn latest(topic: &str, partitions: i32) -> BTreeMap<String, String> {
+    let n = total_records(topic, partitions) as usize;
+    let mut got: Vec<Got> = consume(topic, partitions, n, Duration::from_secs(30));
+    got.sort_by_key(|g| (g.partition, g.offset));
+    let mut out = BTreeMap::new();
+    for g in got {
+        out.insert(
+            String::from_utf8(g.key.unwrap()).unwrap(),
+            String::from_utf8(g.value.unwrap_or_default()).unwrap(),
+        );
+    }
+    out
+}
+
+fn spec(
+    dir: &Path,
+    app: &str,
+    source: &str,
+    extra_source: &str,
+    steps: &str,
+    sink: &str,
+) -> String {
+    std::fs::copy(components::SUM, dir.join("sum.wasm")).unwrap();
+    let text = format!(
+        "application_id = \"{app}\"\n\n[kafka]\n\"bootstrap.servers\" = \"{}\"\n\n[runtime]\nworkers = 2\ncommit_interval = \"300ms\"\n\n[state]\ndir = \"state\"\n\n[[sources]]\ntopic = \"{source}\"\n{extra_source}\n\n{steps}\n\n[[sinks]]\ntopic = \"{sink}\"\n",
+        bootstrap()
+    );
+    write_spec(dir, &text).to_str().unwrap().to_string()
+}
+
+/// A record for `produce`: (partition, key, value, timestamp, headers).
+type Input<'a> = (
+    Option<i32>,
+    Option<&'a [u8]>,
+    Option<&'a [u8]>,
+    i64,
+    &'a [(String, Option<Vec<u8>>)],
+);
+
+/// (key, value, timestamp) records, each to its key's partition.
+fn kv(records: &[(String, String, i64)]) -> impl Iterator<Item = Input<'_>> {
+    records
+        .iter()
+        .map(|(k, v, ts)| (None, Some(k.as_bytes()), Some(v.as_bytes()), *ts, &[][..]))
+}
+
+#[test]
+fn summed_as_a_stream_gives_7_as_a_table_gives_5_on_the_broker() {
+    for (read_as, want) in [
+        ("stream", vec!["2.0", "7.0"]),
+        ("table", vec!["2.0", "5.0"]),
+    ] {
+        let topics = Topics::create(&[("duality-in", 1), ("duality-out", 1)]);
+        let (input, output) = (&topics.names[0], &topics.names[1]);
+        let dir = tempfile::tempdir().unwrap();
+        let steps = "[[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\n[[steps]]\nname = \"sum\"\nop = \"aggregate\"\ncomponent = \"sum.wasm\"";
+        let spec = spec(
+            dir.path(),
+            &unique("duality"),
+            input,
+            &format!("as = \"{read_as}\""),
+            steps,
+            output,
+        )
+        .to_string();
+        let text = std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("[state]", "[state]\ncache_size = \"0\"");
+        std::fs::write(&spec, text).unwrap();
+        let records = vec![
+            ("k1".to_string(), "2".to_string(), 1),
+            ("k1".to_string(), "5".to_string(), 2),
+        ];
+        produce(input, kv(&records));
+        let eddy = Eddy::start(&["run", &spec]);
+        wait_until(Duration::from_secs(90), "two results", || {
+            total_records(output, 1) >= 2
+        });
+        assert!(eddy.stop());
+        let got = consume(output, 1, 2, Duration::from_secs(10));
+        let values: Vec<String> = got
+            .iter()
+            .map(|g| String::from_utf8(g.value.clone().unwrap()).unwrap())
+            .collect();
+        assert_eq!(values, want, "read as a {read_as}");
+    }
+}
+
+#[test]
+fn group_by_a_new_key_over_four_partitions_matches_the_model() {
+    let topics = Topics::create(&[("regroup-in", 4), ("regroup-out", 4)]);
+    let (input, output) = (&topics.names[0], &topics.names[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("regroup");
+    let steps = "[[steps]]\nname = \"by-region\"\nop = \"group_by\"\nkey = \"/region\"\n\n[[steps]]\nname = \"count\"\nop = \"count\"";
+    let spec = spec(dir.path(), &app, input, "", steps, output);
+    let regions = ["eu", "us", "apac", "latam", "africa"];
+    let mut model: BTreeMap<String, u64> = BTreeMap::new();
+    let mut records = Vec::new();
+    for i in 0..5_000usize {
+        let region = regions[(i * 7 + i / 13) % regions.len()];
+        *model.entry(region.to_string()).or_default() += 1;
+        records.push((
+            format!("user-{}", i % 97),
+            format!("{{\"region\":\"{region}\",\"n\":{i}}}"),
+            i as i64,
+        ));
+    }
+    produce(input, kv(&records));
+    let eddy = Eddy::start(&["run", &spec]);
+    let want: BTreeMap<String, String> = model
+        .iter()
+        .map(|(k, v)| (k.clone(), v.to_string()))
+        .collect();
+    wait_until(Duration::from_secs(120), "counts per region", || {
+        latest(output, 4) == want
+    });
+    assert!(eddy.stop());
+    // The repartition topic was created by eddy with the sources' partitions.
+    assert_eq!(
+        total_records(&format!("{app}-by-region-repartition"), 4),
+        5_000
+    );
+}
+
+/// Records restored by a run: the sum over its tasks' "restored" log
+/// lines (one per task, so at least one must be there).
+fn restored(eddy: &Eddy, tasks: usize) -> u64 {
+    eddy.wait_for_log("restored task=", Duration::from_secs(30));
+    let lines = eddy.log.lock().unwrap().clone();
+    let counts: Vec<u64> = lines
+        .iter()
+        .filter(|l| l.contains("restored task=") && l.contains(" records="))
+        .map(|l| {
+            let at = l.find(" records=").unwrap() + " records=".len();
+            l[at..]
+                .split(|c: char| !c.is_ascii_digit())
+                .next()
+                .unwrap()
+                .parse::<u64>()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(
+        counts.len(),
+        tasks,
+        "one restore line per task in {lines:#?}"
+    );
+    counts.iter().sum()
+}
+
+#[test]
+fn counts_continue_after_restarts_from_checkpoint_or_changelog() {
+    let topics = Topics::create(&[("restore-in", 2), ("restore-out", 2)]);
+    let (input, output) = (&topics.names[0], &topics.names[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("restore");
+    let steps = "[[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"";
+    let spec = spec(dir.path(), &app, input, "", steps, output);
+    let keys: Vec<String> = (0..50).map(|k| format!("key-{k}")).collect();
+    let mut model: BTreeMap<String, u64> = BTreeMap::new();
+    let round = |n: usize, offset: usize, model: &mut BTreeMap<String, u64>| {
+        let records: Vec<(String, String, i64)> = (0..n)
+            .map(|i| {
+                let k = keys[(i * 31 + offset) % keys.len()].clone();
+                *model.entry(k.clone()).or_default() += 1;
+                (k, "x".to_string(), (offset + i) as i64)
+            })
+            .collect();
+        produce(input, kv(&records));
+    };
+    let expect = |model: &BTreeMap<String, u64>| -> BTreeMap<String, String> {
+        model
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect()
+    };
+
+    // 1. A first run counts 2,000 records, then stops cleanly (checkpoint).
+    round(2_000, 0, &mut model);
+    let first = Eddy::start(&["run", &spec]);
+    wait_until(Duration::from_secs(120), "first counts", || {
+        latest(output, 2) == expect(&model)
+    });
+    assert_eq!(
+        restored(&first, 2),
+        0,
+        "nothing to restore on a first start"
+    );
+    assert!(first.stop());
+    let changelog = format!("{app}-counts-changelog");
+    let logged = total_records(&changelog, 2);
+    assert!(logged > 0, "the store writes to {changelog}");
+
+    // 2. Restart with the state intact: nothing read back from the changelog.
+    round(1_000, 2_000, &mut model);
+    let second = Eddy::start(&["run", &spec]);
+    wait_until(Duration::from_secs(120), "counts after a restart", || {
+        latest(output, 2) == expect(&model)
+    });
+    assert_eq!(
+        restored(&second, 2),
+        0,
+        "restored from the checkpoint, not from zero"
+    );
+    assert!(second.stop());
+
+    // 3. Lose the local state: the counts come back from the changelog.
+    std::fs::remove_dir_all(dir.path().join("state")).unwrap();
+    round(1_000, 3_000, &mut model);
+    let third = Eddy::start(&["run", &spec]);
+    wait_until(
+        Duration::from_secs(120),
+        "counts after losing the state",
+        || latest(output, 2) == expect(&model),
+    );
+    let n = restored(&third, 2);
+    assert!(third.stop());
+    assert!(
+        n >= keys.len() as u64,
+        "restored {n} records, at least one per key"
+    );
+    assert!(n <= total_records(&changelog, 2) as u64);
+}
+
+fn eddy_reset(spec: &str, extra: &[&str]) -> std::process::Output {
+    std::process::Command::new(eddy_e2e::eddy_bin())
+        .args(["reset", spec])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn a_reset_application_gives_the_same_results_again() {
+    let topics = Topics::create(&[("reset-in", 2), ("reset-out", 2)]);
+    let (input, output) = (&topics.names[0], &topics.names[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("reset");
+    let steps = "[[steps]]\nname = \"by-key\"\nop = \"group_by\"\nkey = \"/k\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"";
+    let spec = spec(dir.path(), &app, input, "", steps, output);
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("[state]", "[state]\ncache_size = \"0\"");
+    std::fs::write(&spec, text).unwrap();
+    let records: Vec<(String, String, i64)> = (0..600)
+        .map(|i| {
+            (
+                format!("r{i}"),
+                format!("{{\"k\":\"g{}\"}}", i % 7),
+                i as i64,
+            )
+        })
+        .collect();
+    produce(input, kv(&records));
+    let run = || {
+        let before = total_records(output, 2);
+        let eddy = Eddy::start(&["run", &spec]);
+        wait_until(Duration::from_secs(120), "600 counts", || {
+            total_records(output, 2) >= before + 600
+        });
+        // While it runs, a reset is refused.
+        let refused = eddy_reset(&spec, &[]);
+        assert!(!refused.status.success());
+        assert!(String::from_utf8_lossy(&refused.stderr).contains("still active"));
+        assert!(eddy.stop());
+        let mut got = consume(output, 2, (before + 600) as usize, Duration::from_secs(30));
+        got.sort_by_key(|g| (g.partition, g.offset));
+        got.into_iter()
+            .map(|g| (g.partition, g.key, g.value))
+            .collect::<Vec<_>>()
+    };
+    let first = run();
+    assert_eq!(first.len(), 600);
+
+    let dry = eddy_reset(&spec, &["--dry-run"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let said = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(
+        said.contains(&format!(
+            "would: delete internal topic {app}-by-key-repartition"
+        )),
+        "{said}"
+    );
+    assert!(
+        said.contains(&format!(
+            "would: delete internal topic {app}-counts-changelog"
+        )),
+        "{said}"
+    );
+    assert!(said.contains("would: delete local state"), "{said}");
+    assert!(
+        said.contains(&format!("would: offset of {input}-0 for group {app}: 0")),
+        "{said}"
+    );
+
+    let done = eddy_reset(&spec, &[]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert!(!dir.path().join("state").join(&app).exists());
+
+    let both = run();
+    assert_eq!(both.len(), 1200);
+    // Per partition: the second run's records repeat the first run's.
+    for p in 0..2 {
+        let firsts: Vec<_> = first.iter().filter(|r| r.0 == p).collect();
+        let all: Vec<_> = both.iter().filter(|r| r.0 == p).collect();
+        assert_eq!(all.len(), 2 * firsts.len());
+        assert_eq!(
+            &all[firsts.len()..],
+            &firsts[..],
+            "partition {p} after the reset"
+        );
+    }
+}

@@ -1,0 +1,420 @@
+package eddy.oracle;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.math.BigDecimal;
+import java.math.MathContext;
+import java.math.RoundingMode;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.Properties;
+import java.util.stream.Stream;
+import org.apache.kafka.common.serialization.Deserializer;
+import org.apache.kafka.common.serialization.Serde;
+import org.apache.kafka.common.serialization.Serdes;
+import org.apache.kafka.streams.KeyValue;
+import org.apache.kafka.streams.StreamsBuilder;
+import org.apache.kafka.streams.StreamsConfig;
+import org.apache.kafka.streams.TestInputTopic;
+import org.apache.kafka.streams.TestOutputTopic;
+import org.apache.kafka.streams.TopologyTestDriver;
+import org.apache.kafka.streams.kstream.*;
+import org.apache.kafka.streams.test.TestRecord;
+
+/**
+ * Runs one Kafka Streams aggregation (count or sum, optionally windowed) under
+ * TopologyTestDriver and prints the sink topic's records as JSON lines.
+ * See tests/oracle/README.md for the CLI.
+ */
+public final class Oracle {
+    static final String SENTINEL = "__eddy_advance__";
+    static final ObjectMapper JSON = new ObjectMapper()
+            .enable(DeserializationFeature.FAIL_ON_TRAILING_TOKENS);
+    static final Serde<String> S = Serdes.String();
+
+    // ---- options
+    final Map<String, String> opt = new HashMap<>();
+    String source, sink, group, op, sumField, window, emit;
+    boolean table;
+    long grace, cacheBytes, size, advance;
+    String windowKind;
+
+    public static void main(String[] args) {
+        try {
+            new Oracle().run(args);
+        } catch (Usage e) {
+            System.err.println("oracle: " + e.getMessage());
+            System.exit(64);
+        } catch (Exception e) {
+            System.err.println("oracle: " + e);
+            for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
+                System.err.println("  caused by: " + c);
+            }
+            System.exit(1);
+        }
+    }
+
+    static final class Usage extends RuntimeException {
+        Usage(String m) { super(m); }
+    }
+
+    void parseArgs(String[] args) {
+        for (int i = 0; i < args.length; i += 2) {
+            String a = args[i];
+            if (!a.startsWith("--") || i + 1 >= args.length) {
+                throw new Usage("expected --name value pairs, got '" + a + "'");
+            }
+            opt.put(a.substring(2), args[i + 1]);
+        }
+        for (String k : opt.keySet()) {
+            if (!java.util.List.of("input", "source", "as", "group", "op", "sum-field", "window",
+                    "grace", "emit", "cache-bytes", "sink").contains(k)) {
+                throw new Usage("unknown option --" + k);
+            }
+        }
+        source = need("source");
+        sink = need("sink");
+        need("input");
+        table = switch (opt.getOrDefault("as", "stream")) {
+            case "stream" -> false;
+            case "table" -> true;
+            default -> throw new Usage("--as must be stream or table");
+        };
+        group = opt.getOrDefault("group", "key");
+        if (!group.equals("key") && !group.isEmpty() && !group.startsWith("/")) {
+            throw new Usage("--group must be 'key' or a JSON pointer");
+        }
+        op = opt.getOrDefault("op", "count");
+        if (!op.equals("count") && !op.equals("sum")) throw new Usage("--op must be count or sum");
+        sumField = opt.get("sum-field");
+        if (sumField != null && !sumField.isEmpty() && !sumField.startsWith("/")) {
+            throw new Usage("--sum-field must be a JSON pointer");
+        }
+        emit = opt.getOrDefault("emit", "update");
+        if (!emit.equals("update") && !emit.equals("final")) throw new Usage("--emit must be update or final");
+        grace = num("grace", opt.getOrDefault("grace", "0"));
+        cacheBytes = num("cache-bytes", opt.getOrDefault("cache-bytes", "0"));
+        window = opt.getOrDefault("window", "none");
+        String[] w = window.split(":");
+        windowKind = w[0];
+        int want = switch (windowKind) {
+            case "none" -> 1;
+            case "tumbling", "sliding", "session" -> 2;
+            case "hopping" -> 3;
+            default -> throw new Usage("bad --window " + window);
+        };
+        if (w.length != want) throw new Usage("bad --window " + window);
+        if (want >= 2) size = num("window", w[1]);
+        advance = want == 3 ? num("window", w[2]) : size;
+        if (table && !windowKind.equals("none")) throw new Usage("--as table cannot be windowed");
+        if (emit.equals("final") && windowKind.equals("none")) throw new Usage("--emit final needs a window");
+    }
+
+    String need(String k) {
+        String v = opt.get(k);
+        if (v == null) throw new Usage("missing --" + k);
+        return v;
+    }
+
+    static long num(String name, String v) {
+        try {
+            return Long.parseLong(v);
+        } catch (NumberFormatException e) {
+            throw new Usage("--" + name + ": not a number: " + v);
+        }
+    }
+
+    // ---- record logic (runs inside the topology)
+    String newKey(String k, String v) {
+        if (group.equals("key")) return k;
+        if (v == null) return null;
+        JsonNode n;
+        try {
+            n = JSON.readTree(v);
+        } catch (IOException e) {
+            return null; // value is not JSON: no key
+        }
+        return n == null ? null : text(n.at(group));
+    }
+
+    double number(String k, String v) {
+        JsonNode n;
+        try {
+            n = JSON.readTree(v);
+        } catch (IOException e) {
+            n = null;
+        }
+        if (n != null && sumField != null) n = n.at(sumField);
+        if (n == null || !n.isNumber()) {
+            throw new IllegalArgumentException("sum: value of key " + k + " is not a JSON number"
+                    + (sumField == null ? "" : " at " + sumField) + ": " + v);
+        }
+        return n.doubleValue();
+    }
+
+    // The sentinel's group never parses its values, so the sentinel value only
+    // has to route the record into that group.
+    String add(String k, String v, String agg) {
+        return SENTINEL.equals(k) ? agg : fmtDouble(Double.parseDouble(agg) + number(k, v));
+    }
+
+    String sub(String k, String v, String agg) {
+        return SENTINEL.equals(k) ? agg : fmtDouble(Double.parseDouble(agg) - number(k, v));
+    }
+
+    String sentinelValue() {
+        if (group.equals("key")) return "0";
+        if (group.isEmpty()) return "\"" + SENTINEL + "\"";
+        ObjectNode root = JSON.createObjectNode();
+        ObjectNode cur = root;
+        String[] parts = group.substring(1).split("/", -1);
+        for (int i = 0; i < parts.length; i++) {
+            String p = parts[i].replace("~1", "/").replace("~0", "~");
+            if (i == parts.length - 1) cur.put(p, SENTINEL);
+            else cur = cur.putObject(p);
+        }
+        return root.toString();
+    }
+
+    // ---- topology
+    @SuppressWarnings({"unchecked", "rawtypes"})
+    void run(String[] args) throws Exception {
+        parseArgs(args);
+        boolean count = op.equals("count");
+        boolean fin = emit.equals("final");
+        Initializer<String> init = () -> "0";
+        Aggregator<String, String, String> adder = this::add;
+        StreamsBuilder b = new StreamsBuilder();
+        KTable result;
+        if (table) {
+            KGroupedTable<String, String> g = b.table(source, Consumed.with(S, S))
+                    .groupBy((k, v) -> KeyValue.pair(newKey(k, v), v), Grouped.with(S, S));
+            result = count ? g.count()
+                    : g.aggregate(init, adder, this::sub, Materialized.with(S, S));
+        } else {
+            KStream<String, String> s = b.stream(source, Consumed.with(S, S));
+            KGroupedStream<String, String> g = group.equals("key")
+                    ? s.groupByKey(Grouped.with(S, S))
+                    : s.groupBy(this::newKey, Grouped.with(S, S));
+            Duration gr = Duration.ofMillis(grace), sz = Duration.ofMillis(size);
+            switch (windowKind) {
+                case "none" -> result = count ? g.count() : g.aggregate(init, adder, Materialized.with(S, S));
+                case "session" -> {
+                    SessionWindowedKStream<String, String> w =
+                            g.windowedBy(SessionWindows.ofInactivityGapAndGrace(sz, gr));
+                    if (fin) w = w.emitStrategy(EmitStrategy.onWindowClose());
+                    result = count ? w.count() : w.aggregate(init, adder,
+                            (k, a1, a2) -> SENTINEL.equals(k) ? a1
+                                    : fmtDouble(Double.parseDouble(a1) + Double.parseDouble(a2)),
+                            Materialized.with(S, S));
+                }
+                default -> {
+                    TimeWindowedKStream<String, String> w = windowKind.equals("sliding")
+                            ? g.windowedBy(SlidingWindows.ofTimeDifferenceAndGrace(sz, gr))
+                            : g.windowedBy(TimeWindows.ofSizeAndGrace(sz, gr).advanceBy(Duration.ofMillis(advance)));
+                    if (fin) w = w.emitStrategy(EmitStrategy.onWindowClose());
+                    result = count ? w.count() : w.aggregate(init, adder, Materialized.with(S, S));
+                }
+            }
+        }
+        Serde keySerde = switch (windowKind) {
+            case "none" -> S;
+            case "session" -> WindowedSerdes.sessionWindowedSerdeFrom(String.class);
+            default -> WindowedSerdes.timeWindowedSerdeFrom(String.class, size);
+        };
+        Serde valSerde = count ? Serdes.Long() : S;
+        result.toStream().to(sink, Produced.with(keySerde, valSerde));
+
+        Path stateDir = Files.createTempDirectory("eddy-oracle-");
+        Properties p = new Properties();
+        p.put(StreamsConfig.APPLICATION_ID_CONFIG, "oracle");
+        p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:9092");
+        p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+        p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, Long.toString(cacheBytes));
+        p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+        p.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_WINDOWED_AGGREGATION, 0L);
+
+        PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+        try (TopologyTestDriver ttd = new TopologyTestDriver(b.build(), p, Instant.EPOCH)) {
+            TestInputTopic<String, String> in = ttd.createInputTopic(source,
+                    S.serializer(), S.serializer());
+            TestOutputTopic outTopic = ttd.createOutputTopic(sink,
+                    (Deserializer) keySerde.deserializer(), (Deserializer) valSerde.deserializer());
+            String sentinel = sentinelValue();
+            try (BufferedReader r = Files.newBufferedReader(Path.of(opt.get("input")), StandardCharsets.UTF_8)) {
+                String line;
+                int no = 0;
+                while ((line = r.readLine()) != null) {
+                    no++;
+                    String t = line.strip();
+                    if (t.isEmpty() || t.startsWith("#")) continue;
+                    JsonNode n;
+                    try {
+                        n = JSON.readTree(t);
+                    } catch (IOException e) {
+                        throw new Usage("input line " + no + ": bad JSON: " + e.getMessage().lines().findFirst().orElse(""));
+                    }
+                    if (n == null || !n.isObject()) throw new Usage("input line " + no + ": not a JSON object");
+                    if (n.has("advance_time")) {
+                        in.pipeInput(new TestRecord<>(SENTINEL, sentinel, Instant.ofEpochMilli(n.get("advance_time").asLong())));
+                        continue;
+                    }
+                    String topic = n.hasNonNull("topic") ? n.get("topic").asText() : source;
+                    if (!topic.equals(source)) throw new Usage("input line " + no + ": topic '" + topic + "' is not --source");
+                    long ts = n.hasNonNull("timestamp") ? n.get("timestamp").asLong() : 0L;
+                    in.pipeInput(new TestRecord<>(text(n.get("key")), text(n.get("value")), Instant.ofEpochMilli(ts)));
+                }
+            }
+            while (!outTopic.isEmpty()) {
+                TestRecord rec = outTopic.readRecord();
+                Object k = rec.key();
+                String key;
+                if (k instanceof Windowed<?> wk) {
+                    if (SENTINEL.equals(wk.key())) continue;
+                    key = "{\"key\":" + renderKey((String) wk.key()) + ",\"start\":" + wk.window().start()
+                            + ",\"end\":" + wk.window().end() + "}";
+                } else {
+                    if (SENTINEL.equals(k)) continue;
+                    key = renderKey((String) k);
+                }
+                Object v = rec.value();
+                out.println("{\"topic\":" + quote(sink) + ",\"key\":" + key + ",\"value\":"
+                        + renderValue(v == null ? null : v.toString()) + ",\"timestamp\":" + rec.timestamp() + "}");
+            }
+        } finally {
+            out.flush();
+            try (Stream<Path> walk = Files.walk(stateDir)) {
+                walk.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+            } catch (IOException ignored) {
+                // best effort
+            }
+        }
+    }
+
+    // ---- JSON text helpers (formatted the way Rust's serde_json prints)
+
+    /** Input key/value/pointer target: a string's text, other JSON's compact text, null/missing = null. */
+    static String text(JsonNode n) {
+        if (n == null || n.isNull() || n.isMissingNode()) return null;
+        return n.isTextual() ? n.textValue() : compact(n);
+    }
+
+    static JsonNode parse(String s) {
+        try {
+            return JSON.readTree(s);
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    static String renderKey(String k) {
+        if (k == null) return "null";
+        JsonNode n = parse(k);
+        return n != null && (n.isObject() || n.isArray()) ? compact(n) : quote(k);
+    }
+
+    static String renderValue(String v) {
+        if (v == null) return "null";
+        JsonNode n = parse(v);
+        return n != null && (n.isNumber() || n.isObject() || n.isArray() || n.isBoolean()) ? compact(n) : quote(v);
+    }
+
+    static String compact(JsonNode n) {
+        StringBuilder sb = new StringBuilder();
+        write(n, sb);
+        return sb.toString();
+    }
+
+    static void write(JsonNode n, StringBuilder sb) {
+        if (n.isObject()) {
+            sb.append('{');
+            boolean first = true;
+            for (Map.Entry<String, JsonNode> e : n.properties()) {
+                if (!first) sb.append(',');
+                first = false;
+                sb.append(quote(e.getKey())).append(':');
+                write(e.getValue(), sb);
+            }
+            sb.append('}');
+        } else if (n.isArray()) {
+            sb.append('[');
+            for (int i = 0; i < n.size(); i++) {
+                if (i > 0) sb.append(',');
+                write(n.get(i), sb);
+            }
+            sb.append(']');
+        } else if (n.isTextual()) {
+            sb.append(quote(n.textValue()));
+        } else if (n.isIntegralNumber()) {
+            sb.append(n.bigIntegerValue());
+        } else if (n.isNumber()) {
+            sb.append(fmtDouble(n.doubleValue()));
+        } else {
+            sb.append(n.toString()); // true, false, null
+        }
+    }
+
+    static String quote(String s) {
+        StringBuilder sb = new StringBuilder("\"");
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            switch (c) {
+                case '"' -> sb.append("\\\"");
+                case '\\' -> sb.append("\\\\");
+                case '\n' -> sb.append("\\n");
+                case '\r' -> sb.append("\\r");
+                case '\t' -> sb.append("\\t");
+                case '\b' -> sb.append("\\b");
+                case '\f' -> sb.append("\\f");
+                default -> {
+                    if (c < 0x20) sb.append(String.format("\\u%04x", (int) c));
+                    else sb.append(c);
+                }
+            }
+        }
+        return sb.append('"').toString();
+    }
+
+    /**
+     * An f64 as serde_json 1.0.154 (zmij) prints it: the shortest digits that
+     * round-trip, plain when the leading digit's exponent is in [-5, 15]
+     * (`7.0`, `0.00001`), else scientific (`1e+16`, `1.5e-7`).
+     */
+    static String fmtDouble(double d) {
+        if (Double.isNaN(d) || Double.isInfinite(d)) return "null";
+        if (d == 0) return 1 / d < 0 ? "-0.0" : "0.0";
+        BigDecimal exact = new BigDecimal(d), bd = exact;
+        for (int prec = 1; prec <= 17; prec++) {
+            bd = exact.round(new MathContext(prec, RoundingMode.HALF_EVEN));
+            if (bd.doubleValue() == d) break;
+        }
+        bd = bd.stripTrailingZeros();
+        String digits = bd.unscaledValue().abs().toString();
+        int len = digits.length(), k = -bd.scale(), kk = len + k;
+        StringBuilder sb = new StringBuilder(d < 0 ? "-" : "");
+        if (k >= 0 && kk <= 16) {
+            sb.append(digits).append("0".repeat(k)).append(".0");
+        } else if (kk > 0 && kk <= 16) {
+            sb.append(digits, 0, kk).append('.').append(digits, kk, len);
+        } else if (kk > -5 && kk <= 0) {
+            sb.append("0.").append("0".repeat(-kk)).append(digits);
+        } else if (len == 1) {
+            sb.append(digits).append(kk > 0 ? "e+" : "e").append(kk - 1);
+        } else {
+            sb.append(digits, 0, 1).append('.').append(digits, 1, len).append(kk > 0 ? "e+" : "e").append(kk - 1);
+        }
+        return sb.toString();
+    }
+}
