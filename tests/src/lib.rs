@@ -27,11 +27,13 @@ pub fn root() -> PathBuf {
 /// The `eddy` binary next to this test's target directory.
 pub fn eddy_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>")
-        .join("eddy");
+    // Tests run from target/<profile>/deps, benchmarks from target/<profile>.
+    let dir = exe.parent().expect("target/<profile>[/deps]");
+    let bin = if dir.ends_with("deps") {
+        dir.parent().expect("target/<profile>").join("eddy")
+    } else {
+        dir.join("eddy")
+    };
     assert!(
         bin.is_file(),
         "{} is missing: build it first (cargo build -p eddy)",
