@@ -106,3 +106,97 @@ fn a_processor_after_an_aggregation_reads_its_changes() {
     assert_eq!(out.len(), 2);
     assert_eq!(out[1]["value"].as_f64(), Some(7.0));
 }
+
+#[test]
+fn group_by_with_an_operator_and_reduce() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::SPLIT_WORDS, dir.path().join("split_words.wasm")).unwrap();
+    // The operator's outputs carry the new keys (the words); the counts are
+    // per word.
+    let spec = r#"application_id = "by-word"
+
+[[sources]]
+topic = "in"
+
+[[steps]]
+name = "by-word"
+op = "group_by"
+component = "split_words.wasm"
+
+[[steps]]
+name = "count"
+op = "count"
+
+[[sinks]]
+topic = "out"
+
+[state]
+cache_size = "0"
+"#;
+    let out = eddy_test(
+        dir.path(),
+        spec,
+        "{\"topic\":\"in\",\"key\":\"s1\",\"value\":\"b a b\",\"timestamp\":5}\n",
+    );
+    let got: Vec<(String, i64)> = out
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["value"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(got, vec![("b".into(), 1), ("a".into(), 1), ("b".into(), 2)]);
+
+    // Reduce: the first value of a key is its aggregate, later values are
+    // added with the aggregator's adder.
+    let spec = sum_spec("stream").replace("op = \"aggregate\"", "op = \"reduce\"");
+    let input = "{\"topic\":\"in\",\"key\":\"k\",\"value\":\"10\",\"timestamp\":1}\n{\"topic\":\"in\",\"key\":\"k\",\"value\":\"5\",\"timestamp\":2}\n";
+    let out = eddy_test(dir.path(), &spec, input);
+    let values: Vec<String> = out.iter().map(|r| r["value"].to_string()).collect();
+    assert_eq!(
+        values,
+        vec!["10", "15.0"],
+        "the first value as it came, then sums"
+    );
+}
+
+#[test]
+fn skipped_and_late_records_are_counted() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = r#"application_id = "late"
+
+[[sources]]
+topic = "in"
+
+[[steps]]
+name = "g"
+op = "group_by_key"
+
+[[steps]]
+name = "c"
+op = "count"
+window = { kind = "tumbling", size = "10s" }
+
+[[sinks]]
+topic = "out"
+"#;
+    std::fs::write(dir.path().join("pipeline.toml"), spec).unwrap();
+    std::fs::write(
+        dir.path().join("input.jsonl"),
+        "{\"topic\":\"in\",\"key\":\"a\",\"value\":\"x\",\"timestamp\":20000}\n{\"topic\":\"in\",\"key\":\"a\",\"value\":\"x\",\"timestamp\":1000}\n{\"topic\":\"in\",\"value\":\"no key\",\"timestamp\":20001}\n",
+    )
+    .unwrap();
+    let out = Command::new(eddy_bin())
+        .arg("test")
+        .arg(dir.path().join("pipeline.toml"))
+        .arg("--input")
+        .arg(dir.path().join("input.jsonl"))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("1 late record(s) dropped"), "{err}");
+    assert!(err.contains("1 record(s) without a key skipped"), "{err}");
+}

@@ -12,7 +12,9 @@
 //! key of both outputs must agree.
 //!
 //! Run: `scripts/kafka start && cargo run -p eddy-bench --bin state`
-//! (RECORDS, RUNS to change the defaults). Prints one table row per run.
+//! (RECORDS, RUNS to change the defaults; ONLY=count or ONLY=window to run
+//! one pipeline, CACHE=10MiB or CACHE=0 one cache setting). Prints one table
+//! row per run.
 
 use eddy_e2e::{Topics, bootstrap, committed, eddy_bin, produce, root, unique, wait_until};
 use std::collections::BTreeMap;
@@ -64,15 +66,21 @@ fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64])
         ""
     };
     let spec = format!(
-        "application_id = \"{app}\"\n\n[kafka]\n\"bootstrap.servers\" = \"{}\"\n\n[runtime]\nworkers = 2\ncommit_interval = \"1s\"\n\n[state]\ndir = \"state\"\ncache_size = \"{cache}\"\n\n[[sources]]\ntopic = \"{input}\"\n\n[[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"\n{window}\n[[sinks]]\ntopic = \"{output}\"\n",
-        bootstrap()
+        "application_id = \"{app}\"\n\n[kafka]\n\"bootstrap.servers\" = \"{}\"\n{}\n\n[runtime]\nworkers = 2\ncommit_interval = \"1s\"\n\n[state]\ndir = \"state\"\ncache_size = \"{cache}\"\n\n[[sources]]\ntopic = \"{input}\"\n\n[[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"\n{window}\n[[sinks]]\ntopic = \"{output}\"\n",
+        bootstrap(),
+        std::env::var("EDDY_BENCH_KAFKA")
+            .unwrap_or_default()
+            .replace(';', "\n"),
     );
     let path = dir.path().join("pipeline.toml");
     std::fs::write(&path, spec).unwrap();
     let start = Instant::now();
     let mut child = Command::new(eddy_bin())
         .args(["run", path.to_str().unwrap()])
-        .env("EDDY_LOG", "warn")
+        .env(
+            "EDDY_LOG",
+            std::env::var("EDDY_BENCH_LOG").unwrap_or_else(|_| "warn".into()),
+        )
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())
         .spawn()
@@ -212,8 +220,16 @@ fn main() {
         "| pipeline | cache | run | eddy s | eddy rec/s | eddy CPU s/M | KS s | KS rec/s | KS CPU s/M | eddy/KS (rec/s) | same results |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    let only = std::env::var("ONLY").unwrap_or_default();
+    let cache_only = std::env::var("CACHE").unwrap_or_default();
     for windowed in [false, true] {
+        if (only == "count" && windowed) || (only == "window" && !windowed) {
+            continue;
+        }
         for (cache_name, cache_eddy, cache_ks) in [("10MiB", "10MiB", 10u64 << 20), ("0", "0", 0)] {
+            if !cache_only.is_empty() && cache_only != cache_name {
+                continue;
+            }
             for run in 1..=runs {
                 let outs = Topics::create(&[
                     ("state-bench-eddy", PARTITIONS),

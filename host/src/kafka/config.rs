@@ -36,6 +36,11 @@ pub fn consumer_config(t: &Topology) -> ClientConfig {
         "partition.assignment.strategy",
         "cooperative-sticky",
     );
+    // Fetch ahead in large chunks: with librdkafka's defaults (1 MiB per
+    // partition and fetch, 100k messages queued) the consumer, not the
+    // processing, bounds throughput (docs/performance.md).
+    default(&mut c, "max.partition.fetch.bytes", "8388608");
+    default(&mut c, "queued.min.messages", "1000000");
     default(
         &mut c,
         "client.id",

@@ -92,11 +92,19 @@ pub struct Shared {
 
 struct Task {
     pipeline: TaskPipeline,
+    /// Dropped records already reported.
+    reported: crate::ops::Dropped,
     /// Changelog topic of each store.
     changelogs: Vec<String>,
     /// Where restore ended, per changelog.
     restored_to: HashMap<String, i64>,
+    /// The offsets of the last checkpoint written, per changelog.
+    checkpointed: HashMap<String, i64>,
 }
+
+/// Changelog records after which a commit also checkpoints (flushing
+/// RocksDB's memtables costs; Kafka Streams waits for 10,000 too).
+const CHECKPOINT_EVERY: i64 = 10_000;
 
 /// Runs until the channel closes.
 pub fn worker(rx: &Receiver<Msg>, mut chain: Chain, s: &Shared) {
@@ -107,11 +115,11 @@ pub fn worker(rx: &Receiver<Msg>, mut chain: Chain, s: &Shared) {
             Msg::Work(work) => run_batch(work, &mut chain, &mut tasks, &mut failed, s),
             Msg::Commit(reply) => {
                 let ids: Vec<TaskId> = tasks.keys().copied().collect();
-                commit(&ids, &mut chain, &mut tasks, s);
+                commit(&ids, &mut chain, &mut tasks, s, false);
                 let _ = reply.send(());
             }
             Msg::Close(ids, reply) => {
-                commit(&ids, &mut chain, &mut tasks, s);
+                commit(&ids, &mut chain, &mut tasks, s, true);
                 for id in &ids {
                     if tasks.remove(id).is_some() {
                         tracing::info!(task = %name(*id), "closed");
@@ -123,7 +131,7 @@ pub fn worker(rx: &Receiver<Msg>, mut chain: Chain, s: &Shared) {
         }
     }
     let ids: Vec<TaskId> = tasks.keys().copied().collect();
-    commit(&ids, &mut chain, &mut tasks, s);
+    commit(&ids, &mut chain, &mut tasks, s, true);
 }
 
 fn name(id: TaskId) -> String {
@@ -197,8 +205,10 @@ fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
         let pipeline = TaskPipeline::new(&s.t, id.0, None).map_err(|e| e.to_string())?;
         return Ok(Task {
             pipeline,
+            reported: crate::ops::Dropped::default(),
             changelogs,
             restored_to: HashMap::new(),
+            checkpointed: HashMap::new(),
         });
     }
     let dir = s.state_root.join(name(id));
@@ -233,19 +243,39 @@ fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
         .collect();
     Ok(Task {
         pipeline,
+        reported: crate::ops::Dropped::default(),
         changelogs,
         restored_to,
+        checkpointed: HashMap::new(),
     })
 }
 
 /// Flushes the tasks' caches (producing what that emits), waits until
-/// everything they produced is acknowledged, then checkpoints their stores.
-fn commit(ids: &[TaskId], chain: &mut Chain, tasks: &mut HashMap<TaskId, Task>, s: &Shared) {
+/// everything they produced is acknowledged, then checkpoints their stores:
+/// always when `force` (closing), else once enough was written since the
+/// last checkpoint.
+fn commit(
+    ids: &[TaskId],
+    chain: &mut Chain,
+    tasks: &mut HashMap<TaskId, Task>,
+    s: &Shared,
+    force: bool,
+) {
     let mut tickets = Vec::new();
     for id in ids {
         let Some(task) = tasks.get_mut(id) else {
             continue;
         };
+        let d = task.pipeline.dropped;
+        if d != task.reported {
+            tracing::warn!(
+                task = %name(*id),
+                late = d.late - task.reported.late,
+                no_key = d.no_key - task.reported.no_key,
+                "records dropped since the last commit: late for their windows, or without a key"
+            );
+            task.reported = d;
+        }
         let ticket = BatchTicket::new(0);
         match task.pipeline.flush(chain) {
             Ok(out) => produce(&out, task, *id, &ticket, s),
@@ -284,15 +314,27 @@ fn commit(ids: &[TaskId], chain: &mut Chain, tasks: &mut HashMap<TaskId, Task>, 
         };
         let acked = s.changelog_offsets.lock().expect("not poisoned");
         let mut cp = Checkpoint::default();
+        let mut written = 0;
         for topic in &task.changelogs {
             let after_acked = acked.get(&(topic.clone(), id.1)).map(|o| o + 1);
             let restored = task.restored_to.get(topic).copied();
             let offset = after_acked.max(restored).unwrap_or(0);
+            written += offset - task.checkpointed.get(topic).copied().unwrap_or(0);
             cp.offsets.insert((topic.clone(), id.1), offset);
         }
         drop(acked);
-        if let Err(e) = state.checkpoint(&cp) {
-            tracing::warn!(task = %name(id), "writing the checkpoint: {e}");
+        if !force && written < CHECKPOINT_EVERY {
+            continue;
+        }
+        match state.checkpoint(&cp) {
+            Ok(()) => {
+                task.checkpointed = cp
+                    .offsets
+                    .iter()
+                    .map(|((t, _), o)| (t.clone(), *o))
+                    .collect();
+            }
+            Err(e) => tracing::warn!(task = %name(id), "writing the checkpoint: {e}"),
         }
     }
 }

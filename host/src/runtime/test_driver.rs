@@ -145,6 +145,17 @@ pub fn run(
         }
     }
     d.batch(input, &pending)?;
+    let (late, no_key) = d.tasks.iter().fold((0, 0), |(l, k), t| {
+        (l + t.dropped.late, k + t.dropped.no_key)
+    });
+    if late > 0 {
+        tracing::warn!("{late} late record(s) dropped (later than their windows' end + grace)");
+    }
+    if no_key > 0 {
+        tracing::warn!(
+            "{no_key} record(s) without a key skipped (a grouping or an aggregation needs one)"
+        );
+    }
     Ok(d.written)
 }
 
