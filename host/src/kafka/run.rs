@@ -339,7 +339,7 @@ pub fn run(
     }
     drop(worker_shared);
     *consumer.context().workers.lock().expect("not poisoned") = senders.clone();
-    let stateful = !topics::stores(t).is_empty();
+    let stateful = !t.stores().is_empty();
     tracing::info!(application = %t.application_id, workers = t.runtime.workers, "running; Ctrl-C stops gracefully");
 
     let mut pending: HashMap<Task, (BatchWriter, Vec<i64>)> = HashMap::new();

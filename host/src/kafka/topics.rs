@@ -3,7 +3,6 @@
 //! (`<application-id>-<step>-repartition`), created by eddy with as many
 //! partitions as the sources have, as Kafka Streams does.
 
-use crate::runtime::task::source_store;
 use crate::topology::{SubOutput, Topology};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
@@ -32,25 +31,13 @@ pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
             SubOutput::Sinks => None,
         })
         .collect();
-    for store in stores(t) {
+    for store in t.stores() {
         topics.push(InternalTopic {
             name: t.changelog_topic(&store),
             changelog: true,
         });
     }
     topics
-}
-
-/// Every store of `t`, including a table source's.
-pub fn stores(t: &Topology) -> Vec<String> {
-    let mut stores: Vec<String> = t.stores().iter().map(ToString::to_string).collect();
-    let first = t.subtopologies.first().map(|s| s.steps.start);
-    if t.sources.iter().any(|s| s.table)
-        && first.is_some_and(|k| t.steps.get(k).is_some_and(|s| s.op.is_grouping()))
-    {
-        stores.push(source_store(&t.sources[0].topic));
-    }
-    stores
 }
 
 /// Number of partitions of the widest source topic (the number of tasks of

@@ -193,13 +193,7 @@ fn run_batch(
 
 /// Opens a task's stores and restores them from their changelogs.
 fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
-    let probe = TaskPipeline::new(&s.t, id.0, None).map_err(|e| e.to_string())?;
-    let stores: Vec<String> = probe
-        .state_specs()
-        .iter()
-        .map(|spec| spec.name.clone())
-        .collect();
-    drop(probe);
+    let stores = s.t.stores_of(s.t.subtopologies[id.0].steps.clone());
     let changelogs: Vec<String> = stores.iter().map(|st| s.t.changelog_topic(st)).collect();
     if changelogs.is_empty() {
         let pipeline = TaskPipeline::new(&s.t, id.0, None).map_err(|e| e.to_string())?;

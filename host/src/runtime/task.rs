@@ -57,11 +57,6 @@ pub struct TaskPipeline {
     pub output: SubOutput,
 }
 
-/// The name of the store a table source keeps.
-pub fn source_store(topic: &str) -> String {
-    format!("source-{topic}")
-}
-
 impl TaskPipeline {
     /// Builds sub-topology `sub` of `t` for one task, with its stores under
     /// `dir` (RocksDB) or in memory (no `dir`, or `state.store = memory`).
@@ -80,11 +75,7 @@ impl TaskPipeline {
         if st.input == SubInput::Sources && t.sources.iter().any(|s| s.table) {
             table = true;
             // A table feeding a grouping needs its old values: keep it.
-            if t.steps
-                .get(st.steps.start)
-                .is_some_and(|s| s.op.is_grouping())
-            {
-                let name = source_store(&t.sources[0].topic);
+            if let Some(name) = t.table_source_store() {
                 nodes.push(Node::Table(TableNode {
                     store: store(&name, false),
                     name,
@@ -224,11 +215,6 @@ impl TaskPipeline {
     /// The task's stores, if it keeps any.
     pub fn state(&mut self) -> Option<&mut TaskState> {
         self.state.as_mut()
-    }
-
-    /// The stores the task keeps, by index.
-    pub fn state_specs(&self) -> &[StoreSpec] {
-        self.state.as_ref().map_or(&[], TaskState::specs)
     }
 
     /// Runs a batch of source records (numbered 0..n) through the steps.

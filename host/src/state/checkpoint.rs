@@ -59,17 +59,6 @@ impl Checkpoint {
         std::fs::write(&tmp, text).map_err(io)?;
         std::fs::rename(&tmp, &path).map_err(io)
     }
-
-    /// Deletes the checkpoint: from now on the local files are ahead of it.
-    pub fn remove(task_dir: &Path) -> Result<(), StateError> {
-        match std::fs::remove_file(Self::path(task_dir)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(StateError::Io {
-                path: Self::path(task_dir),
-                reason: e.to_string(),
-            }),
-            _ => Ok(()),
-        }
-    }
 }
 
 #[cfg(test)]
@@ -89,9 +78,6 @@ mod tests {
             "eddy-checkpoint 1\nbad line\n",
         )
         .unwrap();
-        assert_eq!(Checkpoint::read(dir.path()), None);
-        Checkpoint::remove(dir.path()).unwrap();
-        Checkpoint::remove(dir.path()).unwrap();
         assert_eq!(Checkpoint::read(dir.path()), None);
     }
 }

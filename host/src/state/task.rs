@@ -46,7 +46,6 @@ struct Tables {
 #[derive(Debug)]
 pub struct TaskState {
     backend: Backend,
-    specs: Vec<StoreSpec>,
     tables: Vec<Tables>,
     caches: Vec<Cache>,
     cache_bytes: usize,
@@ -80,18 +79,12 @@ impl TaskState {
         };
         Ok(TaskState {
             backend,
-            specs: specs.to_vec(),
             caches: (0..names.len()).map(|_| Cache::new()).collect(),
             tables,
             cache_bytes,
             changelog: Vec::new(),
             dir: dir.map(Path::to_path_buf),
         })
-    }
-
-    /// The stores, by index.
-    pub fn specs(&self) -> &[StoreSpec] {
-        &self.specs
     }
 
     /// The task directory, for persistent stores.

@@ -47,20 +47,33 @@ impl Topology {
         self.sources.iter().map(|s| s.topic.clone()).collect()
     }
 
-    /// Names of the stores the topology keeps.
-    pub fn stores(&self) -> Vec<&str> {
+    /// The store a table source keeps its rows in: only when a grouping
+    /// follows it, which needs each row's old value.
+    pub fn table_source_store(&self) -> Option<String> {
+        let source = self.sources.first().filter(|s| s.table)?;
+        let first = self.subtopologies.first()?.steps.start;
         self.steps
-            .iter()
-            .filter_map(|s| match &s.op {
-                Op::ToTable { store } => Some(store.as_str()),
-                op => op.aggregation().map(|a| a.store.as_str()),
-            })
+            .get(first)
+            .filter(|s| s.op.is_grouping())
+            .map(|_| format!("source-{}", source.topic))
+    }
+
+    /// Names of the stores the steps of `steps` keep (and the table source's,
+    /// when they start at the first step), in the order tasks index them.
+    pub fn stores_of(&self, steps: std::ops::Range<usize>) -> Vec<String> {
+        let source = self.table_source_store().filter(|_| steps.start == 0);
+        source
+            .into_iter()
+            .chain(self.steps[steps].iter().filter_map(|s| match &s.op {
+                Op::ToTable { store } => Some(store.clone()),
+                op => op.aggregation().map(|a| a.store.clone()),
+            }))
             .collect()
     }
 
-    /// Whether any step keeps state.
-    pub fn is_stateful(&self) -> bool {
-        !self.stores().is_empty()
+    /// Names of every store the topology keeps.
+    pub fn stores(&self) -> Vec<String> {
+        self.stores_of(0..self.steps.len())
     }
 
     /// The changelog topic of a store.

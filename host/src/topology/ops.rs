@@ -127,18 +127,6 @@ pub enum WindowKind {
     },
 }
 
-impl WindowKind {
-    /// The name used in the spec.
-    pub fn name(&self) -> &'static str {
-        match self {
-            WindowKind::Tumbling { .. } => "tumbling",
-            WindowKind::Hopping { .. } => "hopping",
-            WindowKind::Sliding { .. } => "sliding",
-            WindowKind::Session { .. } => "session",
-        }
-    }
-}
-
 /// Where a source record's event time comes from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum TimestampSource {
