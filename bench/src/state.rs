@@ -13,8 +13,9 @@
 //!
 //! Run: `scripts/kafka start && cargo run -p eddy-bench --bin state`
 //! (RECORDS, RUNS to change the defaults; ONLY=count or ONLY=window to run
-//! one pipeline, CACHE=10MiB or CACHE=0 one cache setting). Prints one table
-//! row per run.
+//! one pipeline, CACHE=10MiB or CACHE=0 one cache setting; EDDY_ONLY=1 runs
+//! eddy alone and EDDY_BENCH_PERF=<file> samples it with `perf record`).
+//! Prints one table row per run.
 
 use eddy_e2e::{Topics, bootstrap, committed, eddy_bin, produce, root, unique, wait_until};
 use std::collections::BTreeMap;
@@ -85,6 +86,21 @@ fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64])
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
+    // EDDY_BENCH_PERF=<file>: sample eddy with `perf record -g` once its
+    // first offsets are committed (all its threads exist by then).
+    let mut perf = std::env::var("EDDY_BENCH_PERF").ok().map(|out| {
+        wait_until(Duration::from_secs(300), "eddy's first commit", || {
+            committed(&app, input, PARTITIONS)
+                .iter()
+                .any(Option::is_some)
+        });
+        Command::new("perf")
+            .args(["record", "-q", "-F", "499", "-g", "-o", &out, "-p"])
+            .arg(child.id().to_string())
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("perf record")
+    });
     wait_until(
         Duration::from_secs(900),
         "eddy to commit the whole input",
@@ -94,6 +110,12 @@ fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64])
         secs: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds(child.id()),
     };
+    if let Some(perf) = perf.as_mut() {
+        let _ = Command::new("kill")
+            .args(["-INT", &perf.id().to_string()])
+            .status();
+        let _ = perf.wait();
+    }
     stop(&mut child);
     m
 }
@@ -222,6 +244,8 @@ fn main() {
     println!("|---|---|---|---|---|---|---|---|---|---|---|");
     let only = std::env::var("ONLY").unwrap_or_default();
     let cache_only = std::env::var("CACHE").unwrap_or_default();
+    // EDDY_ONLY=1: eddy's side alone, for profiling; not a comparison.
+    let eddy_only = std::env::var("EDDY_ONLY").is_ok_and(|v| v == "1");
     for windowed in [false, true] {
         if (only == "count" && windowed) || (only == "window" && !windowed) {
             continue;
@@ -236,19 +260,26 @@ fn main() {
                     ("state-bench-ks", PARTITIONS),
                 ]);
                 let e = run_eddy(input, &outs.names[0], windowed, cache_eddy, &end);
-                let k = run_kstreams(input, &outs.names[1], windowed, cache_ks, &end);
-                let same = latest(&outs.names[0]) == latest(&outs.names[1]);
+                let pipeline = if windowed {
+                    "tumbling 1m count"
+                } else {
+                    "count"
+                };
                 let per_m = |cpu: f64| cpu * 1_000_000.0 / n as f64;
-                println!(
-                    "| {} | {cache_name} | {run} | {:.1} | {:.0} | {:.1} | {:.1} | {:.0} | {:.1} | {:.2} | {} |",
-                    if windowed {
-                        "tumbling 1m count"
-                    } else {
-                        "count"
-                    },
+                let eddy_cols = format!(
+                    "| {pipeline} | {cache_name} | {run} | {:.1} | {:.0} | {:.1} |",
                     e.secs,
                     n as f64 / e.secs,
-                    per_m(e.cpu),
+                    per_m(e.cpu)
+                );
+                if eddy_only {
+                    println!("{eddy_cols} - | - | - | - | - |");
+                    continue;
+                }
+                let k = run_kstreams(input, &outs.names[1], windowed, cache_ks, &end);
+                let same = latest(&outs.names[0]) == latest(&outs.names[1]);
+                println!(
+                    "{eddy_cols} {:.1} | {:.0} | {:.1} | {:.2} | {} |",
                     k.secs,
                     n as f64 / k.secs,
                     per_m(k.cpu),

@@ -4,6 +4,7 @@
 //! the log, and to a progress bar when stderr is a terminal.
 
 use crate::state::{Checkpoint, TaskState};
+use rdkafka::client::{Client, ClientContext};
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::message::Message;
@@ -44,7 +45,8 @@ pub fn prepare_dir(dir: &Path, changelogs: &[String], partition: i32) -> Option<
 /// Reads every changelog of `state`'s stores (topic `changelogs[i]` for
 /// store `i`, partition `partition`) from the checkpoint (or the start) to
 /// its end and applies it.
-pub fn restore(
+pub fn restore<C: ClientContext>(
+    watermarks: &Client<C>,
     client: &ClientConfig,
     state: &mut TaskState,
     changelogs: &[String],
@@ -52,18 +54,12 @@ pub fn restore(
     checkpoint: Option<&Checkpoint>,
     task: &str,
 ) -> Result<Restored, String> {
-    let consumer: BaseConsumer = client
-        .clone()
-        .set("enable.auto.commit", "false")
-        .set("enable.auto.offset.store", "false")
-        .set("auto.offset.reset", "earliest")
-        // Compaction leaves gaps: the end is where the broker says it is.
-        .set("enable.partition.eof", "true")
-        .create()
-        .map_err(|e| format!("restore consumer: {e}"))?;
+    // A consumer only when there is something to read: a new application's
+    // tasks start without one (creating it costs a broker round trip).
+    let mut consumer: Option<BaseConsumer> = None;
     let mut restored = Restored::default();
     for (store, topic) in changelogs.iter().enumerate() {
-        let (low, high) = consumer
+        let (low, high) = watermarks
             .fetch_watermarks(topic, partition, Duration::from_secs(30))
             .map_err(|e| format!("reading the end of changelog {topic}-{partition}: {e}"))?;
         let start = checkpoint
@@ -77,6 +73,20 @@ pub fn restore(
         if start >= high {
             continue;
         }
+        let consumer = match &mut consumer {
+            Some(c) => c,
+            None => consumer.insert(
+                client
+                    .clone()
+                    .set("enable.auto.commit", "false")
+                    .set("enable.auto.offset.store", "false")
+                    .set("auto.offset.reset", "earliest")
+                    // Compaction leaves gaps: the end is where the broker says it is.
+                    .set("enable.partition.eof", "true")
+                    .create()
+                    .map_err(|e| format!("restore consumer: {e}"))?,
+            ),
+        };
         let total = (high - start) as u64;
         let mut tpl = TopicPartitionList::new();
         tpl.add_partition_offset(topic, partition, Offset::Offset(start))

@@ -212,10 +212,13 @@ fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
     } else {
         None
     };
+    let opening = Instant::now();
     let mut pipeline = TaskPipeline::new(&s.t, id.0, Some(&dir)).map_err(|e| e.to_string())?;
+    let opened_ms = opening.elapsed().as_millis() as u64;
     let state = pipeline.state().expect("stores");
     let started = Instant::now();
     let restored = restore::restore(
+        rdkafka::producer::Producer::client(s.producer.as_ref()),
         &s.restore_client,
         state,
         &changelogs,
@@ -227,6 +230,7 @@ fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
         task = %name(id),
         records = restored.records,
         from = ?restored.from,
+        open_ms = opened_ms,
         took_ms = started.elapsed().as_millis() as u64,
         "restored"
     );

@@ -45,15 +45,17 @@ pub(crate) fn read_current<'u>(
     store: usize,
     updates: &'u [Update<'_>],
 ) -> Result<Current<'u>, NodeError> {
-    let mut current: Current<'u> = Current::new();
+    let mut current: Current<'u> = Current::default();
     for u in updates {
         if !current.contains_key(&u.group[..]) {
             let stored = state.get(store, &u.group).map_err(|e| state_err(name, e))?;
             let decoded = match stored {
-                Some(s) => {
-                    let (ts, v) =
+                Some(mut s) => {
+                    let (ts, _) =
                         keys::decode_value(&s).ok_or_else(|| state_err(name, corrupt(name)))?;
-                    Some((ts, v.to_vec()))
+                    // The value without its timestamp, in the same buffer.
+                    s.drain(..8);
+                    Some((ts, s))
                 }
                 None => None,
             };
@@ -141,7 +143,7 @@ impl KvAggregate {
             if state.over_budget() {
                 self.flush(state, out)?;
             }
-        } else {
+        } else if state.writes_due() {
             state
                 .flush_store(self.store)
                 .map_err(|e| state_err(&self.name, e))?;

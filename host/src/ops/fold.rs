@@ -10,8 +10,8 @@ use super::NodeError;
 use crate::runtime::{Chain, ChainError};
 use crate::wasm::CallError;
 use eddy_batch::{BatchView, BatchWriter};
+use foldhash::{HashMap, HashMapExt};
 use std::borrow::Cow;
-use std::collections::HashMap;
 
 /// Which fold a node applies.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

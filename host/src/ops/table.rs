@@ -55,9 +55,11 @@ impl TableNode {
             }
         }
         if !state.caching() {
-            state
-                .flush_store(self.store)
-                .map_err(|e| state_err(&self.name, e))?;
+            if state.writes_due() {
+                state
+                    .flush_store(self.store)
+                    .map_err(|e| state_err(&self.name, e))?;
+            }
         } else if state.over_budget() {
             self.flush(state, out)?;
         }

@@ -64,10 +64,12 @@ impl TaskPipeline {
         let st = &t.subtopologies[sub];
         let mut nodes = Vec::new();
         let mut stores: Vec<StoreSpec> = Vec::new();
-        let mut store = |name: &str, windowed: bool| {
+        // (name, windowed, read in key ranges)
+        let mut store = |name: &str, windowed: bool, scanned: bool| {
             stores.push(StoreSpec {
                 name: name.to_string(),
                 windowed,
+                scanned,
             });
             stores.len() - 1
         };
@@ -77,7 +79,7 @@ impl TaskPipeline {
             // A table feeding a grouping needs its old values: keep it.
             if let Some(name) = t.table_source_store() {
                 nodes.push(Node::Table(TableNode {
-                    store: store(&name, false),
+                    store: store(&name, false, false),
                     name,
                 }));
             }
@@ -109,7 +111,7 @@ impl TaskPipeline {
                     table = true;
                     Node::Table(TableNode {
                         name: s.name.clone(),
-                        store: store(name, false),
+                        store: store(name, false, false),
                     })
                 }
                 op => {
@@ -126,7 +128,7 @@ impl TaskPipeline {
                             name: s.name.clone(),
                             step: k,
                             fold,
-                            store: store(&a.store, false),
+                            store: store(&a.store, false, false),
                             table: was_table,
                         }),
                         Some(w) => {
@@ -137,7 +139,7 @@ impl TaskPipeline {
                                         name: s.name.clone(),
                                         step: k,
                                         fold,
-                                        store: store(&a.store, true),
+                                        store: store(&a.store, true, false),
                                         size: ms(size),
                                         advance: ms(size),
                                         grace: ms(w.grace),
@@ -151,7 +153,7 @@ impl TaskPipeline {
                                         name: s.name.clone(),
                                         step: k,
                                         fold,
-                                        store: store(&a.store, true),
+                                        store: store(&a.store, true, false),
                                         size: ms(size),
                                         advance: ms(advance),
                                         grace: ms(w.grace),
@@ -165,7 +167,7 @@ impl TaskPipeline {
                                         name: s.name.clone(),
                                         step: k,
                                         fold,
-                                        store: store(&a.store, true),
+                                        store: store(&a.store, true, true),
                                         difference: ms(difference),
                                         grace: ms(w.grace),
                                         emit: a.emit,
@@ -179,7 +181,7 @@ impl TaskPipeline {
                                         name: s.name.clone(),
                                         step: k,
                                         fold,
-                                        store: store(&a.store, true),
+                                        store: store(&a.store, true, true),
                                         gap: ms(gap),
                                         grace: ms(w.grace),
                                         emit: a.emit,

@@ -3,7 +3,7 @@
 //!
 //! Writes land in the cache. With caching off (size 0) every write is also
 //! a changelog record at once, and the cache is written to the backend at
-//! the end of each batch; with caching on, writes reach the backend and the
+//! the commit (or sooner, past [`WRITE_BEHIND_BYTES`]); with caching on, writes reach the backend and the
 //! changelog only when the cache is flushed (at a commit, or when it outgrows
 //! its size), newest value per key — as Kafka Streams' caching stores do.
 
@@ -13,6 +13,12 @@ use crate::topology::StoreKind;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+/// With caching off, a task's writes wait in its cache for the commit until
+/// they pass this size: every update still goes downstream and to the
+/// changelog at once, but the backend sees one write per key per commit
+/// instead of one per update, and reads of hot keys stay in memory.
+pub const WRITE_BEHIND_BYTES: usize = 4 << 20;
+
 /// A store a task keeps.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StoreSpec {
@@ -20,6 +26,8 @@ pub struct StoreSpec {
     pub name: String,
     /// Whether it is a window store (it then has a time index table too).
     pub windowed: bool,
+    /// Whether its keys are read in ranges (session and sliding windows).
+    pub scanned: bool,
 }
 
 /// A write to send to a store's changelog topic.
@@ -51,6 +59,9 @@ pub struct TaskState {
     cache_bytes: usize,
     changelog: Vec<ChangelogRecord>,
     dir: Option<PathBuf>,
+    /// Per store: windows ending at or before this are deleted (none can
+    /// come back: a window that ends there only gets late records).
+    deleted_through: Vec<i64>,
 }
 
 impl TaskState {
@@ -64,11 +75,15 @@ impl TaskState {
     ) -> Result<Self, StateError> {
         let mut names = Vec::new();
         let mut tables = Vec::new();
+        let mut caches = Vec::new();
         for s in specs {
             let data = names.len();
             names.push(s.name.clone());
+            caches.push(Cache::new(s.scanned));
             let index = s.windowed.then(|| {
                 names.push(format!("{}.by-end", s.name));
+                // Closing windows reads the index in end order.
+                caches.push(Cache::new(true));
                 names.len() - 1
             });
             tables.push(Tables { data, index });
@@ -79,7 +94,8 @@ impl TaskState {
         };
         Ok(TaskState {
             backend,
-            caches: (0..names.len()).map(|_| Cache::new()).collect(),
+            caches,
+            deleted_through: vec![i64::MIN; tables.len()],
             tables,
             cache_bytes,
             changelog: Vec::new(),
@@ -99,7 +115,24 @@ impl TaskState {
 
     /// Whether the caches hold more than their size.
     pub fn over_budget(&self) -> bool {
-        self.caching() && self.caches.iter().map(Cache::bytes).sum::<usize>() > self.cache_bytes
+        self.caching() && self.pending_bytes() > self.cache_bytes
+    }
+
+    /// Whether pending writes should reach the backend at the end of this
+    /// batch: the cache is over its size or, with caching off, the writes
+    /// waiting for the commit (already in the changelog and sent
+    /// downstream) pass [`WRITE_BEHIND_BYTES`].
+    pub fn writes_due(&self) -> bool {
+        let limit = if self.caching() {
+            self.cache_bytes
+        } else {
+            WRITE_BEHIND_BYTES
+        };
+        self.pending_bytes() > limit
+    }
+
+    fn pending_bytes(&self) -> usize {
+        self.caches.iter().map(Cache::bytes).sum()
     }
 
     fn lookup(&self, table: usize, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
@@ -143,6 +176,18 @@ impl TaskState {
         if let Some(index) = self.tables[store].index {
             self.caches[index].put(&keys::time_key(key, start, end), present);
         }
+    }
+
+    /// Windows of store `store` ending at or before this time are deleted.
+    pub fn windows_deleted_through(&self, store: usize) -> i64 {
+        self.deleted_through[store]
+    }
+
+    /// Records that windows of store `store` ending at or before `through`
+    /// are deleted, so later closes start their index scan after it.
+    pub fn set_windows_deleted_through(&mut self, store: usize, through: i64) {
+        let d = &mut self.deleted_through[store];
+        *d = (*d).max(through);
     }
 
     /// Calls `f` on the entries of store `store` (its time index when
@@ -288,5 +333,119 @@ impl TaskState {
             checkpoint.write(dir)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn specs() -> Vec<StoreSpec> {
+        vec![
+            StoreSpec {
+                name: "counts".into(),
+                windowed: false,
+                scanned: false,
+            },
+            StoreSpec {
+                name: "windows".into(),
+                windowed: true,
+                scanned: false,
+            },
+        ]
+    }
+
+    fn open(dir: &Path, cache: usize) -> TaskState {
+        TaskState::open(StoreKind::RocksDb, Some(dir), &specs(), cache).unwrap()
+    }
+
+    #[test]
+    fn uncached_writes_go_to_the_changelog_at_once_and_to_the_store_at_the_commit() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 0);
+        s.put(0, b"k", Some(keys::encode_value(1, b"1")), 1);
+        s.put(0, b"k", Some(keys::encode_value(2, b"2")), 2);
+        // Every update is a changelog record, in order.
+        let log = s.take_changelog();
+        assert_eq!(log.len(), 2);
+        assert_eq!(
+            log[1].value.as_deref(),
+            Some(&keys::encode_value(2, b"2")[..])
+        );
+        // Reads see the newest write; the store has not been written yet.
+        assert_eq!(s.get(0, b"k").unwrap(), Some(keys::encode_value(2, b"2")));
+        assert!(!s.writes_due());
+        drop(s);
+        assert_eq!(open(dir.path(), 0).get(0, b"k").unwrap(), None);
+        // The commit's flush writes it, without a second changelog record.
+        let mut s = open(dir.path(), 0);
+        s.put(0, b"k", Some(keys::encode_value(3, b"3")), 3);
+        s.take_changelog();
+        s.flush_store(0).unwrap();
+        assert!(s.take_changelog().is_empty());
+        drop(s);
+        assert_eq!(
+            open(dir.path(), 0).get(0, b"k").unwrap(),
+            Some(keys::encode_value(3, b"3"))
+        );
+    }
+
+    #[test]
+    fn uncached_writes_are_due_past_the_write_behind_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 0);
+        let value = vec![7u8; 1024];
+        let mut i = 0u32;
+        while !s.writes_due() {
+            s.put(0, &i.to_be_bytes(), Some(value.clone()), 0);
+            i += 1;
+        }
+        let per_entry = 4 + value.len();
+        assert!(i as usize * per_entry > WRITE_BEHIND_BYTES / 2);
+        assert!((i as usize) * per_entry <= WRITE_BEHIND_BYTES + per_entry);
+        s.flush_store(0).unwrap();
+        assert!(!s.writes_due());
+    }
+
+    #[test]
+    fn cached_writes_reach_the_changelog_at_the_flush_newest_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 1 << 20);
+        s.put(0, b"a", Some(keys::encode_value(1, b"1")), 1);
+        s.put(0, b"b", Some(keys::encode_value(2, b"x")), 2);
+        s.put(0, b"a", Some(keys::encode_value(3, b"2")), 3);
+        assert!(s.take_changelog().is_empty());
+        let flushed = s.flush_store(0).unwrap();
+        let keys_in_order: Vec<_> = flushed.iter().map(|(k, _)| k.clone()).collect();
+        assert_eq!(keys_in_order, vec![b"b".to_vec(), b"a".to_vec()]);
+        let log = s.take_changelog();
+        assert_eq!(log.len(), 2);
+        assert_eq!(log[1].timestamp, 3);
+    }
+
+    #[test]
+    fn the_time_index_lists_windows_by_end_once_per_window() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = open(dir.path(), 0);
+        s.put_window(1, b"k", 0, 10, Some(keys::encode_value(1, b"1")), 1);
+        s.put(
+            1,
+            &keys::window_key(b"k", 0, 10),
+            Some(keys::encode_value(2, b"2")),
+            2,
+        );
+        s.put_window(1, b"j", 10, 20, Some(keys::encode_value(3, b"1")), 3);
+        s.flush_store(1).unwrap();
+        let mut ends = Vec::new();
+        s.scan(1, true, &keys::time_key_from(i64::MIN), None, |k, _| {
+            ends.push(keys::split_time_key(k).unwrap().2);
+            true
+        })
+        .unwrap();
+        assert_eq!(ends, vec![10, 20]);
+        assert_eq!(s.windows_deleted_through(1), i64::MIN);
+        s.set_windows_deleted_through(1, 10);
+        s.set_windows_deleted_through(1, 5);
+        assert_eq!(s.windows_deleted_through(1), 10, "never moves back");
     }
 }

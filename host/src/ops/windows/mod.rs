@@ -188,10 +188,14 @@ pub fn delete_windows(
     store: usize,
     through: i64,
 ) -> Result<usize, NodeError> {
-    let found = windows_ending(name, state, store, i64::MIN, through)?;
+    // Scanning from the last delete on skips the index's deleted entries
+    // (in RocksDB, tombstones a scan from the start would wade through).
+    let after = state.windows_deleted_through(store);
+    let found = windows_ending(name, state, store, after, through)?;
     for (key, start, end) in &found {
         state.put_window(store, key, *start, *end, None, *end);
     }
+    state.set_windows_deleted_through(store, through);
     Ok(found.len())
 }
 
@@ -204,7 +208,8 @@ pub fn close_windows(
     emit: Option<(&mut Emitter, &Closer<'_>)>,
 ) -> Result<usize, NodeError> {
     if let Some((out, closer)) = emit {
-        emit_windows(name, state, store, i64::MIN, close, out, closer)?;
+        let after = state.windows_deleted_through(store);
+        emit_windows(name, state, store, after, close, out, closer)?;
     }
     delete_windows(name, state, store, close)
 }

@@ -24,7 +24,7 @@ use super::{Closer, WindowStep, delete_windows, emit_windows, flush_cached, wind
 use crate::runtime::Chain;
 use crate::state::{TaskState, keys};
 use crate::topology::Emit;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// A session window aggregation node.
 #[derive(Debug, Clone)]
@@ -192,13 +192,15 @@ impl WindowStep for SessionAggregate {
                     &closer,
                 )?;
                 delete_windows(&self.name, state, self.store, through)?;
-                if !state.caching() || state.over_budget() {
+                if state.writes_due() {
                     write(&self.name, state, self.store)?;
                 }
             }
             (Emit::Update, false) => {
                 delete_windows(&self.name, state, self.store, through)?;
-                write(&self.name, state, self.store)?;
+                if state.writes_due() {
+                    write(&self.name, state, self.store)?;
+                }
             }
             (Emit::Update, true) => {
                 if state.over_budget() {
@@ -232,7 +234,7 @@ impl WindowStep for SessionAggregate {
             return Ok(());
         }
         delete_windows(&self.name, state, self.store, through)?;
-        if !state.caching() {
+        if state.writes_due() {
             write(&self.name, state, self.store)?;
         }
         Ok(())
@@ -329,7 +331,11 @@ mod tests {
             gap in 1i64..20,
             batch in 1usize..8,
         ) {
-            let specs = [StoreSpec { name: "s".into(), windowed: true }];
+            let specs = [StoreSpec {
+                name: "s".into(),
+                windowed: true,
+                scanned: true,
+            }];
             let mut state = TaskState::open(StoreKind::Memory, None, &specs, 0).unwrap();
             let mut chain = Chain::new(&[]).unwrap();
             let mut node = SessionAggregate {

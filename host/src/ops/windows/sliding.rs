@@ -25,7 +25,7 @@ use super::{Closer, WindowStep, delete_windows, emit_windows, flush_cached, wind
 use crate::runtime::Chain;
 use crate::state::{TaskState, keys};
 use crate::topology::Emit;
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 
 /// A sliding window aggregation node.
 #[derive(Debug, Clone)]
@@ -208,7 +208,7 @@ impl WindowStep for SlidingAggregate {
             if state.over_budget() {
                 self.flush(state, out)?;
             }
-        } else {
+        } else if state.writes_due() {
             write(&self.name, state, self.store)?;
         }
         Ok(())
@@ -223,7 +223,7 @@ impl WindowStep for SlidingAggregate {
         self.stream_time = self.stream_time.max(ts);
         let closer = Closer { steps: Vec::new() };
         self.close(state, out, self.stream_time - self.grace - 1, &closer)?;
-        if !state.caching() {
+        if state.writes_due() {
             write(&self.name, state, self.store)?;
         }
         Ok(())

@@ -123,14 +123,13 @@ impl WindowStep for TimeWindowAggregate {
                 .as_ref()
                 .map_or(u.timestamp, |(t, _)| u.timestamp.max(*t));
             let old = cur.replace((ts, agg.to_vec()));
-            state.put_window(
-                self.store,
-                u.key,
-                *start,
-                *end,
-                Some(keys::encode_value(ts, agg)),
-                ts,
-            );
+            let stored = Some(keys::encode_value(ts, agg));
+            if old.is_some() {
+                // The window exists, and so does its time index entry.
+                state.put(self.store, &u.group, stored, ts);
+            } else {
+                state.put_window(self.store, u.key, *start, *end, stored, ts);
+            }
             if self.emit == Emit::Update && !state.caching() {
                 out.emit(
                     input.origins[u.input],
@@ -146,13 +145,15 @@ impl WindowStep for TimeWindowAggregate {
         match (self.emit, state.caching()) {
             (Emit::Final, _) => {
                 close_windows(&self.name, state, self.store, close, Some((out, &closer)))?;
-                if !state.caching() || state.over_budget() {
+                if state.writes_due() {
                     write(&self.name, state, self.store)?;
                 }
             }
             (Emit::Update, false) => {
                 close_windows(&self.name, state, self.store, close, None)?;
-                write(&self.name, state, self.store)?;
+                if state.writes_due() {
+                    write(&self.name, state, self.store)?;
+                }
             }
             (Emit::Update, true) => {
                 if state.over_budget() {
@@ -181,7 +182,7 @@ impl WindowStep for TimeWindowAggregate {
                 close_windows(&self.name, state, self.store, close, None)?;
             }
         }
-        if !state.caching() {
+        if state.writes_due() {
             write(&self.name, state, self.store)?;
         }
         Ok(())
