@@ -6,6 +6,16 @@
 use eddy_e2e::{Eddy, Topics, committed, components, consume, kafka_spec, produce, unique};
 use std::time::Duration;
 
+/// The values read, as text, sorted.
+fn sorted_values(got: &[eddy_e2e::Got]) -> Vec<String> {
+    let mut values: Vec<String> = got
+        .iter()
+        .map(|g| String::from_utf8(g.value.clone().unwrap()).unwrap())
+        .collect();
+    values.sort();
+    values
+}
+
 #[test]
 fn failing_operators_stop_their_task_only() {
     let topics = Topics::create(&[("hostile-in", 4), ("hostile-out", 1)]);
@@ -65,11 +75,7 @@ fn failing_operators_stop_their_task_only() {
 
     // Partition 3 and the records before each failure still come through.
     let got = consume(output, 1, 202, Duration::from_secs(60));
-    let mut values: Vec<_> = got
-        .iter()
-        .map(|g| String::from_utf8(g.value.clone().unwrap()).unwrap())
-        .collect();
-    values.sort();
+    let values = sorted_values(&got);
     let mut want: Vec<String> = normal
         .iter()
         .map(|v| String::from_utf8(v.clone()).unwrap())
@@ -94,4 +100,102 @@ fn failing_operators_stop_their_task_only() {
         "partition 2 committed past the out-of-memory: {offsets:?}"
     );
     assert_eq!(offsets[3], Some(200), "partition 3 fully committed");
+}
+
+#[test]
+fn dead_letters_go_to_their_topic_and_the_partition_goes_on() {
+    let topics = Topics::create(&[("dl-in", 2), ("dl-out", 1), ("dl-dead", 1)]);
+    let (input, output, dead) = (&topics.names[0], &topics.names[1], &topics.names[2]);
+    // 1,000 records per partition; a trap, an error and a timeout among them.
+    let bad = [(0, 100, "boom"), (0, 700, "fail"), (1, 500, "spin")];
+    let mut values: Vec<(i32, String)> = Vec::new();
+    for p in 0..2 {
+        for i in 0..1000 {
+            let v = bad
+                .iter()
+                .find(|(bp, bi, _)| *bp == p && *bi == i)
+                .map_or_else(|| format!("ok-{p}-{i}"), |(_, _, v)| v.to_string());
+            values.push((p, v));
+        }
+    }
+    let trace = [("trace".to_string(), Some(b"t1".to_vec()))];
+    produce(
+        input,
+        values.iter().map(|(p, v)| {
+            (
+                Some(*p),
+                Some(&b"k"[..]),
+                Some(v.as_bytes()),
+                1_000,
+                &trace[..],
+            )
+        }),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("deadletter");
+    let spec = kafka_spec(
+        dir.path(),
+        &app,
+        input,
+        "hostile",
+        components::HOSTILE,
+        &format!(
+            "limits = {{ timeout = \"300ms\" }}\non_error = \"dead-letter\"\ndead_letter_topic = \"{dead}\""
+        ),
+        &format!("[[sinks]]\ntopic = \"{output}\""),
+    );
+    let mut eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let got = consume(output, 1, 1997, Duration::from_secs(120));
+    let letters = consume(dead, 1, 3, Duration::from_secs(60));
+    eddy_e2e::wait_until(
+        Duration::from_secs(60),
+        "offsets committed to the end",
+        || committed(&app, input, 2) == [Some(1000), Some(1000)],
+    );
+    assert!(eddy.alive(), "the host stays up");
+    assert!(eddy.stop());
+
+    let out = sorted_values(&got);
+    let mut want: Vec<String> = values
+        .iter()
+        .filter(|(_, v)| v.starts_with("ok"))
+        .map(|(_, v)| v.clone())
+        .collect();
+    want.sort();
+    assert_eq!(out, want, "every good record exactly once");
+
+    let header = |g: &eddy_e2e::Got, name: &str| -> String {
+        g.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .and_then(|(_, v)| v.clone())
+            .map(|v| String::from_utf8(v).unwrap())
+            .unwrap_or_else(|| panic!("no header {name}: {:?}", g.headers))
+    };
+    let mut seen: Vec<(String, String, String, String)> = letters
+        .iter()
+        .map(|g| {
+            assert_eq!(header(g, "trace"), "t1", "the record's headers stay");
+            assert_eq!(header(g, "eddy.operator"), "hostile");
+            assert_eq!(header(g, "eddy.source.topic"), *input);
+            assert_eq!(g.key.as_deref(), Some(&b"k"[..]));
+            assert_eq!(g.timestamp, 1_000);
+            (
+                String::from_utf8(g.value.clone().unwrap()).unwrap(),
+                header(g, "eddy.error.kind"),
+                header(g, "eddy.source.partition"),
+                header(g, "eddy.source.offset"),
+            )
+        })
+        .collect();
+    seen.sort();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        seen,
+        [
+            (s("boom"), s("trap"), s("0"), s("100")),
+            (s("fail"), s("failed"), s("0"), s("700")),
+            (s("spin"), s("timeout"), s("1"), s("500")),
+        ]
+    );
 }

@@ -2,8 +2,8 @@
 //! restore.
 
 use eddy_e2e::{
-    Eddy, Got, Topics, bootstrap, components, consume, produce, total_records, unique, wait_until,
-    write_spec,
+    Eddy, Got, Topics, bootstrap, committed, components, consume, produce, total_records, unique,
+    wait_until, write_spec,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -38,6 +38,16 @@ fn spec(
         bootstrap()
     );
     write_spec(dir, &text).to_str().unwrap().to_string()
+}
+
+/// Like [`spec`], with the write cache off.
+fn uncached_spec(dir: &Path, app: &str, source: &str, steps: &str, sink: &str) -> String {
+    let spec = spec(dir, app, source, "", steps, sink);
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("[state]", "[state]\ncache_size = \"0\"");
+    std::fs::write(&spec, text).unwrap();
+    spec
 }
 
 /// A record for `produce`: (partition, key, value, timestamp, headers).
@@ -253,11 +263,7 @@ fn a_reset_application_gives_the_same_results_again() {
     let dir = tempfile::tempdir().unwrap();
     let app = unique("reset");
     let steps = "[[steps]]\nname = \"by-key\"\nop = \"group_by\"\nkey = \"/k\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"";
-    let spec = spec(dir.path(), &app, input, "", steps, output);
-    let text = std::fs::read_to_string(&spec)
-        .unwrap()
-        .replace("[state]", "[state]\ncache_size = \"0\"");
-    std::fs::write(&spec, text).unwrap();
+    let spec = uncached_spec(dir.path(), &app, input, steps, output);
     let records: Vec<(String, String, i64)> = (0..600)
         .map(|i| {
             (
@@ -347,4 +353,62 @@ fn a_reset_application_gives_the_same_results_again() {
             String::from_utf8_lossy(key)
         );
     }
+}
+
+#[test]
+fn reset_to_a_time_moves_offsets_to_the_first_record_at_or_after_it() {
+    let topics = Topics::create(&[("reset-time-in", 1), ("reset-time-out", 1)]);
+    let (input, output) = (&topics.names[0], &topics.names[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("reset-time");
+    let steps = "[[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\n[[steps]]\nname = \"counts\"\nop = \"count\"";
+    let spec = uncached_spec(dir.path(), &app, input, steps, output);
+    // Record i at time 1,000 + 10·i: time 1,500 is record 50's.
+    let records: Vec<(String, String, i64)> = (0..100)
+        .map(|i| ("k".to_string(), format!("v{i}"), 1_000 + 10 * i as i64))
+        .collect();
+    produce(input, kv(&records));
+    let eddy = Eddy::start(&["run", &spec]);
+    wait_until(Duration::from_secs(120), "the input committed", || {
+        committed(&app, input, 1) == [Some(100)]
+    });
+    assert!(eddy.stop());
+
+    let dry = eddy_reset(&spec, &["--dry-run", "--to-time", "1495"]);
+    assert!(
+        dry.status.success(),
+        "{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    let said = String::from_utf8_lossy(&dry.stdout).into_owned();
+    assert!(
+        said.contains(&format!("would: offset of {input}-0 for group {app}: 50")),
+        "{said}"
+    );
+    assert_eq!(
+        committed(&app, input, 1),
+        [Some(100)],
+        "a dry run moves nothing"
+    );
+    let done = eddy_reset(&spec, &["--to-time", "1495"]);
+    assert!(
+        done.status.success(),
+        "{}",
+        String::from_utf8_lossy(&done.stderr)
+    );
+    assert_eq!(committed(&app, input, 1), [Some(50)]);
+
+    // The rerun counts from an empty store, from record 50 on.
+    let eddy = Eddy::start(&["run", &spec]);
+    wait_until(Duration::from_secs(120), "150 counts", || {
+        total_records(output, 1) >= 150
+    });
+    assert!(eddy.stop());
+    let got = consume(output, 1, 150, Duration::from_secs(30));
+    let rerun: Vec<String> = got[100..]
+        .iter()
+        .map(|g| String::from_utf8(g.value.clone().unwrap()).unwrap())
+        .collect();
+    let want: Vec<String> = (1..=50).map(|i| i.to_string()).collect();
+    assert_eq!(rerun, want);
 }

@@ -5,25 +5,12 @@
 
 use eddy::runtime::Chain;
 use eddy::spec;
-use eddy::wasm::{CallError, LoadedOperator, OperatorEngine};
+use eddy::wasm::CallError;
 use eddy_batch::{BatchView, BatchWriter};
-use eddy_e2e::components;
 use std::time::{Duration, Instant};
 
 fn chain(extra: &str) -> Chain {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
-    let text = format!(
-        "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\ninterface = \"processor\"\n{extra}\n[[sinks]]\ntopic = \"out\"\n"
-    );
-    let topo = spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
-    let engine = OperatorEngine::new().unwrap();
-    let ops: Vec<Option<LoadedOperator>> = topo
-        .steps
-        .iter()
-        .map(|s| Some(LoadedOperator::load(&engine, s).unwrap()))
-        .collect();
-    Chain::new(&ops).unwrap()
+    eddy_e2e::hostile_chain(extra)
 }
 
 fn batch(values: &[&str]) -> Vec<u8> {
@@ -88,11 +75,11 @@ fn probe(extra: &str) -> serde_json::Value {
 }
 
 #[test]
-fn without_grants_the_operator_sees_no_clock_env_or_files() {
+fn without_grants_the_operator_sees_no_clock_env_files_or_network() {
     let seen = probe("");
     assert_eq!(
         seen,
-        serde_json::json!({ "clock": 0, "env": 0, "data": -1, "root": false })
+        serde_json::json!({ "clock": 0, "env": 0, "data": -1, "root": false, "net": false })
     );
 }
 

@@ -424,3 +424,21 @@ pub fn wait_for_distinct_values(
     });
     distinct
 }
+
+/// A chain of one step, `hostile`, running the hostile fixture operator,
+/// with `step_extra` added to the step's spec lines.
+pub fn hostile_chain(step_extra: &str) -> eddy::runtime::Chain {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
+    let text = format!(
+        "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\ninterface = \"processor\"\n{step_extra}\n[[sinks]]\ntopic = \"out\"\n"
+    );
+    let topo = eddy::spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
+    let engine = eddy::wasm::OperatorEngine::new().unwrap();
+    let ops: Vec<Option<eddy::wasm::LoadedOperator>> = topo
+        .steps
+        .iter()
+        .map(|s| Some(eddy::wasm::LoadedOperator::load(&engine, s).unwrap()))
+        .collect();
+    eddy::runtime::Chain::new(&ops).unwrap()
+}

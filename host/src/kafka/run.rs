@@ -304,10 +304,12 @@ pub fn run(
             offsets: changelog_offsets.clone(),
         })?;
     let md = check_topics(&consumer, t, &servers)?;
-    if !internal.is_empty() {
+    let mut created = internal;
+    created.extend(topics::dead_letter_topics(t));
+    if !created.is_empty() {
         let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
         let partitions = topics::source_partitions(t, &md);
-        topics::ensure(&admin, &md, &internal, partitions).map_err(RunError::Config)?;
+        topics::ensure(&admin, &md, &created, partitions).map_err(RunError::Config)?;
     }
     let consumed: Vec<&str> = inputs.iter().map(|i| i.topic.as_str()).collect();
     consumer.subscribe(&consumed)?;

@@ -16,6 +16,9 @@ pub struct InternalTopic {
     pub name: String,
     /// A changelog (compacted) rather than a repartition topic.
     pub changelog: bool,
+    /// A dead-letter topic: the application's output, not internal state
+    /// (created when missing, any partition count, never deleted by reset).
+    pub dead_letter: bool,
 }
 
 /// Every internal topic of `t`.
@@ -27,6 +30,7 @@ pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
             SubOutput::Repartition(topic) => Some(InternalTopic {
                 name: topic.clone(),
                 changelog: false,
+                dead_letter: false,
             }),
             SubOutput::Sinks => None,
         })
@@ -35,7 +39,25 @@ pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
         topics.push(InternalTopic {
             name: t.changelog_topic(&store),
             changelog: true,
+            dead_letter: false,
         });
+    }
+    topics
+}
+
+/// The dead-letter topics of steps with `on_error = "dead-letter"`.
+pub fn dead_letter_topics(t: &Topology) -> Vec<InternalTopic> {
+    let mut topics: Vec<InternalTopic> = Vec::new();
+    for s in &t.steps {
+        if let crate::topology::ErrorPolicy::DeadLetter(name) = &s.on_error
+            && !topics.iter().any(|x| &x.name == name)
+        {
+            topics.push(InternalTopic {
+                name: name.clone(),
+                changelog: false,
+                dead_letter: true,
+            });
+        }
     }
     topics
 }
@@ -67,7 +89,7 @@ pub fn ensure(
             .iter()
             .find(|m| m.name() == it.name && m.error().is_none())
         {
-            Some(m) if m.partitions().len() as i32 != partitions => {
+            Some(m) if !it.dead_letter && m.partitions().len() as i32 != partitions => {
                 return Err(format!(
                     "internal topic {} has {} partitions but the sources have {partitions}; \
                      reset the application (eddy reset) after changing the sources' partitions",
@@ -86,7 +108,9 @@ pub fn ensure(
         .iter()
         .map(|it| {
             let t = NewTopic::new(&it.name, partitions, TopicReplication::Fixed(-1));
-            if it.changelog {
+            if it.dead_letter {
+                t
+            } else if it.changelog {
                 t.set("cleanup.policy", "compact")
             } else {
                 // Kafka Streams' repartition topics: kept until consumed.

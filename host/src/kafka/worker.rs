@@ -16,9 +16,9 @@ use crate::ops::Records;
 use crate::runtime::Chain;
 use crate::runtime::task::{TaskOutput, TaskPipeline};
 use crate::state::Checkpoint;
-use crate::topology::{SubOutput, Topology};
+use crate::topology::{ErrorPolicy, SubOutput, Topology};
 use crossbeam_channel::{Receiver, Sender};
-use eddy_batch::RecordRef;
+use eddy_batch::{BatchView, RecordRef};
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -176,7 +176,10 @@ fn run_batch(
     };
     let records = Records::new(batch, (0..offsets.len() as u32).collect());
     match task.pipeline.process(chain, records) {
-        Ok(out) => produce(&out, task, id, &ticket, s),
+        Ok(out) => {
+            produce(&out, task, id, &ticket, s);
+            reject(&out, chain, Some((topic, partition, &offsets)), &ticket, s);
+        }
         Err(e) => {
             let at = match e.input_index() {
                 Some(i) => format!("offset {}", offsets[i as usize]),
@@ -276,7 +279,10 @@ fn commit(
         }
         let ticket = BatchTicket::new(0);
         match task.pipeline.flush(chain) {
-            Ok(out) => produce(&out, task, *id, &ticket, s),
+            Ok(out) => {
+                produce(&out, task, *id, &ticket, s);
+                reject(&out, chain, None, &ticket, s);
+            }
             Err(e) => ticket.fail(format!("flushing task {}: {e}", name(*id))),
         }
         ticket.done();
@@ -371,6 +377,70 @@ fn produce(out: &TaskOutput, task: &mut Task, id: TaskId, ticket: &Arc<BatchTick
         }
         ticket.add();
         send_record(s, ticket, topic, rec);
+    }
+}
+
+/// Applies the error policy of each record an operator failed on: counts
+/// it, or writes it to the step's dead-letter topic under `ticket` (so its
+/// offset commits only once the dead letter is acknowledged).
+fn reject(
+    out: &TaskOutput,
+    chain: &Chain,
+    source: Option<(&str, i32, &[i64])>,
+    ticket: &Arc<BatchTicket>,
+    s: &Shared,
+) {
+    for r in &out.rejected {
+        let from = source.and_then(|(topic, partition, offsets)| {
+            let offset = *offsets.get(r.origin? as usize)?;
+            Some((topic, partition, offset))
+        });
+        let at = from.map_or_else(String::new, |(t, p, o)| format!(" at {t}-{p} offset {o}"));
+        match chain.policy(r.step) {
+            ErrorPolicy::DeadLetter(topic) => {
+                tracing::warn!(
+                    step = chain.name(r.step),
+                    "dead-lettered a record{at} to {topic}: {}",
+                    r.error
+                );
+                let view = BatchView::already_checked(&r.record).expect("checked");
+                let rec = view.get(0);
+                let mut h = OwnedHeaders::new_with_capacity(rec.headers.len() + 7);
+                for (name, value) in rec.headers.iter() {
+                    h = h.insert(Header {
+                        key: std::str::from_utf8(name).unwrap_or("?"),
+                        value,
+                    });
+                }
+                for (name, value) in r.dead_letter_headers(chain, from) {
+                    h = h.insert(Header {
+                        key: name,
+                        value: Some(value.as_bytes()),
+                    });
+                }
+                let mut rec_out = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(
+                    topic,
+                    ticket.clone(),
+                )
+                .timestamp(rec.timestamp)
+                .headers(h);
+                if let Some(k) = rec.key {
+                    rec_out = rec_out.key(k);
+                }
+                if let Some(v) = rec.value {
+                    rec_out = rec_out.payload(v);
+                }
+                ticket.add();
+                send_record(s, ticket, topic, rec_out);
+            }
+            _ => {
+                tracing::warn!(
+                    step = chain.name(r.step),
+                    "skipped a record{at}: {}",
+                    r.error
+                );
+            }
+        }
     }
 }
 

@@ -5,8 +5,15 @@
 //! record, the index of the source record it came from, so outputs can be
 //! tied to input offsets and errors to the record that caused them.
 
+use crate::topology::ErrorPolicy;
 use crate::wasm::{CallError, LoadError, LoadedOperator, OperatorInstance};
 use eddy_batch::{BatchView, BatchWriter};
+use std::borrow::Cow;
+use std::ops::Range;
+
+/// Below this many records, a failing batch is searched one record at a
+/// time instead of in halves.
+const ONE_BY_ONE_BELOW: usize = 8;
 
 /// A chain failure, pinned to a source record when it can be.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -18,6 +25,21 @@ pub struct ChainError {
     pub error: CallError,
     /// Index of the source record in the input batch, when known.
     pub input_index: Option<u32>,
+}
+
+/// A record an operator failed on, taken out of its batch because the
+/// step's error policy is `skip` or `dead-letter`.
+#[derive(Debug, Clone)]
+pub struct Rejected {
+    /// Index of the step.
+    pub step: usize,
+    /// What went wrong.
+    pub error: CallError,
+    /// Index of the source record it came from (none for records a commit
+    /// flush emitted).
+    pub origin: Option<u32>,
+    /// The record as the operator received it (a one-record batch).
+    pub record: Vec<u8>,
 }
 
 /// What a batch turned into.
@@ -34,6 +56,7 @@ pub struct ChainOutput {
 pub struct Chain {
     ops: Vec<Option<LoadedOperator>>,
     instances: Vec<Option<OperatorInstance>>,
+    rejected: Vec<Rejected>,
 }
 
 impl Chain {
@@ -63,7 +86,18 @@ impl Chain {
         Ok(Chain {
             ops: ops.to_vec(),
             instances,
+            rejected: Vec::new(),
         })
+    }
+
+    /// Records taken out of batches by error policies since the last call.
+    pub fn take_rejected(&mut self) -> Vec<Rejected> {
+        std::mem::take(&mut self.rejected)
+    }
+
+    /// The error policy of step `k`.
+    pub fn policy(&self, k: usize) -> &ErrorPolicy {
+        &self.op(k).step.on_error
     }
 
     fn op(&self, k: usize) -> &LoadedOperator {
@@ -109,12 +143,45 @@ impl Chain {
         last: bool,
     ) -> Result<(Vec<u8>, Vec<u32>), ChainError> {
         let name = self.op(k).name.clone();
-        let fail = |error: CallError, idx: Option<u32>| ChainError {
+        let fail = |error: CallError, idx: Option<u32>, origins: &[u32]| ChainError {
             step: name.to_string(),
             error,
             input_index: idx.and_then(|i| origins.get(i as usize).copied()),
         };
-        let mut out = self.call(k, batch).map_err(|(e, i)| fail(e, i))?;
+        let tolerant = *self.policy(k) != ErrorPolicy::Fail;
+        let mut batch = Cow::Borrowed(batch);
+        let mut origins = Cow::Borrowed(origins);
+        // Under `skip` or `dead-letter`, a record the operator fails on is
+        // taken out and the rest of the batch goes again: the records around
+        // it are neither lost nor output twice.
+        let mut out = loop {
+            match self.call(k, &batch) {
+                Ok(out) => break out,
+                Err((error, idx)) => {
+                    let idx = match (idx, &error) {
+                        (Some(i), _) => Some(i),
+                        (None, CallError::Failed { .. }) if tolerant => {
+                            self.isolate(k, &batch, false)
+                        }
+                        (None, _) => None,
+                    };
+                    match idx {
+                        Some(i) if tolerant && (i as usize) < origins.len() => {
+                            let (rest, record) = split_out(&batch, i as usize);
+                            self.rejected.push(Rejected {
+                                step: k,
+                                error,
+                                origin: Some(origins[i as usize]),
+                                record,
+                            });
+                            batch = Cow::Owned(rest);
+                            origins.to_mut().remove(i as usize);
+                        }
+                        _ => return Err(fail(error, idx, &origins)),
+                    }
+                }
+            }
+        };
         let branches = self.op(k).step.branches.len().max(1) as u32;
         let checked = BatchView::new(&out).map_err(|e| e.0).and_then(|view| {
             view.check_output_indices(origins.len()).map_err(|e| e.0)?;
@@ -131,7 +198,7 @@ impl Chain {
             }
             Ok((next, view.layout()))
         });
-        let (next, layout) = checked.map_err(|m| fail(CallError::BadBatch(m), None))?;
+        let (next, layout) = checked.map_err(|m| fail(CallError::BadBatch(m), None, &origins))?;
         if !last {
             // The next step sees its input numbered 0..n.
             for j in 0..next.len() {
@@ -155,7 +222,10 @@ impl Chain {
                     } => Some(*i),
                     e if e.poisons_instance() => {
                         self.instances[k] = None;
-                        self.replay(k, batch)
+                        // A timeout costs the whole time limit per try: try
+                        // records alone, so only the offending one times out.
+                        let timeout = matches!(e, CallError::Timeout(_));
+                        self.isolate(k, batch, timeout)
                     }
                     _ => None,
                 };
@@ -169,32 +239,115 @@ impl Chain {
         self.op(k).name()
     }
 
-    /// Finds the record a trap happened on by replaying the batch one record
-    /// at a time on fresh instances (only on this error path).
-    fn replay(&mut self, k: usize, batch: &[u8]) -> Option<u32> {
+    /// The version id of step `k`'s operator.
+    pub fn version(&self, k: usize) -> &str {
+        self.op(k).version()
+    }
+
+    /// Finds the record a failure happens on (only on this error path):
+    /// halves of the batch on fresh instances while the failing part is
+    /// large, then one record at a time. None when no part fails alone.
+    fn isolate(&mut self, k: usize, batch: &[u8], one_by_one: bool) -> Option<u32> {
         let view = BatchView::new(batch).ok()?;
-        let mut one = BatchWriter::new();
-        for i in 0..view.len() {
+        let (mut lo, mut hi) = (0, view.len());
+        while !one_by_one && hi - lo >= ONE_BY_ONE_BELOW {
+            let mid = lo + (hi - lo) / 2;
+            if self.fails(k, &view, lo..mid) {
+                hi = mid;
+            } else {
+                lo = mid;
+            }
+        }
+        (lo..hi)
+            .find(|&i| self.fails(k, &view, i..i + 1))
+            .map(|i| i as u32)
+    }
+
+    /// Whether step `k` fails on records `range` of `view` alone.
+    fn fails(&mut self, k: usize, view: &BatchView<'_>, range: Range<usize>) -> bool {
+        let mut part = BatchWriter::new();
+        for (j, i) in range.enumerate() {
             let r = view.get(i);
-            one.clear();
             // Alone, an aggregator update cannot continue a previous one.
-            one.record_full(
-                0,
+            let tag = if j == 0 { r.tag & !2 } else { r.tag };
+            part.record_full(
+                j as u32,
                 r.key,
                 r.value,
                 r.aux,
-                r.tag & !2,
+                tag,
                 r.timestamp,
                 r.headers.iter(),
             );
-            let res = self.instance(k).ok()?.call(one.finish());
-            if let Err(e) = res {
+        }
+        match self.instance(k).and_then(|inst| inst.call(part.finish())) {
+            Ok(_) => false,
+            Err(e) => {
                 if e.poisons_instance() {
                     self.instances[k] = None;
                 }
-                return Some(i as u32);
+                true
             }
         }
-        None
+    }
+}
+
+/// Splits record `i` out of an input batch: the others (renumbered 0..n-1),
+/// and record `i` alone.
+fn split_out(batch: &[u8], i: usize) -> (Vec<u8>, Vec<u8>) {
+    let view = BatchView::new(batch).expect("checked by the call");
+    let mut rest = BatchWriter::with_capacity(batch.len(), view.len());
+    let mut alone = BatchWriter::new();
+    for j in 0..view.len() {
+        let r = view.get(j);
+        let (w, index) = if j == i {
+            (&mut alone, 0)
+        } else {
+            (&mut rest, if j < i { j } else { j - 1 } as u32)
+        };
+        w.record_full(
+            index,
+            r.key,
+            r.value,
+            r.aux,
+            r.tag,
+            r.timestamp,
+            r.headers.iter(),
+        );
+    }
+    (rest.into_vec(), alone.into_vec())
+}
+
+impl Rejected {
+    /// The headers a dead-lettered record gets on top of its own: what
+    /// failed, where, and where the record came from (`source`: topic,
+    /// partition and offset, when known).
+    pub fn dead_letter_headers(
+        &self,
+        chain: &Chain,
+        source: Option<(&str, i32, i64)>,
+    ) -> Vec<(&'static str, String)> {
+        let kind = match &self.error {
+            CallError::Timeout(_) => "timeout",
+            CallError::OutOfMemory(_) => "out-of-memory",
+            CallError::Trap(_) => "trap",
+            CallError::Failed { .. } => "failed",
+            CallError::BadBatch(_) => "bad-batch",
+        };
+        let mut h = vec![
+            ("eddy.error", self.error.to_string()),
+            ("eddy.error.kind", kind.to_string()),
+            ("eddy.operator", chain.name(self.step).to_string()),
+            (
+                "eddy.operator.version",
+                chain.version(self.step).to_string(),
+            ),
+        ];
+        if let Some((topic, partition, offset)) = source {
+            h.push(("eddy.source.topic", topic.to_string()));
+            h.push(("eddy.source.partition", partition.to_string()));
+            h.push(("eddy.source.offset", offset.to_string()));
+        }
+        h
     }
 }

@@ -3,7 +3,7 @@
 //! per batch; a commit flushes the write caches, whose results run through
 //! the steps after them.
 
-use super::Chain;
+use super::{Chain, Rejected};
 use crate::ops::aggregate::KvAggregate;
 use crate::ops::fold::Fold;
 use crate::ops::table::TableNode;
@@ -44,6 +44,8 @@ pub struct TaskOutput {
     pub late: Vec<(String, Records)>,
     /// Store writes to send to changelogs.
     pub changelog: Vec<ChangelogRecord>,
+    /// Records operators failed on, taken out by `skip` or `dead-letter`.
+    pub rejected: Vec<Rejected>,
 }
 
 /// A task's steps and state.
@@ -227,6 +229,7 @@ impl TaskPipeline {
         if let Some(s) = self.state.as_mut() {
             out.changelog = s.take_changelog();
         }
+        out.rejected = chain.take_rejected();
         Ok(out)
     }
 
@@ -255,6 +258,11 @@ impl TaskPipeline {
         if let Some(s) = self.state.as_mut() {
             out.changelog = s.take_changelog();
         }
+        // What a flush emits has no source record of its own.
+        out.rejected = chain.take_rejected();
+        for r in &mut out.rejected {
+            r.origin = None;
+        }
         Ok(out)
     }
 
@@ -277,6 +285,11 @@ impl TaskPipeline {
         out.records = concat(results);
         if let Some(s) = self.state.as_mut() {
             out.changelog = s.take_changelog();
+        }
+        // What a flush emits has no source record of its own.
+        out.rejected = chain.take_rejected();
+        for r in &mut out.rejected {
+            r.origin = None;
         }
         Ok(out)
     }

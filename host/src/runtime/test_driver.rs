@@ -18,7 +18,7 @@ use crate::ops::{NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
 use crate::state::StateError;
 use crate::time::extract::{TimestampError, extract};
-use crate::topology::{StoreKind, SubOutput, Topology};
+use crate::topology::{ErrorPolicy, StoreKind, SubOutput, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
 use eddy_batch::{BatchView, BatchWriter};
 use std::io::Write;
@@ -80,6 +80,10 @@ struct Driver<'t, W: Write> {
     tasks: Vec<TaskPipeline>,
     out: W,
     written: usize,
+    /// (topic, offset) of each record of the batch being processed.
+    sources: Vec<(String, i64)>,
+    /// Records skipped by `on_error = "skip"`.
+    skipped: usize,
 }
 
 /// Runs the input lines (records and time lines, with their line numbers)
@@ -114,6 +118,8 @@ pub fn run(
         tasks,
         out,
         written: 0,
+        sources: Vec::new(),
+        skipped: 0,
     };
     let mut pending: Vec<(usize, &OwnedRecord, i64)> = Vec::new();
     for (line, l) in input {
@@ -156,6 +162,12 @@ pub fn run(
             "{no_key} record(s) without a key skipped (a grouping or an aggregation needs one)"
         );
     }
+    if d.skipped > 0 {
+        tracing::warn!(
+            "{} record(s) an operator failed on skipped (on_error = \"skip\")",
+            d.skipped
+        );
+    }
     Ok(d.written)
 }
 
@@ -180,19 +192,25 @@ impl<W: Write> Driver<'_, W> {
             );
         }
         let batch = Records::new(writer.into_vec(), (0..records.len() as u32).collect());
+        let offset_of = |line: usize, topic: &str| {
+            input
+                .iter()
+                .take_while(|(l, _)| *l < line)
+                .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == topic))
+                .count() as i64
+        };
+        self.sources = records
+            .iter()
+            .map(|(line, r, _)| (r.topic.clone(), offset_of(*line, &r.topic)))
+            .collect();
         let pinned = |error: NodeError| {
             let i = error.input_index().unwrap_or(0) as usize;
             let (line, r, _) = records[i.min(records.len() - 1)];
-            let offset = input
-                .iter()
-                .take_while(|(l, _)| *l < line)
-                .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == r.topic))
-                .count();
             TestDriverError::Operator {
                 error,
                 line,
                 topic: r.topic.clone(),
-                offset,
+                offset: offset_of(line, &r.topic) as usize,
             }
         };
         self.run_from(0, batch).map_err(|e| match e {
@@ -236,6 +254,44 @@ impl<W: Write> Driver<'_, W> {
     /// next sub-topology.
     fn deliver(&mut self, s: usize, out: &TaskOutput) -> Result<(), DriverError> {
         let io = |e: std::io::Error| DriverError::Other(Box::new(TestDriverError::Io(e)));
+        for r in &out.rejected {
+            let ErrorPolicy::DeadLetter(topic) = self.chain.policy(r.step).clone() else {
+                self.skipped += 1;
+                continue;
+            };
+            let source = r
+                .origin
+                .filter(|_| s == 0)
+                .and_then(|o| self.sources.get(o as usize))
+                .map(|(t, off)| (t.as_str(), 0, *off));
+            let extra = r.dead_letter_headers(&self.chain, source);
+            let view = BatchView::already_checked(&r.record).expect("checked");
+            let rec = view.get(0);
+            let headers = rec
+                .headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        String::from_utf8_lossy(n).into_owned(),
+                        v.map(<[u8]>::to_vec),
+                    )
+                })
+                .chain(
+                    extra
+                        .into_iter()
+                        .map(|(n, v)| (n.to_string(), Some(v.into_bytes()))),
+                );
+            write_record(
+                &mut self.out,
+                &topic,
+                rec.key,
+                rec.value,
+                rec.timestamp,
+                headers,
+            )
+            .map_err(io)?;
+            self.written += 1;
+        }
         for (topic, late) in &out.late {
             for r in late.view().iter() {
                 self.write(topic, &r).map_err(io)?;

@@ -130,6 +130,12 @@ pub struct StepSpec {
     /// Capabilities granted to the operator (none by default).
     #[serde(default)]
     pub grants: Option<Spanned<GrantsSpec>>,
+    /// What a record the operator fails on does: `fail` (default), `skip`
+    /// or `dead-letter`.
+    pub on_error: Option<Spanned<String>>,
+    /// Where `on_error = "dead-letter"` writes (default
+    /// `<application_id>-<step>-dead-letters`).
+    pub dead_letter_topic: Option<Spanned<String>>,
 }
 
 /// `window = { ... }` of an aggregation step.

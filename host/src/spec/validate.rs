@@ -3,8 +3,8 @@
 use super::error::{Lines, SpecError, SpecErrors};
 use super::model::{KafkaValue, SpecFile};
 use crate::topology::{
-    Aggregation, Emit, Grants, Interface, Limits, Op, RuntimeConfig, Sink, Source, StateConfig,
-    Step, StoreKind, TimestampSource, Topology, Window, WindowKind,
+    Aggregation, Emit, ErrorPolicy, Grants, Interface, Limits, Op, RuntimeConfig, Sink, Source,
+    StateConfig, Step, StoreKind, TimestampSource, Topology, Window, WindowKind,
 };
 use crate::units::{parse_duration, parse_size};
 use std::collections::HashSet;
@@ -497,6 +497,8 @@ impl Validator<'_> {
             }
             let limits = self.limits(s, &key);
             let grants = self.grants(s, base, &key);
+            let calls_processor = s.component.is_some() && expected == Interface::Processor;
+            let on_error = self.on_error(s, &spec.application_id, &name, calls_processor, &key);
             steps.push(Step {
                 name,
                 op,
@@ -506,6 +508,7 @@ impl Validator<'_> {
                 branches,
                 limits,
                 grants,
+                on_error,
                 line,
             });
         }
@@ -669,6 +672,55 @@ impl Validator<'_> {
             },
         };
         ok.then_some(Window { kind, grace })
+    }
+
+    fn on_error(
+        &mut self,
+        s: &super::model::StepSpec,
+        app: &Spanned<String>,
+        name: &str,
+        calls_processor: bool,
+        key: &dyn Fn(&str) -> String,
+    ) -> ErrorPolicy {
+        let Some(policy) = &s.on_error else {
+            if let Some(t) = &s.dead_letter_topic {
+                self.err(
+                    t,
+                    key("dead_letter_topic"),
+                    "set on_error = \"dead-letter\" too, or remove dead_letter_topic",
+                );
+            }
+            return ErrorPolicy::Fail;
+        };
+        if !calls_processor {
+            self.err(policy, key("on_error"), "`on_error` applies to steps that call a processor (`process`, or `group_by` with `component`); aggregator errors stop the task");
+            return ErrorPolicy::Fail;
+        }
+        match policy.get_ref().as_str() {
+            "fail" | "skip" if s.dead_letter_topic.is_some() => {
+                let t = s.dead_letter_topic.as_ref().expect("checked");
+                self.err(
+                    t,
+                    key("dead_letter_topic"),
+                    "applies to on_error = \"dead-letter\" only",
+                );
+                ErrorPolicy::Fail
+            }
+            "fail" => ErrorPolicy::Fail,
+            "skip" => ErrorPolicy::Skip,
+            "dead-letter" => ErrorPolicy::DeadLetter(s.dead_letter_topic.as_ref().map_or_else(
+                || format!("{}-{name}-dead-letters", app.get_ref()),
+                |t| t.get_ref().clone(),
+            )),
+            other => {
+                self.err(
+                    policy,
+                    key("on_error"),
+                    format!("unknown policy {other:?}; expected fail, skip or dead-letter"),
+                );
+                ErrorPolicy::Fail
+            }
+        }
     }
 
     fn limits(&mut self, s: &super::model::StepSpec, key: &dyn Fn(&str) -> String) -> Limits {
@@ -846,6 +898,55 @@ mod tests {
             SubInput::Repartition("a-g-repartition".into())
         );
         assert_eq!(t.changelog_topic("counts"), "a-counts-changelog");
+    }
+
+    #[test]
+    fn error_policies_default_to_fail_and_name_their_topic() {
+        let t = parse_with(
+            Path::new("p.toml"),
+            &with_steps(
+                "[[steps]]\nname = \"a\"\ncomponent = \"s.wasm\"\non_error = \"skip\"\n\
+                 [[steps]]\nname = \"b\"\ncomponent = \"s.wasm\"\non_error = \"dead-letter\"\n\
+                 [[steps]]\nname = \"c\"\ncomponent = \"s.wasm\"\non_error = \"dead-letter\"\ndead_letter_topic = \"bad\"\n\
+                 [[steps]]\nname = \"d\"\ncomponent = \"s.wasm\"\n",
+            ),
+            false,
+        )
+        .unwrap();
+        let policies: Vec<_> = t.steps.iter().map(|s| s.on_error.clone()).collect();
+        assert_eq!(
+            policies,
+            [
+                ErrorPolicy::Skip,
+                ErrorPolicy::DeadLetter("a-b-dead-letters".into()),
+                ErrorPolicy::DeadLetter("bad".into()),
+                ErrorPolicy::Fail,
+            ]
+        );
+        let cases = [
+            (
+                "[[steps]]\nname = \"a\"\ncomponent = \"s.wasm\"\non_error = \"retry\"\n",
+                "steps[0].on_error",
+                "unknown policy \"retry\"",
+            ),
+            (
+                "[[steps]]\nname = \"a\"\ncomponent = \"s.wasm\"\ndead_letter_topic = \"x\"\n",
+                "steps[0].dead_letter_topic",
+                "set on_error = \"dead-letter\"",
+            ),
+            (
+                "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\non_error = \"skip\"\n",
+                "steps[0].on_error",
+                "applies to steps that call a processor",
+            ),
+        ];
+        for (steps, key, msg) in cases {
+            let errs = errors(&with_steps(steps));
+            assert!(
+                errs.iter().any(|e| e.contains(key) && e.contains(msg)),
+                "{steps}: {errs:?}"
+            );
+        }
     }
 
     #[test]

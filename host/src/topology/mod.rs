@@ -147,8 +147,24 @@ pub struct Step {
     pub limits: Limits,
     /// Granted capabilities.
     pub grants: Grants,
+    /// What happens to a record the operator fails on.
+    pub on_error: ErrorPolicy,
     /// Line of the step in the spec.
     pub line: usize,
+}
+
+/// What happens to a record an operator fails on (an error it returns, a
+/// trap, a timeout, running out of memory).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ErrorPolicy {
+    /// Stop the task with the error (its offsets stay uncommitted).
+    #[default]
+    Fail,
+    /// Count the record and go on without it.
+    Skip,
+    /// Write the record to this topic, with headers naming the error, and
+    /// go on without it.
+    DeadLetter(String),
 }
 
 /// Per-instance resource limits.

@@ -97,6 +97,7 @@ mod tests {
             branches: vec![],
             limits: Limits::default(),
             grants: Grants::default(),
+            on_error: crate::topology::ErrorPolicy::Fail,
             line: 1,
         }
     }

@@ -16,6 +16,14 @@ pub struct LoadedOperator {
     pub(crate) pre: InstancePre<HostState>,
     pub(crate) init: ComponentExportIndex,
     pub(crate) call: ComponentExportIndex,
+    pub(crate) version: Arc<str>,
+}
+
+/// A component's version id: the first 12 hex digits of its SHA-256.
+pub fn version_of(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(bytes);
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
 impl LoadedOperator {
@@ -29,6 +37,18 @@ impl LoadedOperator {
             path: path.clone(),
             source,
         })?;
+        Self::from_bytes(engine, step, &bytes)
+    }
+
+    /// Compiles component `bytes` for the step (a new version of its
+    /// operator, or the file's contents) and checks its exports.
+    pub fn from_bytes(
+        engine: &OperatorEngine,
+        step: &Step,
+        bytes: &[u8],
+    ) -> Result<Self, LoadError> {
+        let no_component = PathBuf::new();
+        let path = step.component.as_ref().unwrap_or(&no_component);
         let not_component = |reason: String| LoadError::NotAComponent {
             step: step.name.clone(),
             path: path.clone(),
@@ -43,7 +63,7 @@ impl LoadedOperator {
             ));
         }
         let component =
-            Component::new(&engine.engine, &bytes).map_err(|e| not_component(format!("{e:#}")))?;
+            Component::new(&engine.engine, bytes).map_err(|e| not_component(format!("{e:#}")))?;
         let exports = exported_interfaces(&engine.engine, &component);
         let lookup = |iface: &str, func: &str| -> Result<ComponentExportIndex, LoadError> {
             let name = super::interface_export_name(iface);
@@ -80,12 +100,18 @@ impl LoadedOperator {
             pre,
             init,
             call,
+            version: version_of(bytes).into(),
         })
     }
 
     /// The step name.
     pub fn name(&self) -> &str {
         &self.name
+    }
+
+    /// The version id of the component (see [`version_of`]).
+    pub fn version(&self) -> &str {
+        &self.version
     }
 }
 

@@ -7,7 +7,7 @@ mod error;
 mod instance;
 mod sandbox;
 
-pub use component::LoadedOperator;
+pub use component::{LoadedOperator, version_of};
 pub use engine::OperatorEngine;
 pub use error::{CallError, LoadError};
 pub use instance::OperatorInstance;

@@ -1,0 +1,189 @@
+//! Error policies: a batch with bad records among good ones loses none of
+//! the good ones and outputs none twice; `skip` drops each bad record alone,
+//! `dead-letter` writes it with headers naming what failed and where.
+
+use eddy::runtime::{Chain, Rejected};
+use eddy::wasm::CallError;
+use eddy_batch::{BatchView, BatchWriter};
+use eddy_e2e::{components, eddy_bin};
+use std::process::Command;
+
+fn chain(policy: &str) -> Chain {
+    eddy_e2e::hostile_chain(&format!(
+        "on_error = \"{policy}\"\nlimits = {{ memory = \"16MiB\", timeout = \"200ms\" }}"
+    ))
+}
+
+fn batch(values: &[String]) -> Vec<u8> {
+    let mut w = BatchWriter::new();
+    for (i, v) in values.iter().enumerate() {
+        w.record(i as u32, Some(b"k"), Some(v.as_bytes()), i as i64, []);
+    }
+    w.into_vec()
+}
+
+fn values(out: &[u8]) -> Vec<String> {
+    BatchView::new(out)
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect()
+}
+
+fn rejected_value(r: &Rejected) -> String {
+    let v = BatchView::new(&r.record).unwrap();
+    String::from_utf8(v.get(0).value.unwrap().to_vec()).unwrap()
+}
+
+#[test]
+fn skip_takes_out_exactly_the_records_the_operator_fails_on() {
+    let mut c = chain("skip");
+    let bad = [(10, "fail"), (500, "boom"), (700, "deep"), (990, "grow")];
+    let mut input: Vec<String> = (0..1000).map(|i| format!("r{i}")).collect();
+    for (i, v) in bad {
+        input[i] = v.to_string();
+    }
+    let out = c.run(&batch(&input), input.len()).unwrap();
+    let good: Vec<String> = input
+        .iter()
+        .filter(|v| v.starts_with('r'))
+        .cloned()
+        .collect();
+    assert_eq!(
+        values(&out.batch),
+        good,
+        "every good record, once, in order"
+    );
+    let origins: Vec<u32> = out.origins;
+    let expected_origins: Vec<u32> = (0..1000u32)
+        .filter(|i| !bad.iter().any(|(b, _)| *b == *i as usize))
+        .collect();
+    assert_eq!(origins, expected_origins);
+    let rejected = c.take_rejected();
+    let got: Vec<(Option<u32>, String)> = rejected
+        .iter()
+        .map(|r| (r.origin, rejected_value(r)))
+        .collect();
+    assert_eq!(
+        got,
+        bad.iter()
+            .map(|(i, v)| (Some(*i as u32), v.to_string()))
+            .collect::<Vec<_>>()
+    );
+    assert!(matches!(rejected[0].error, CallError::Failed { .. }));
+    assert!(matches!(&rejected[1].error, CallError::Trap(m) if m.contains("unreachable")));
+    assert!(
+        matches!(rejected[2].error, CallError::Trap(_)),
+        "stack overflow"
+    );
+    assert!(matches!(rejected[3].error, CallError::OutOfMemory(_)));
+    // The instance that trapped was replaced: the next batch goes through.
+    let next = c.run(&batch(&["x".into(), "y".into()]), 2).unwrap();
+    assert_eq!(values(&next.batch), ["x", "y"]);
+    assert!(c.take_rejected().is_empty());
+}
+
+#[test]
+fn a_timeout_is_pinned_to_its_record_and_only_it_is_skipped() {
+    let mut c = chain("skip");
+    let mut input: Vec<String> = (0..64).map(|i| format!("r{i}")).collect();
+    input[37] = "spin".into();
+    let out = c.run(&batch(&input), input.len()).unwrap();
+    assert_eq!(values(&out.batch).len(), 63);
+    let rejected = c.take_rejected();
+    assert_eq!(rejected.len(), 1);
+    assert_eq!(rejected[0].origin, Some(37));
+    assert!(matches!(rejected[0].error, CallError::Timeout(_)));
+}
+
+#[test]
+fn fail_stops_at_the_first_bad_record() {
+    let mut c = chain("fail");
+    let input: Vec<String> = ["a", "fail", "b"].iter().map(|s| s.to_string()).collect();
+    let err = c.run(&batch(&input), 3).unwrap_err();
+    assert_eq!(err.input_index, Some(1));
+    assert!(c.take_rejected().is_empty());
+}
+
+#[test]
+fn dead_letters_carry_the_record_and_headers_naming_the_failure() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
+    let spec = dir.path().join("p.toml");
+    std::fs::write(
+        &spec,
+        "application_id = \"dl\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\non_error = \"dead-letter\"\n[[sinks]]\ntopic = \"out\"\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"topic\":\"in\",\"key\":\"a\",\"value\":\"one\",\"timestamp\":1}\n",
+            "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"boom\",\"timestamp\":2,\"headers\":[[\"h\",\"x\"]]}\n",
+            "{\"topic\":\"in\",\"key\":\"c\",\"value\":\"two\",\"timestamp\":3}\n",
+            "{\"topic\":\"in\",\"key\":\"d\",\"value\":\"fail\",\"timestamp\":4}\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(eddy_bin())
+        .args([
+            "test",
+            spec.to_str().unwrap(),
+            "--input",
+            input.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let on = |topic: &str| -> Vec<&serde_json::Value> {
+        lines.iter().filter(|l| l["topic"] == topic).collect()
+    };
+    let outs: Vec<&str> = on("out")
+        .iter()
+        .map(|l| l["value"].as_str().unwrap())
+        .collect();
+    assert_eq!(outs, ["one", "two"]);
+    let dead = on("dl-hostile-dead-letters");
+    assert_eq!(dead.len(), 2, "{lines:?}");
+    let version = eddy::wasm::version_of(&std::fs::read(components::HOSTILE).unwrap());
+    let (boom, fail) = (dead[0], dead[1]);
+    assert_eq!(boom["key"], "b");
+    assert_eq!(boom["value"], "boom");
+    assert_eq!(boom["timestamp"], 2);
+    let h = |line: &serde_json::Value, name: &str| -> Option<String> {
+        line["headers"]
+            .as_array()?
+            .iter()
+            .find(|p| p[0] == name)
+            .and_then(|p| p[1].as_str().map(str::to_string))
+    };
+    assert_eq!(
+        h(boom, "h").as_deref(),
+        Some("x"),
+        "the record's own headers stay"
+    );
+    assert_eq!(h(boom, "eddy.error.kind").as_deref(), Some("trap"));
+    assert!(h(boom, "eddy.error").unwrap().contains("trapped"), "{boom}");
+    assert_eq!(h(boom, "eddy.operator").as_deref(), Some("hostile"));
+    assert_eq!(h(boom, "eddy.operator.version"), Some(version));
+    assert_eq!(h(boom, "eddy.source.topic").as_deref(), Some("in"));
+    assert_eq!(h(boom, "eddy.source.partition").as_deref(), Some("0"));
+    assert_eq!(h(boom, "eddy.source.offset").as_deref(), Some("1"));
+    assert_eq!(fail["value"], "fail");
+    assert_eq!(h(fail, "eddy.error.kind").as_deref(), Some("failed"));
+    assert_eq!(
+        h(fail, "eddy.error").as_deref(),
+        Some("failed: fail requested")
+    );
+    assert_eq!(h(fail, "eddy.source.offset").as_deref(), Some("3"));
+}
