@@ -14,6 +14,7 @@ const OPERATORS: &[(&str, &str)] = &[
     ("hostile", "tests/fixtures/hostile"),
     ("identity", "tests/fixtures/identity"),
     ("sum", "tests/fixtures/sum"),
+    ("stamp", "tests/fixtures/stamp"),
 ];
 
 fn main() {

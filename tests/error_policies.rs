@@ -37,7 +37,8 @@ fn rejected_value(r: &Rejected) -> String {
 
 #[test]
 fn skip_takes_out_exactly_the_records_the_operator_fails_on() {
-    let mut c = chain("skip");
+    let metrics = eddy::metrics::Metrics::new();
+    let mut c = chain("skip").with_metrics(metrics.clone());
     let bad = [(10, "fail"), (500, "boom"), (700, "deep"), (990, "grow")];
     let mut input: Vec<String> = (0..1000).map(|i| format!("r{i}")).collect();
     for (i, v) in bad {
@@ -77,6 +78,24 @@ fn skip_takes_out_exactly_the_records_the_operator_fails_on() {
         "stack overflow"
     );
     assert!(matches!(rejected[3].error, CallError::OutOfMemory(_)));
+    // Each is counted.
+    let text = metrics.render();
+    for (line, want) in [
+        (
+            "eddy_records_rejected_total{operator=\"hostile\",policy=\"skip\"}",
+            4,
+        ),
+        (
+            "eddy_operator_failures_total{operator=\"hostile\",kind=\"out-of-memory\"}",
+            1,
+        ),
+    ] {
+        let got = text
+            .lines()
+            .find(|l| l.starts_with(line))
+            .and_then(|l| l.rsplit(' ').next()?.parse::<u64>().ok());
+        assert_eq!(got, Some(want), "{line} in\n{text}");
+    }
     // The instance that trapped was replaced: the next batch goes through.
     let next = c.run(&batch(&["x".into(), "y".into()]), 2).unwrap();
     assert_eq!(values(&next.batch), ["x", "y"]);

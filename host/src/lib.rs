@@ -10,10 +10,13 @@
 //! - [`records`] reads and writes records as JSON lines.
 #![deny(missing_docs)]
 
+pub mod admin;
 pub mod build;
 pub mod kafka;
+pub mod metrics;
 pub mod ops;
 pub mod records;
+pub mod reload;
 pub mod runtime;
 pub mod spec;
 pub mod state;

@@ -23,6 +23,24 @@ enum Command {
     Run {
         /// The pipeline spec (TOML).
         spec: PathBuf,
+        /// Serve the admin API on this address (overrides `admin.listen`;
+        /// port 0 picks a free port, logged at start).
+        #[arg(long)]
+        admin: Option<std::net::SocketAddr>,
+    },
+    /// Hot-reloads an operator of a running eddy through its admin API: the
+    /// new version runs from the next batch on, state intact.
+    Reload {
+        /// The operator (step) name.
+        name: String,
+        /// The new component (.wasm).
+        file: PathBuf,
+        /// The admin API's address.
+        #[arg(long, default_value = topology::DEFAULT_ADMIN_LISTEN)]
+        admin: String,
+        /// Bearer token, when the admin API requires one.
+        #[arg(long, env = "EDDY_ADMIN_TOKEN")]
+        token: Option<String>,
     },
     /// Runs a pipeline on records from a JSON-lines file, with no broker, and
     /// prints the output records in the same format.
@@ -113,8 +131,17 @@ fn load(spec: &std::path::Path) -> Result<topology::Topology> {
 
 fn dispatch(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run { spec } => {
-            let t = load(&spec)?;
+        Command::Run { spec, admin } => {
+            let mut t = load(&spec)?;
+            if let Some(listen) = admin {
+                let token = t.admin.as_ref().and_then(|a| a.token.clone());
+                if !listen.ip().is_loopback() && token.is_none() {
+                    bail!(
+                        "--admin {listen}: listening beyond loopback needs `admin.token` in the spec"
+                    );
+                }
+                t.admin = Some(topology::AdminConfig { listen, token });
+            }
             let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
             let shutdown = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
@@ -123,6 +150,38 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             eddy::kafka::run(&t, &engine, &shutdown)
                 .with_context(|| format!("running {}", spec.display()))?;
+        }
+        Command::Reload {
+            name,
+            file,
+            admin,
+            token,
+        } => {
+            let bytes =
+                std::fs::read(&file).with_context(|| format!("reading {}", file.display()))?;
+            let url = format!("http://{admin}/operators/{name}");
+            let mut req = ureq::post(&url)
+                .config()
+                .http_status_as_error(false)
+                .build();
+            if let Some(t) = token {
+                req = req.header("Authorization", &format!("Bearer {t}"));
+            }
+            let mut res = req.send(&bytes[..]).with_context(|| {
+                format!(
+                    "reaching the admin API at {admin} (is eddy running with the admin API on?)"
+                )
+            })?;
+            let status = res.status();
+            let body = res.body_mut().read_to_string().unwrap_or_default();
+            if !status.is_success() {
+                let msg = serde_json::from_str::<serde_json::Value>(&body)
+                    .ok()
+                    .and_then(|v| v["error"].as_str().map(str::to_string))
+                    .unwrap_or(body);
+                bail!("reload of `{name}` refused ({status}): {msg}");
+            }
+            println!("{body}");
         }
         Command::Test { spec, input } => {
             let t = load(&spec)?;

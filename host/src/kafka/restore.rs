@@ -52,8 +52,9 @@ pub fn restore<C: ClientContext>(
     changelogs: &[String],
     partition: i32,
     checkpoint: Option<&Checkpoint>,
-    task: &str,
+    progress: &Progress<'_>,
 ) -> Result<Restored, String> {
+    let task = progress.task;
     // A consumer only when there is something to read: a new application's
     // tasks start without one (creating it costs a broker round trip).
     let mut consumer: Option<BaseConsumer> = None;
@@ -135,6 +136,8 @@ pub fn restore<C: ClientContext>(
             if last_log.elapsed() >= Duration::from_secs(1) {
                 last_log = Instant::now();
                 log_progress(task, topic, partition, done, total, began.elapsed());
+                progress.remaining(0);
+                progress.remaining(total - done.min(total));
             }
         }
         state.restore(store, &pending).map_err(|e| e.to_string())?;
@@ -145,6 +148,26 @@ pub fn restore<C: ClientContext>(
         restored.records += done;
     }
     Ok(restored)
+}
+
+/// Where a restore reports its progress: the log names the task, the
+/// metrics count what is left.
+pub struct Progress<'a> {
+    /// The task's name.
+    pub task: &'a str,
+    /// The process's metrics.
+    pub metrics: &'a crate::metrics::Metrics,
+}
+
+impl Progress<'_> {
+    fn remaining(&self, records: u64) {
+        self.metrics
+            .restore_remaining
+            .get_or_create(&crate::metrics::TaskLabels {
+                task: self.task.to_string(),
+            })
+            .set(records as i64);
+    }
 }
 
 fn log_progress(task: &str, topic: &str, partition: i32, done: u64, total: u64, took: Duration) {

@@ -19,6 +19,7 @@ use super::config::{consumer_config, producer_config};
 use super::ledger::{BatchTicket, PartitionLedger};
 use super::topics;
 use super::worker::{self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, TaskId, Work};
+use crate::reload::Reloader;
 use crate::runtime::Chain;
 use crate::time::extract::extract;
 use crate::topology::{SubInput, Topology};
@@ -316,7 +317,9 @@ pub fn run(
 
     let producer = Arc::new(producer);
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
+    let metrics = crate::metrics::Metrics::new();
     let worker_shared = Arc::new(worker::Shared {
+        metrics: metrics.clone(),
         t: t.clone(),
         inputs: inputs.clone(),
         producer: producer.clone(),
@@ -327,18 +330,36 @@ pub fn run(
     });
     let mut senders: Vec<Sender<Msg>> = Vec::new();
     let mut workers = Vec::new();
+    let (swap_senders, swap_receivers) = Reloader::channels(t.runtime.workers);
+    let mut swap_receivers = swap_receivers.into_iter();
     for w in 0..t.runtime.workers {
         let (tx, rx) = bounded::<Msg>(4);
         senders.push(tx);
-        let chain = Chain::new(&ops)?;
+        let chain = Chain::new(&ops)?.with_metrics(metrics.clone());
+        let swaps = swap_receivers.next().expect("one per worker");
         let ws = worker_shared.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("eddy-worker-{w}"))
-                .spawn(move || worker::worker(&rx, chain, &ws))
+                .spawn(move || worker::worker(&rx, swaps, chain, &ws))
                 .expect("spawn worker"),
         );
     }
+    let reloader = Arc::new(
+        Reloader::new(engine.clone(), t, &ops, swap_senders).with_metrics(metrics.clone()),
+    );
+    let _watcher = if t.runtime.watch {
+        Some(crate::reload::watch::watch(reloader.clone()).map_err(RunError::Config)?)
+    } else {
+        None
+    };
+    let _admin = match &t.admin {
+        Some(cfg) => Some(
+            crate::admin::AdminServer::start(cfg, reloader.clone(), metrics.clone())
+                .map_err(|e| RunError::Config(e.to_string()))?,
+        ),
+        None => None,
+    };
     drop(worker_shared);
     *consumer.context().workers.lock().expect("not poisoned") = senders.clone();
     let stateful = !t.stores().is_empty();
@@ -437,6 +458,7 @@ pub fn run(
                 flush_workers(&senders);
             }
             commit(&consumer, &shared, &inputs, CommitMode::Async);
+            record_lag(&consumer, &metrics);
             last_commit = Instant::now();
         }
     }
@@ -453,6 +475,7 @@ pub fn run(
         .expect("not poisoned")
         .clear();
     drop(senders);
+    reloader.close();
     for w in workers {
         let _ = w.join();
     }
@@ -467,6 +490,49 @@ pub fn run(
     drop(consumer); // closes the consumer: leaves the group
     tracing::info!("stopped");
     Ok(())
+}
+
+/// Sets the lag gauge of each assigned partition: the high watermark the
+/// consumer last saw minus its position (both known locally, no request).
+fn record_lag(consumer: &BaseConsumer<Ctx>, metrics: &crate::metrics::Metrics) {
+    let Ok(position) = consumer.position() else {
+        return;
+    };
+    metrics.lag.clear();
+    for e in position.elements() {
+        let Offset::Offset(at) = e.offset() else {
+            continue;
+        };
+        if let Some(high) = cached_high_watermark(consumer, e.topic(), e.partition()) {
+            metrics
+                .lag
+                .get_or_create(&crate::metrics::PartitionLabels {
+                    topic: e.topic().to_string(),
+                    partition: e.partition().to_string(),
+                })
+                .set((high - at).max(0));
+        }
+    }
+}
+
+/// The high watermark of a partition as the consumer last saw it (from
+/// its fetches: no request to the broker).
+fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, partition: i32) -> Option<i64> {
+    let topic = std::ffi::CString::new(topic).ok()?;
+    let (mut low, mut high) = (-1i64, -1i64);
+    // SAFETY: a live client handle and a NUL-terminated topic name; the
+    // call only reads librdkafka's local state into the two integers.
+    let err = unsafe {
+        rdkafka::bindings::rd_kafka_get_watermark_offsets(
+            consumer.client().native_ptr(),
+            topic.as_ptr(),
+            partition,
+            &mut low,
+            &mut high,
+        )
+    };
+    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
+        .then_some(high)
 }
 
 /// Drops unsent records of partitions revoked since the last look.

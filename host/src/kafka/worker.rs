@@ -12,7 +12,9 @@
 
 use super::ledger::BatchTicket;
 use super::restore;
+use crate::metrics::Metrics;
 use crate::ops::Records;
+use crate::reload::Swap;
 use crate::runtime::Chain;
 use crate::runtime::task::{TaskOutput, TaskPipeline};
 use crate::state::Checkpoint;
@@ -74,6 +76,8 @@ pub type ChangelogOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
 /// What every worker shares.
 pub struct Shared {
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
     /// The topology.
     pub t: Topology,
     /// Consumed topics.
@@ -106,11 +110,32 @@ struct Task {
 /// RocksDB's memtables costs; Kafka Streams waits for 10,000 too).
 const CHECKPOINT_EVERY: i64 = 10_000;
 
-/// Runs until the channel closes.
-pub fn worker(rx: &Receiver<Msg>, mut chain: Chain, s: &Shared) {
+/// Runs until the channel closes. New operator versions from `swaps` are
+/// swapped in between messages: at a batch boundary, for every task of the
+/// worker at once.
+pub fn worker(rx: &Receiver<Msg>, swaps: Receiver<Swap>, mut chain: Chain, s: &Shared) {
     let mut tasks: HashMap<TaskId, Task> = HashMap::new();
     let mut failed: HashSet<(usize, i32)> = HashSet::new();
-    for msg in rx {
+    let mut swaps = swaps;
+    loop {
+        let msg = crossbeam_channel::select! {
+            recv(swaps) -> swap => {
+                match swap {
+                    Ok(swap) => swap.apply(&mut chain),
+                    // No more reloads: stop listening for them.
+                    Err(_) => swaps = crossbeam_channel::never(),
+                }
+                continue;
+            }
+            recv(rx) -> msg => match msg {
+                Ok(msg) => msg,
+                Err(_) => break,
+            },
+        };
+        // A swap that arrived with the message goes first.
+        while let Ok(swap) = swaps.try_recv() {
+            swap.apply(&mut chain);
+        }
         match msg {
             Msg::Work(work) => run_batch(work, &mut chain, &mut tasks, &mut failed, s),
             Msg::Commit(reply) => {
@@ -174,8 +199,14 @@ fn run_batch(
             }
         },
     };
+    let m = &s.metrics;
+    m.topic(&m.records_in, topic, offsets.len() as u64);
+    m.batch_records.observe(offsets.len() as f64);
+    let started = Instant::now();
     let records = Records::new(batch, (0..offsets.len() as u32).collect());
-    match task.pipeline.process(chain, records) {
+    let processed = task.pipeline.process(chain, records);
+    m.batch_seconds.observe(started.elapsed().as_secs_f64());
+    match processed {
         Ok(out) => {
             produce(&out, task, id, &ticket, s);
             reject(&out, chain, Some((topic, partition, &offsets)), &ticket, s);
@@ -227,8 +258,20 @@ fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
         &changelogs,
         id.1,
         checkpoint.as_ref(),
-        &name(id),
+        &restore::Progress {
+            task: &name(id),
+            metrics: &s.metrics,
+        },
     )?;
+    let task_labels = crate::metrics::TaskLabels { task: name(id) };
+    s.metrics
+        .restored_records
+        .get_or_create(&task_labels)
+        .inc_by(restored.records);
+    s.metrics
+        .restore_remaining
+        .get_or_create(&task_labels)
+        .set(0);
     tracing::info!(
         task = %name(id),
         records = restored.records,
@@ -316,6 +359,19 @@ fn commit(
         let Some(state) = task.pipeline.state() else {
             continue;
         };
+        for (store, name_of) in
+            s.t.stores_of(s.t.subtopologies[id.0].steps.clone())
+                .iter()
+                .enumerate()
+        {
+            s.metrics
+                .store_bytes
+                .get_or_create(&crate::metrics::StoreLabels {
+                    store: name_of.clone(),
+                    task: name(id),
+                })
+                .set(state.store_bytes(store) as i64);
+        }
         let acked = s.changelog_offsets.lock().expect("not poisoned");
         let mut cp = Checkpoint::default();
         let mut written = 0;
@@ -346,11 +402,17 @@ fn commit(
 /// Produces a task's output with `ticket`.
 fn produce(out: &TaskOutput, task: &mut Task, id: TaskId, ticket: &Arc<BatchTicket>, s: &Shared) {
     let view = out.records.view();
+    // Records per topic, counted once per batch.
+    let mut sent: Vec<(&str, u64)> = Vec::new();
     match &task.pipeline.output {
         SubOutput::Sinks => {
             for r in view.iter() {
                 for sink in s.t.sinks.iter().filter(|k| k.takes(r.tag)) {
                     send(s, ticket, &sink.topic, None, &r, false);
+                    match sent.iter_mut().find(|(t, _)| *t == sink.topic) {
+                        Some((_, n)) => *n += 1,
+                        None => sent.push((&sink.topic, 1)),
+                    }
                 }
             }
         }
@@ -358,12 +420,19 @@ fn produce(out: &TaskOutput, task: &mut Task, id: TaskId, ticket: &Arc<BatchTick
             for r in view.iter() {
                 send(s, ticket, topic, None, &r, true);
             }
+            s.metrics
+                .topic(&s.metrics.records_out, topic, view.len() as u64);
         }
     }
     for (topic, late) in &out.late {
         for r in late.view().iter() {
             send(s, ticket, topic, None, &r, false);
         }
+        s.metrics
+            .topic(&s.metrics.records_out, topic, late.len() as u64);
+    }
+    for (topic, n) in sent {
+        s.metrics.topic(&s.metrics.records_out, topic, n);
     }
     for c in &out.changelog {
         let topic = &task.changelogs[c.store];

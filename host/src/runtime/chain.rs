@@ -5,11 +5,14 @@
 //! record, the index of the source record it came from, so outputs can be
 //! tied to input offsets and errors to the record that caused them.
 
+use crate::metrics::{FailureLabels, Metrics, OperatorLabels, PolicyLabels};
 use crate::topology::ErrorPolicy;
 use crate::wasm::{CallError, LoadError, LoadedOperator, OperatorInstance};
 use eddy_batch::{BatchView, BatchWriter};
 use std::borrow::Cow;
 use std::ops::Range;
+use std::sync::Arc;
+use std::time::Instant;
 
 /// Below this many records, a failing batch is searched one record at a
 /// time instead of in halves.
@@ -57,6 +60,7 @@ pub struct Chain {
     ops: Vec<Option<LoadedOperator>>,
     instances: Vec<Option<OperatorInstance>>,
     rejected: Vec<Rejected>,
+    metrics: Option<Arc<Metrics>>,
 }
 
 impl Chain {
@@ -87,7 +91,14 @@ impl Chain {
             ops: ops.to_vec(),
             instances,
             rejected: Vec::new(),
+            metrics: None,
         })
+    }
+
+    /// Counts calls, their time, failures and records into `metrics`.
+    pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
+        self.metrics = Some(metrics);
+        self
     }
 
     /// Records taken out of batches by error policies since the last call.
@@ -168,6 +179,18 @@ impl Chain {
                     match idx {
                         Some(i) if tolerant && (i as usize) < origins.len() => {
                             let (rest, record) = split_out(&batch, i as usize);
+                            if let Some(m) = &self.metrics {
+                                let policy = match self.policy(k) {
+                                    ErrorPolicy::DeadLetter(_) => "dead-letter",
+                                    _ => "skip",
+                                };
+                                m.records_rejected
+                                    .get_or_create(&PolicyLabels {
+                                        operator: name.to_string(),
+                                        policy: policy.into(),
+                                    })
+                                    .inc();
+                            }
                             self.rejected.push(Rejected {
                                 step: k,
                                 error,
@@ -199,6 +222,17 @@ impl Chain {
             Ok((next, view.layout()))
         });
         let (next, layout) = checked.map_err(|m| fail(CallError::BadBatch(m), None, &origins))?;
+        if let Some(m) = &self.metrics {
+            let operator = OperatorLabels {
+                operator: name.to_string(),
+            };
+            m.operator_records_in
+                .get_or_create(&operator)
+                .inc_by(origins.len() as u64);
+            m.operator_records_out
+                .get_or_create(&operator)
+                .inc_by(next.len() as u64);
+        }
         if !last {
             // The next step sees its input numbered 0..n.
             for j in 0..next.len() {
@@ -212,7 +246,21 @@ impl Chain {
     /// Calls step `k`'s operator with `batch`. On failure, returns the error
     /// and the index (in `batch`) of the record it is pinned to, if known.
     pub fn call(&mut self, k: usize, batch: &[u8]) -> Result<Vec<u8>, (CallError, Option<u32>)> {
-        match self.instance(k).and_then(|inst| inst.call(batch)) {
+        let started = Instant::now();
+        let res = self.instance(k).and_then(|inst| inst.call(batch));
+        if let Some(m) = &self.metrics {
+            let name = self.op(k).name();
+            m.wasm_call(name, started.elapsed());
+            if let Err(e) = &res {
+                m.operator_failures
+                    .get_or_create(&FailureLabels {
+                        operator: name.to_string(),
+                        kind: e.kind().to_string(),
+                    })
+                    .inc();
+            }
+        }
+        match res {
             Ok(out) => Ok(out),
             Err(error) => {
                 let idx = match &error {
@@ -237,6 +285,19 @@ impl Chain {
     /// The name of step `k`'s operator.
     pub fn name(&self, k: usize) -> &str {
         self.op(k).name()
+    }
+
+    /// Replaces step `k`'s operator with a new version and its ready
+    /// instance; returns the old instance (for the caller to drop off the
+    /// hot path).
+    pub fn swap(
+        &mut self,
+        k: usize,
+        op: LoadedOperator,
+        instance: OperatorInstance,
+    ) -> Option<OperatorInstance> {
+        self.ops[k] = Some(op);
+        self.instances[k].replace(instance)
     }
 
     /// The version id of step `k`'s operator.
@@ -327,16 +388,9 @@ impl Rejected {
         chain: &Chain,
         source: Option<(&str, i32, i64)>,
     ) -> Vec<(&'static str, String)> {
-        let kind = match &self.error {
-            CallError::Timeout(_) => "timeout",
-            CallError::OutOfMemory(_) => "out-of-memory",
-            CallError::Trap(_) => "trap",
-            CallError::Failed { .. } => "failed",
-            CallError::BadBatch(_) => "bad-batch",
-        };
         let mut h = vec![
             ("eddy.error", self.error.to_string()),
-            ("eddy.error.kind", kind.to_string()),
+            ("eddy.error.kind", self.error.kind().to_string()),
             ("eddy.operator", chain.name(self.step).to_string()),
             (
                 "eddy.operator.version",

@@ -28,6 +28,20 @@ pub struct SpecFile {
     /// Where and how state is kept.
     #[serde(default)]
     pub state: Option<Spanned<StateSpec>>,
+    /// The admin API.
+    #[serde(default)]
+    pub admin: Option<Spanned<AdminSpec>>,
+}
+
+/// `[admin]`: the admin HTTP API.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AdminSpec {
+    /// Address to listen on (default "127.0.0.1:9470").
+    pub listen: Option<Spanned<String>>,
+    /// Bearer token for the endpoints that change something; required when
+    /// listening on anything but loopback.
+    pub token: Option<Spanned<String>>,
 }
 
 /// `[state]`: state stores.
@@ -79,6 +93,8 @@ pub struct RuntimeSpec {
     pub commit_interval: Option<Spanned<String>>,
     /// How long a poll waits to fill a batch (default "20ms").
     pub poll_timeout: Option<Spanned<String>>,
+    /// Reload an operator when its `.wasm` file changes (default true).
+    pub watch: Option<Spanned<bool>>,
 }
 
 /// `[[sources]]`: one input topic.

@@ -3,8 +3,8 @@
 use super::error::{Lines, SpecError, SpecErrors};
 use super::model::{KafkaValue, SpecFile};
 use crate::topology::{
-    Aggregation, Emit, ErrorPolicy, Grants, Interface, Limits, Op, RuntimeConfig, Sink, Source,
-    StateConfig, Step, StoreKind, TimestampSource, Topology, Window, WindowKind,
+    AdminConfig, Aggregation, Emit, ErrorPolicy, Grants, Interface, Limits, Op, RuntimeConfig,
+    Sink, Source, StateConfig, Step, StoreKind, TimestampSource, Topology, Window, WindowKind,
 };
 use crate::units::{parse_duration, parse_size};
 use std::collections::HashSet;
@@ -114,6 +114,7 @@ impl Validator<'_> {
         let sinks = self.sinks(spec, &steps);
         let state = self.state(spec, base);
         let subtopologies = crate::topology::plan::plan(&app, &steps);
+        let admin = self.admin(spec);
         Topology {
             application_id: app,
             spec_path: path.to_path_buf(),
@@ -124,6 +125,7 @@ impl Validator<'_> {
             sinks,
             state,
             subtopologies,
+            admin,
         }
     }
 
@@ -301,10 +303,44 @@ impl Validator<'_> {
         }
     }
 
+    fn admin(&mut self, spec: &SpecFile) -> Option<AdminConfig> {
+        let a = spec.admin.as_ref()?.get_ref();
+        let listen = match &a.listen {
+            None => crate::topology::DEFAULT_ADMIN_LISTEN
+                .parse()
+                .expect("a valid address"),
+            Some(l) => match l.get_ref().parse::<std::net::SocketAddr>() {
+                Ok(addr) => addr,
+                Err(_) => {
+                    self.err(
+                        l,
+                        "admin.listen",
+                        "expected an IP address and port, e.g. \"127.0.0.1:9470\"",
+                    );
+                    return None;
+                }
+            },
+        };
+        let token = a.token.as_ref().map(|t| t.get_ref().clone());
+        if let Some(t) = &a.token
+            && t.get_ref().len() < 16
+        {
+            self.err(t, "admin.token", "use at least 16 characters");
+        }
+        if !listen.ip().is_loopback() && token.is_none() {
+            let at = a.listen.as_ref().expect("given: the default is loopback");
+            self.err(at, "admin.listen", "listening beyond loopback needs `admin.token` (callers send it as `Authorization: Bearer <token>`)");
+        }
+        Some(AdminConfig { listen, token })
+    }
+
     fn runtime(&mut self, spec: &SpecFile) -> RuntimeConfig {
         let mut cfg = RuntimeConfig::default();
         let Some(r) = &spec.runtime else { return cfg };
         let r = r.get_ref();
+        if let Some(w) = &r.watch {
+            cfg.watch = *w.get_ref();
+        }
         if let Some(w) = &r.workers {
             match usize::try_from(*w.get_ref()) {
                 Ok(n) if (1..=256).contains(&n) => cfg.workers = n,

@@ -50,6 +50,25 @@ impl std::fmt::Debug for Backend {
 }
 
 impl Backend {
+    /// Estimated live bytes of table `table` (RocksDB's estimate; the
+    /// sum of key and value lengths in memory).
+    pub fn size(&self, table: usize) -> u64 {
+        match self {
+            Backend::Rocks { db, tables, .. } => db
+                .cf_handle(&tables[table])
+                .and_then(|cf| {
+                    db.property_int_value_cf(cf, "rocksdb.estimate-live-data-size")
+                        .ok()
+                        .flatten()
+                })
+                .unwrap_or(0),
+            Backend::Memory(t) => t[table]
+                .iter()
+                .map(|(k, v)| (k.len() + v.len()) as u64)
+                .sum(),
+        }
+    }
+
     /// Opens (creating when missing) a RocksDB instance at `path` with one
     /// column family per table.
     pub fn open_rocks(path: &Path, tables: &[String]) -> Result<Self, StateError> {

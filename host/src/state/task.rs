@@ -178,6 +178,13 @@ impl TaskState {
         }
     }
 
+    /// Estimated bytes store `store` holds on disk or in memory (its time
+    /// index included), not counting pending cache entries.
+    pub fn store_bytes(&self, store: usize) -> u64 {
+        let t = self.tables[store];
+        self.backend.size(t.data) + t.index.map_or(0, |i| self.backend.size(i))
+    }
+
     /// Windows of store `store` ending at or before this time are deleted.
     pub fn windows_deleted_through(&self, store: usize) -> i64 {
         self.deleted_through[store]

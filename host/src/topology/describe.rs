@@ -146,3 +146,92 @@ fn sinks_list(t: &Topology, branch: Option<usize>) -> String {
         names.join(", ")
     }
 }
+
+/// The topology as JSON: sources, steps, sinks and sub-topologies.
+pub fn to_json(t: &Topology) -> serde_json::Value {
+    let subs: Vec<serde_json::Value> = t
+        .subtopologies
+        .iter()
+        .map(|sub| {
+            let input = match &sub.input {
+                SubInput::Sources => serde_json::json!({ "sources": t.source_topics() }),
+                SubInput::Repartition(topic) => serde_json::json!({ "repartition": topic }),
+            };
+            let output = match &sub.output {
+                SubOutput::Sinks => serde_json::json!({ "sinks": t.sinks.iter().map(|s| &s.topic).collect::<Vec<_>>() }),
+                SubOutput::Repartition(topic) => serde_json::json!({ "repartition": topic }),
+            };
+            serde_json::json!({
+                "id": sub.id,
+                "input": input,
+                "steps": t.steps[sub.steps.clone()].iter().map(|s| &s.name).collect::<Vec<_>>(),
+                "output": output,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "application_id": t.application_id,
+        "sources": t.sources.iter().map(|s| serde_json::json!({ "topic": s.topic, "table": s.table })).collect::<Vec<_>>(),
+        "steps": t.steps.iter().map(|s| serde_json::json!({
+            "name": s.name,
+            "op": s.op.name(),
+            "component": s.component.as_ref().map(|c| c.display().to_string()),
+            "store": s.op.aggregation().map(|a| a.store.clone()),
+        })).collect::<Vec<_>>(),
+        "sinks": t.sinks.iter().map(|s| &s.topic).collect::<Vec<_>>(),
+        "subtopologies": subs,
+    })
+}
+
+/// The topology as a Graphviz DOT graph: topics as ellipses, steps as boxes.
+pub fn to_dot(t: &Topology) -> String {
+    let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
+    let mut out = String::new();
+    let _ = writeln!(out, "digraph {} {{", q(&t.application_id));
+    let _ = writeln!(out, "  rankdir=LR;");
+    for sub in &t.subtopologies {
+        let inputs: Vec<String> = match &sub.input {
+            SubInput::Sources => t.source_topics(),
+            SubInput::Repartition(topic) => vec![topic.clone()],
+        };
+        let steps = &t.steps[sub.steps.clone()];
+        let mut prev: Vec<String> = inputs
+            .iter()
+            .map(|topic| format!("topic:{topic}"))
+            .collect();
+        for topic in &inputs {
+            let _ = writeln!(
+                out,
+                "  {} [label={}, shape=ellipse];",
+                q(&format!("topic:{topic}")),
+                q(topic)
+            );
+        }
+        for st in steps {
+            let id = format!("step:{}", st.name);
+            let _ = writeln!(
+                out,
+                "  {} [label={}, shape=box];",
+                q(&id),
+                q(&format!("{}\n{}", st.name, st.op.name()))
+            );
+            for p in &prev {
+                let _ = writeln!(out, "  {} -> {};", q(p), q(&id));
+            }
+            prev = vec![id];
+        }
+        let outputs: Vec<String> = match &sub.output {
+            SubOutput::Sinks => t.sinks.iter().map(|s| s.topic.clone()).collect(),
+            SubOutput::Repartition(topic) => vec![topic.clone()],
+        };
+        for topic in &outputs {
+            let id = format!("topic:{topic}");
+            let _ = writeln!(out, "  {} [label={}, shape=ellipse];", q(&id), q(topic));
+            for p in &prev {
+                let _ = writeln!(out, "  {} -> {};", q(p), q(&id));
+            }
+        }
+    }
+    out.push_str("}\n");
+    out
+}

@@ -5,7 +5,7 @@
 //! internal repartition topic, and the steps after it run as their own
 //! sub-topology reading that topic (Kafka Streams' sub-topologies).
 
-mod describe;
+pub mod describe;
 mod ops;
 pub(crate) mod plan;
 
@@ -39,7 +39,21 @@ pub struct Topology {
     pub state: StateConfig,
     /// The chain cut at repartition points, in order.
     pub subtopologies: Vec<SubTopology>,
+    /// The admin API, when enabled.
+    pub admin: Option<AdminConfig>,
 }
+
+/// Where the admin API listens and what it asks of callers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AdminConfig {
+    /// Address to listen on.
+    pub listen: std::net::SocketAddr,
+    /// Bearer token required by the endpoints that change something.
+    pub token: Option<String>,
+}
+
+/// The admin API's address when `[admin]` gives none.
+pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9470";
 
 impl Topology {
     /// The source topic names, in spec order.
@@ -93,6 +107,8 @@ pub struct RuntimeConfig {
     pub commit_interval: Duration,
     /// How long a poll waits to fill a batch.
     pub poll_timeout: Duration,
+    /// Reload operators whose `.wasm` file changes.
+    pub watch: bool,
 }
 
 impl Default for RuntimeConfig {
@@ -102,6 +118,7 @@ impl Default for RuntimeConfig {
             batch_size: 1024,
             commit_interval: Duration::from_secs(5),
             poll_timeout: Duration::from_millis(20),
+            watch: true,
         }
     }
 }

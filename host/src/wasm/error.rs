@@ -85,6 +85,18 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// A short name of the kind of failure: `timeout`, `out-of-memory`,
+    /// `trap`, `failed` or `bad-batch`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            CallError::Timeout(_) => "timeout",
+            CallError::OutOfMemory(_) => "out-of-memory",
+            CallError::Trap(_) => "trap",
+            CallError::Failed { .. } => "failed",
+            CallError::BadBatch(_) => "bad-batch",
+        }
+    }
+
     /// Whether the instance is unusable afterwards and must be replaced.
     pub fn poisons_instance(&self) -> bool {
         matches!(
