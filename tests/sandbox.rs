@@ -110,3 +110,16 @@ fn a_granted_directory_must_exist() {
         "{err}"
     );
 }
+
+#[test]
+fn fuel_stops_an_endless_loop_on_its_record() {
+    let mut c = chain("limits = { fuel = 50000000, timeout = \"30s\" }");
+    let err = c.run(&batch(&["a", "spin", "b"]), 3).unwrap_err();
+    assert_eq!(err.input_index, Some(1));
+    assert_eq!(err.error, CallError::OutOfFuel(50_000_000), "{err}");
+    // Each call gets the whole allowance again.
+    for _ in 0..3 {
+        let ok = c.run(&batch(&["c", "d"]), 2).unwrap();
+        assert_eq!(values(&ok.batch), ["c", "d"]);
+    }
+}

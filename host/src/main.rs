@@ -142,7 +142,8 @@ fn dispatch(cli: Cli) -> Result<()> {
                 }
                 t.admin = Some(topology::AdminConfig { listen, token });
             }
-            let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
+            let engine =
+                wasm::OperatorEngine::for_topology(&t).context("starting the Wasm engine")?;
             let shutdown = Arc::new(AtomicBool::new(false));
             for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
                 signal_hook::flag::register(sig, shutdown.clone())
@@ -186,7 +187,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         Command::Test { spec, input } => {
             let t = load(&spec)?;
             let records = records::read_input(&input)?;
-            let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
+            let engine =
+                wasm::OperatorEngine::for_topology(&t).context("starting the Wasm engine")?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
             runtime::test_driver::run(&t, &engine, &records, &mut out)?;
@@ -194,7 +196,8 @@ fn dispatch(cli: Cli) -> Result<()> {
         }
         Command::Check { spec } => {
             let t = load(&spec)?;
-            let engine = wasm::OperatorEngine::new().context("starting the Wasm engine")?;
+            let engine =
+                wasm::OperatorEngine::for_topology(&t).context("starting the Wasm engine")?;
             let mut problems = Vec::new();
             for step in t.steps.iter().filter(|s| s.component.is_some()) {
                 match wasm::LoadedOperator::load(&engine, step) {

@@ -40,7 +40,8 @@ pub struct OperatorLabels {
 pub struct FailureLabels {
     /// The step name.
     pub operator: String,
-    /// `trap`, `timeout`, `out-of-memory`, `failed` or `bad-batch`.
+    /// `trap`, `timeout`, `out-of-fuel`, `out-of-memory`, `failed` or
+    /// `bad-batch`.
     pub kind: String,
 }
 

@@ -434,7 +434,7 @@ pub fn hostile_chain(step_extra: &str) -> eddy::runtime::Chain {
         "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\ninterface = \"processor\"\n{step_extra}\n[[sinks]]\ntopic = \"out\"\n"
     );
     let topo = eddy::spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
-    let engine = eddy::wasm::OperatorEngine::new().unwrap();
+    let engine = eddy::wasm::OperatorEngine::for_topology(&topo).unwrap();
     let ops: Vec<Option<eddy::wasm::LoadedOperator>> = topo
         .steps
         .iter()

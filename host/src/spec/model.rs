@@ -180,6 +180,8 @@ pub struct LimitsSpec {
     pub memory: Option<Spanned<String>>,
     /// Longest a single batch call may run, e.g. "2s".
     pub timeout: Option<Spanned<String>>,
+    /// Most Wasm fuel (roughly, instructions) one batch call may use.
+    pub fuel: Option<Spanned<i64>>,
 }
 
 /// `[steps.grants]`: ambient capabilities, all off by default.

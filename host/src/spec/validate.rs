@@ -776,6 +776,12 @@ impl Validator<'_> {
                 Err(e) => self.err(t, key("limits.timeout"), e),
             }
         }
+        if let Some(f) = &l.get_ref().fuel {
+            match u64::try_from(*f.get_ref()) {
+                Ok(n) if n > 0 => limits.fuel = Some(n),
+                _ => self.err(f, key("limits.fuel"), "must be a positive whole number"),
+            }
+        }
         limits
     }
 
@@ -974,6 +980,11 @@ mod tests {
                 "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\non_error = \"skip\"\n",
                 "steps[0].on_error",
                 "applies to steps that call a processor",
+            ),
+            (
+                "[[steps]]\nname = \"a\"\ncomponent = \"s.wasm\"\nlimits = { fuel = 0 }\n",
+                "steps[0].limits.fuel",
+                "must be a positive whole number",
             ),
         ];
         for (steps, key, msg) in cases {

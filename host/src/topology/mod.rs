@@ -191,6 +191,8 @@ pub struct Limits {
     pub memory_bytes: usize,
     /// Longest one batch call may run.
     pub timeout: Duration,
+    /// Most fuel one batch call may use (none: not metered).
+    pub fuel: Option<u64>,
 }
 
 impl Default for Limits {
@@ -198,6 +200,7 @@ impl Default for Limits {
         Limits {
             memory_bytes: 64 << 20,
             timeout: Duration::from_secs(2),
+            fuel: None,
         }
     }
 }

@@ -49,6 +49,14 @@ impl LoadedOperator {
     ) -> Result<Self, LoadError> {
         let no_component = PathBuf::new();
         let path = step.component.as_ref().unwrap_or(&no_component);
+        if step.limits.fuel.is_some() && !engine.fuel {
+            return Err(LoadError::Init {
+                step: step.name.clone(),
+                reason:
+                    "limits.fuel needs an engine with fuel metering (OperatorEngine::for_topology)"
+                        .into(),
+            });
+        }
         let not_component = |reason: String| LoadError::NotAComponent {
             step: step.name.clone(),
             path: path.clone(),

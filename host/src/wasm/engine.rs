@@ -15,12 +15,26 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct OperatorEngine {
     pub(crate) engine: Engine,
     pub(crate) linker: Arc<Linker<HostState>>,
+    /// Whether calls can be metered with fuel (`limits.fuel`).
+    pub(crate) fuel: bool,
 }
 
 impl OperatorEngine {
-    /// Creates the engine and starts its epoch ticker.
+    /// Creates the engine and starts its epoch ticker (without fuel
+    /// metering).
     pub fn new() -> anyhow::Result<Self> {
+        Self::with_fuel(false)
+    }
+
+    /// The engine for a topology: with fuel metering when a step sets
+    /// `limits.fuel` (metering costs every operator some speed, so only then).
+    pub fn for_topology(t: &crate::topology::Topology) -> anyhow::Result<Self> {
+        Self::with_fuel(t.steps.iter().any(|s| s.limits.fuel.is_some()))
+    }
+
+    fn with_fuel(fuel: bool) -> anyhow::Result<Self> {
         let mut cfg = Config::new();
+        cfg.consume_fuel(fuel);
         cfg.wasm_component_model(true);
         // Time limits: a call traps once the epoch passes its deadline.
         // Cheaper than fuel (a check at loop heads and calls, no counting).
@@ -53,6 +67,7 @@ impl OperatorEngine {
         Ok(OperatorEngine {
             engine,
             linker: Arc::new(linker),
+            fuel,
         })
     }
 

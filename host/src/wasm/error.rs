@@ -65,6 +65,9 @@ pub enum CallError {
     /// The call ran past the step's time limit.
     #[error("timed out after {0:?} (limits.timeout)")]
     Timeout(std::time::Duration),
+    /// The call used up the step's fuel.
+    #[error("ran out of fuel after {0} units (limits.fuel)")]
+    OutOfFuel(u64),
     /// The instance tried to grow memory past the step's memory limit.
     #[error("ran out of memory: the limit is {0} bytes (limits.memory)")]
     OutOfMemory(usize),
@@ -85,11 +88,12 @@ pub enum CallError {
 }
 
 impl CallError {
-    /// A short name of the kind of failure: `timeout`, `out-of-memory`,
-    /// `trap`, `failed` or `bad-batch`.
+    /// A short name of the kind of failure: `timeout`, `out-of-fuel`,
+    /// `out-of-memory`, `trap`, `failed` or `bad-batch`.
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Timeout(_) => "timeout",
+            CallError::OutOfFuel(_) => "out-of-fuel",
             CallError::OutOfMemory(_) => "out-of-memory",
             CallError::Trap(_) => "trap",
             CallError::Failed { .. } => "failed",
@@ -101,7 +105,10 @@ impl CallError {
     pub fn poisons_instance(&self) -> bool {
         matches!(
             self,
-            CallError::Timeout(_) | CallError::OutOfMemory(_) | CallError::Trap(_)
+            CallError::Timeout(_)
+                | CallError::OutOfFuel(_)
+                | CallError::OutOfMemory(_)
+                | CallError::Trap(_)
         )
     }
 }

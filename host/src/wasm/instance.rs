@@ -31,6 +31,11 @@ impl OperatorInstance {
         store.limiter(|s| &mut s.limits);
         store.epoch_deadline_trap();
         store.set_epoch_deadline(OperatorEngine::ticks(op.step.limits.timeout));
+        if let Some(fuel) = op.step.limits.fuel {
+            store
+                .set_fuel(fuel)
+                .map_err(|e| init_err(format!("setting fuel: {e}")))?;
+        }
         let instance = op
             .pre
             .instantiate(&mut store)
@@ -64,6 +69,10 @@ impl OperatorInstance {
     pub fn call(&mut self, batch: &[u8]) -> Result<Vec<u8>, CallError> {
         self.store
             .set_epoch_deadline(OperatorEngine::ticks(self.op.step.limits.timeout));
+        if let Some(fuel) = self.op.step.limits.fuel {
+            // Each call gets the whole allowance again.
+            let _ = self.store.set_fuel(fuel);
+        }
         // SAFETY: the function's type was checked against these parameter
         // and result types in `new`.
         let typed = unsafe { TypedFunc::<CallParams<'_>, CallResults>::new_unchecked(self.call) };
@@ -105,6 +114,9 @@ fn describe(e: WitError) -> String {
 fn classify(e: &wasmtime::Error, op: &LoadedOperator) -> CallError {
     if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
         return CallError::Timeout(op.step.limits.timeout);
+    }
+    if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
+        return CallError::OutOfFuel(op.step.limits.fuel.unwrap_or(0));
     }
     let text = format!("{e:?}");
     if text.contains("forcing trap when growing memory") {
