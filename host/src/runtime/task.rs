@@ -226,11 +226,23 @@ impl TaskPipeline {
         let mut out = TaskOutput::default();
         let records = self.run_from(0, chain, input, &mut out)?;
         out.records = records;
+        Ok(self.collect(out, chain, true))
+    }
+
+    /// Completes `out` with the changelog records and the rejected records
+    /// of the work just done; `sourced` when its records came from source
+    /// records (their origins then point at them).
+    fn collect(&mut self, mut out: TaskOutput, chain: &mut Chain, sourced: bool) -> TaskOutput {
         if let Some(s) = self.state.as_mut() {
             out.changelog = s.take_changelog();
         }
         out.rejected = chain.take_rejected();
-        Ok(out)
+        if !sourced {
+            for r in &mut out.rejected {
+                r.origin = None;
+            }
+        }
+        out
     }
 
     /// At a commit: flushes every node's cache, in order, running what each
@@ -255,15 +267,8 @@ impl TaskPipeline {
             }
         }
         out.records = concat(results);
-        if let Some(s) = self.state.as_mut() {
-            out.changelog = s.take_changelog();
-        }
         // What a flush emits has no source record of its own.
-        out.rejected = chain.take_rejected();
-        for r in &mut out.rejected {
-            r.origin = None;
-        }
-        Ok(out)
+        Ok(self.collect(out, chain, false))
     }
 
     /// Moves every window step's stream time to at least `ts` (a test
@@ -283,15 +288,8 @@ impl TaskPipeline {
             }
         }
         out.records = concat(results);
-        if let Some(s) = self.state.as_mut() {
-            out.changelog = s.take_changelog();
-        }
         // What a flush emits has no source record of its own.
-        out.rejected = chain.take_rejected();
-        for r in &mut out.rejected {
-            r.origin = None;
-        }
-        Ok(out)
+        Ok(self.collect(out, chain, false))
     }
 
     fn run_from(
