@@ -189,14 +189,6 @@ impl Reloader {
             .collect()
     }
 
-    /// The running version of operator `name`.
-    pub fn version(&self, name: &str) -> Option<String> {
-        self.versions()
-            .into_iter()
-            .find(|v| v.name == name)
-            .map(|v| v.version)
-    }
-
     /// Makes `bytes` the running version of operator `name` on every
     /// worker; returns once every worker swapped.
     pub fn reload(&self, name: &str, bytes: &[u8]) -> Result<Reloaded, ReloadError> {
