@@ -206,3 +206,89 @@ fn dead_letters_carry_the_record_and_headers_naming_the_failure() {
     );
     assert_eq!(h(fail, "eddy.source.offset").as_deref(), Some("3"));
 }
+
+#[test]
+fn eddy_test_dead_letters_a_source_record_without_an_event_time_in_input_order() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::IDENTITY, dir.path().join("identity.wasm")).unwrap();
+    let spec = dir.path().join("p.toml");
+    std::fs::write(
+        &spec,
+        "application_id = \"dl\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\non_error = \"dead-letter\"\n[[steps]]\nname = \"id\"\ncomponent = \"identity.wasm\"\n[[sinks]]\ntopic = \"out\"\n",
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        concat!(
+            "{\"topic\":\"in\",\"key\":\"a\",\"value\":{\"ts\":10},\"timestamp\":1}\n",
+            "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"not json\",\"timestamp\":2}\n",
+            "{\"topic\":\"in\",\"key\":\"c\",\"value\":{\"ts\":30},\"timestamp\":3}\n",
+        ),
+    )
+    .unwrap();
+    let run = |spec: &std::path::Path| {
+        Command::new(eddy_bin())
+            .args([
+                "test",
+                spec.to_str().unwrap(),
+                "--input",
+                input.to_str().unwrap(),
+            ])
+            .output()
+            .unwrap()
+    };
+    let out = run(&spec);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let shown: Vec<(String, String)> = lines
+        .iter()
+        .map(|l| {
+            (
+                l["topic"].as_str().unwrap().into(),
+                l["key"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    let s = |x: &str| x.to_string();
+    assert_eq!(
+        shown,
+        [
+            (s("out"), s("a")),
+            (s("dl-source-in-dead-letters"), s("b")),
+            (s("out"), s("c")),
+        ]
+    );
+    let headers = lines[1]["headers"].to_string();
+    assert!(
+        headers.contains(r#"["eddy.error.kind","deserialization"]"#),
+        "{headers}"
+    );
+    assert!(
+        headers.contains(r#"["eddy.source.offset","1"]"#),
+        "{headers}"
+    );
+    // Without a policy the run stops at that line.
+    std::fs::write(
+        &spec,
+        std::fs::read_to_string(&spec)
+            .unwrap()
+            .replace("on_error = \"dead-letter\"\n", ""),
+    )
+    .unwrap();
+    let out = run(&spec);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("line 2"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -4,7 +4,8 @@
 //! partition; refused reloads leave the running version.
 
 use eddy_e2e::{
-    Eddy, Topics, bootstrap, components, consume, eddy_bin, produce, unique, write_spec,
+    Eddy, Topics, agent, bootstrap, components, consume, eddy_bin, get_text, metric, produce,
+    start_with_admin, unique, write_spec,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -36,22 +37,6 @@ fn spec(dir: &Path, app: &str, input: &str, output: &str, admin: &str) -> String
         bootstrap()
     );
     write_spec(dir, &text).to_str().unwrap().to_string()
-}
-
-/// Starts eddy with the admin API on a free port; returns it and the address.
-fn start(spec: &str) -> (Eddy, String) {
-    let eddy = Eddy::start(&["run", spec, "--admin", "127.0.0.1:0"]);
-    let line = eddy.wait_for_log("admin API listening on http://", Duration::from_secs(60));
-    let addr = line.rsplit("http://").next().unwrap().trim().to_string();
-    (eddy, addr)
-}
-
-fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
 }
 
 /// POSTs a component; returns the status and the JSON answer.
@@ -103,7 +88,7 @@ fn ten_swaps_under_load_process_every_record_once_and_switch_once_per_partition(
     let dir = tempfile::tempdir().unwrap();
     let app = unique("reload");
     let spec = spec(dir.path(), &app, &input, &output, "");
-    let (mut eddy, addr) = start(&spec);
+    let (mut eddy, addr) = start_with_admin(&spec);
 
     // Records flow the whole time: chunks of 100 per partition, each
     // partition's records with one key, so its order survives to the output.
@@ -311,20 +296,6 @@ fn refused_reloads_leave_the_running_version_and_say_why() {
     assert!(eddy.stop());
 }
 
-fn get_text(addr: &str, path: &str) -> (u16, String) {
-    let mut res = agent().get(format!("http://{addr}{path}")).call().unwrap();
-    let status = res.status().as_u16();
-    (status, res.body_mut().read_to_string().unwrap())
-}
-
-/// The value of the metric line starting with `prefix` (name and labels).
-fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 #[test]
 fn the_admin_api_serves_health_topology_and_moving_metrics() {
     let topics = Topics::create(&[("admin-in", 2), ("admin-out", 2)]);
@@ -332,7 +303,7 @@ fn the_admin_api_serves_health_topology_and_moving_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let app = unique("admin");
     let spec = spec(dir.path(), &app, input, output, "");
-    let (eddy, addr) = start(&spec);
+    let (eddy, addr) = start_with_admin(&spec);
     assert_eq!(get_text(&addr, "/healthz"), (200, "ok\n".to_string()));
 
     let (status, json) = get_text(&addr, "/topology");

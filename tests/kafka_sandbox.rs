@@ -3,7 +3,7 @@
 //! topic, partition and offset; the host stays up, other partitions go on,
 //! and no offset is committed past a failure.
 
-use eddy_e2e::{Eddy, Topics, committed, components, consume, kafka_spec, produce, unique};
+use eddy_e2e::{Eddy, Topics, committed, components, consume, header, kafka_spec, produce, unique};
 use std::time::Duration;
 
 /// The values read, as text, sorted.
@@ -164,14 +164,6 @@ fn dead_letters_go_to_their_topic_and_the_partition_goes_on() {
     want.sort();
     assert_eq!(out, want, "every good record exactly once");
 
-    let header = |g: &eddy_e2e::Got, name: &str| -> String {
-        g.headers
-            .iter()
-            .find(|(n, _)| n == name)
-            .and_then(|(_, v)| v.clone())
-            .map(|v| String::from_utf8(v).unwrap())
-            .unwrap_or_else(|| panic!("no header {name}: {:?}", g.headers))
-    };
     let mut seen: Vec<(String, String, String, String)> = letters
         .iter()
         .map(|g| {

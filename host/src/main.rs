@@ -135,12 +135,17 @@ fn dispatch(cli: Cli) -> Result<()> {
             let mut t = load(&spec)?;
             if let Some(listen) = admin {
                 let token = t.admin.as_ref().and_then(|a| a.token.clone());
+                let advertise = t.admin.as_ref().and_then(|a| a.advertise.clone());
                 if !listen.ip().is_loopback() && token.is_none() {
                     bail!(
                         "--admin {listen}: listening beyond loopback needs `admin.token` in the spec"
                     );
                 }
-                t.admin = Some(topology::AdminConfig { listen, token });
+                t.admin = Some(topology::AdminConfig {
+                    listen,
+                    token,
+                    advertise,
+                });
             }
             let engine =
                 wasm::OperatorEngine::for_topology(&t).context("starting the Wasm engine")?;

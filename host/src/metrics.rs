@@ -12,6 +12,15 @@ use prometheus_client::registry::Registry;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Labels of a topic and an error policy.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicPolicyLabels {
+    /// Topic name.
+    pub topic: String,
+    /// `skip` or `dead-letter`.
+    pub policy: String,
+}
+
 /// Labels of a per-topic metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
@@ -115,6 +124,12 @@ pub struct Metrics {
     pub operator_failures: Family<FailureLabels, Counter>,
     /// Records taken out by `skip` or `dead-letter`.
     pub records_rejected: Family<PolicyLabels, Counter>,
+    /// Source records whose event time could not be read, skipped or
+    /// dead-lettered.
+    pub records_unreadable: Family<TopicPolicyLabels, Counter>,
+    /// Sink records the client or broker refused, skipped or
+    /// dead-lettered.
+    pub records_unwritable: Family<TopicPolicyLabels, Counter>,
     /// 1 for the running version of each operator.
     pub operator_version: Family<VersionLabels, Gauge>,
     /// Reloads per operator.
@@ -142,6 +157,8 @@ impl Metrics {
             wasm_call_seconds: Family::new_with_constructor(seconds),
             operator_failures: Family::default(),
             records_rejected: Family::default(),
+            records_unreadable: Family::default(),
+            records_unwritable: Family::default(),
             operator_version: Family::default(),
             reloads: Family::default(),
             store_bytes: Family::default(),
@@ -198,6 +215,16 @@ impl Metrics {
             "records_rejected",
             "Records taken out by on_error = skip or dead-letter",
             m.records_rejected.clone(),
+        );
+        r.register(
+            "records_unreadable",
+            "Source records whose event time could not be read, taken out by on_error",
+            m.records_unreadable.clone(),
+        );
+        r.register(
+            "records_unwritable",
+            "Sink records the client or broker refused, taken out by on_error",
+            m.records_unwritable.clone(),
         );
         r.register(
             "operator_version",

@@ -1,12 +1,15 @@
 //! The admin HTTP API: health, metrics, the topology, the running operator
 //! versions, and hot reload (`POST /operators/<name>` with the component's
-//! bytes).
+//! bytes), readiness, and interactive queries of the state stores.
 //!
 //! It runs on a thread of its own (a single-threaded tokio runtime), apart
 //! from the workers; a reload compiles on tokio's blocking pool. When a
 //! token is configured, endpoints that change something need
 //! `Authorization: Bearer <token>`.
 
+mod stores;
+
+use crate::kafka::instance::Instance;
 use crate::metrics::Metrics;
 use crate::reload::{ReloadError, Reloader};
 use crate::topology::AdminConfig;
@@ -18,6 +21,7 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use std::net::SocketAddr;
 use std::sync::Arc;
+use stores::{readyz, store_get};
 
 /// Largest component a reload accepts.
 pub const MAX_COMPONENT_BYTES: usize = 256 << 20;
@@ -43,7 +47,17 @@ pub enum AdminError {
 struct Api {
     reloader: Arc<Reloader>,
     metrics: Arc<Metrics>,
+    instance: Arc<Instance>,
     token: Option<String>,
+}
+
+/// The admin API's socket, bound before the Kafka clients start so its
+/// address can be published to the group.
+pub struct Bound {
+    listener: std::net::TcpListener,
+    addr: SocketAddr,
+    token: Option<String>,
+    advertised: String,
 }
 
 /// A running admin API; it stops when dropped.
@@ -53,13 +67,9 @@ pub struct AdminServer {
     thread: Option<std::thread::JoinHandle<()>>,
 }
 
-impl AdminServer {
-    /// Binds `cfg.listen` and serves on a thread of its own.
-    pub fn start(
-        cfg: &AdminConfig,
-        reloader: Arc<Reloader>,
-        metrics: Arc<Metrics>,
-    ) -> Result<Self, AdminError> {
+impl Bound {
+    /// Binds `cfg.listen`.
+    pub fn bind(cfg: &AdminConfig) -> Result<Self, AdminError> {
         let listener =
             std::net::TcpListener::bind(cfg.listen).map_err(|source| AdminError::Bind {
                 addr: cfg.listen,
@@ -69,6 +79,32 @@ impl AdminServer {
         listener
             .set_nonblocking(true)
             .map_err(AdminError::Runtime)?;
+        Ok(Bound {
+            listener,
+            addr,
+            token: cfg.token.clone(),
+            advertised: cfg.advertise.clone().unwrap_or_else(|| addr.to_string()),
+        })
+    }
+
+    /// Where other instances and clients reach the API (`host:port`).
+    pub fn advertised(&self) -> &str {
+        &self.advertised
+    }
+
+    /// Serves the API on a thread of its own.
+    pub fn serve(
+        self,
+        reloader: Arc<Reloader>,
+        metrics: Arc<Metrics>,
+        instance: Arc<Instance>,
+    ) -> Result<AdminServer, AdminError> {
+        let Bound {
+            listener,
+            addr,
+            token,
+            ..
+        } = self;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
@@ -77,10 +113,13 @@ impl AdminServer {
         let api = Arc::new(Api {
             reloader,
             metrics,
-            token: cfg.token.clone(),
+            instance,
+            token,
         });
         let app = Router::new()
             .route("/healthz", get(|| async { "ok\n" }))
+            .route("/readyz", get(readyz))
+            .route("/stores/{store}/{key}", get(store_get))
             .route("/metrics", get(metrics_text))
             .route("/topology", get(topology))
             .route("/operators", get(operators))
@@ -115,7 +154,9 @@ impl AdminServer {
             thread: Some(thread),
         })
     }
+}
 
+impl AdminServer {
     /// The address it listens on.
     pub fn addr(&self) -> SocketAddr {
         self.addr

@@ -2,7 +2,9 @@
 //! workers, restoring state from changelogs.
 
 mod config;
+pub mod instance;
 mod ledger;
+pub mod partitioner;
 pub mod reset;
 pub mod restore;
 mod run;

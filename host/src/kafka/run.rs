@@ -16,13 +16,16 @@
 //! failed batch is committed.
 
 use super::config::{consumer_config, producer_config};
+use super::instance::Instance;
 use super::ledger::{BatchTicket, PartitionLedger};
 use super::topics;
-use super::worker::{self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, TaskId, Work};
+use super::worker::{
+    self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, TaskId, Work, worker_of,
+};
 use crate::reload::Reloader;
 use crate::runtime::Chain;
 use crate::time::extract::extract;
-use crate::topology::{SubInput, Topology};
+use crate::topology::{ErrorPolicy, SubInput, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
 use crossbeam_channel::{Sender, bounded, unbounded};
 use eddy_batch::BatchWriter;
@@ -30,8 +33,8 @@ use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Headers, Message};
-use rdkafka::producer::{DeliveryResult, Producer, ProducerContext, ThreadedProducer};
+use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
+use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
 use rdkafka::{ClientContext, Offset, TopicPartitionList};
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -74,6 +77,48 @@ pub enum RunError {
 /// An input partition: (index into the consumed topics, partition).
 type Task = (usize, i32);
 
+/// What the poll loop gathered for one input partition since it last
+/// dispatched it.
+struct Pending {
+    batch: BatchWriter,
+    /// The offset of each record in the batch.
+    offsets: Vec<i64>,
+    /// The offset after the last record taken, batched or not (records
+    /// skipped or dead-lettered at the source are passed too).
+    next: Option<i64>,
+    /// Records whose event time could not be read, for a dead-letter topic.
+    dead: Vec<DeadRecord>,
+}
+
+impl Pending {
+    fn new() -> Self {
+        Pending {
+            batch: BatchWriter::with_capacity(64 << 10, 256),
+            offsets: Vec::new(),
+            next: None,
+            dead: Vec::new(),
+        }
+    }
+
+    fn clear(&mut self) {
+        self.batch.clear();
+        self.offsets.clear();
+        self.next = None;
+        self.dead.clear();
+    }
+}
+
+/// A source record bound for a dead-letter topic.
+struct DeadRecord {
+    topic: String,
+    key: Option<Vec<u8>>,
+    value: Option<Vec<u8>>,
+    timestamp: i64,
+    headers: Vec<(String, Option<Vec<u8>>)>,
+    /// (name, value) headers saying what went wrong and where.
+    about: Vec<(&'static str, String)>,
+}
+
 /// How long a revoked partition may take to finish its in-flight batches.
 const REVOKE_DRAIN: Duration = Duration::from_secs(30);
 /// Attempts to reach the broker at start.
@@ -100,11 +145,55 @@ struct Ctx {
     /// callback runs inside `poll`, so a record `poll` returns afterwards may
     /// already belong to a new assignment of the same partition).
     rebalanced: AtomicBool,
+    /// Which tasks are assigned and open (set once the workers run).
+    instance: std::sync::OnceLock<Arc<Instance>>,
+}
+
+impl Ctx {
+    /// The tasks of the consumed partitions in `tpl`.
+    fn tasks_of(&self, tpl: &TopicPartitionList) -> Vec<TaskId> {
+        let mut ids: Vec<TaskId> = tpl
+            .elements()
+            .iter()
+            .filter_map(|e| {
+                let i = self.topics.iter().position(|t| t == e.topic())?;
+                Some((self.subs[i], e.partition()))
+            })
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
 }
 
 impl ClientContext for Ctx {}
 
 impl ConsumerContext for Ctx {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        let Rebalance::Assign(tpl) = rebalance else {
+            return;
+        };
+        let ids = self.tasks_of(tpl);
+        if let Some(instance) = self.instance.get() {
+            instance.assigned(&ids);
+        }
+        // Open (restore) new tasks now rather than at their first batch, so
+        // readiness and queries do not wait for records.
+        let workers = self.workers.lock().expect("not poisoned");
+        if workers.is_empty() {
+            return;
+        }
+        let mut per_worker: Vec<Vec<TaskId>> = vec![Vec::new(); workers.len()];
+        for id in ids {
+            per_worker[worker_of(id, workers.len())].push(id);
+        }
+        for (w, ids) in workers.iter().zip(per_worker) {
+            if !ids.is_empty() {
+                let _ = w.send(Msg::Open(ids));
+            }
+        }
+    }
+
     fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Revoke(tpl) = rebalance else {
             if let Rebalance::Assign(tpl) = rebalance {
@@ -146,6 +235,9 @@ impl ConsumerContext for Ctx {
                 // before their offsets are committed.
                 let ids: Vec<TaskId> = tasks.iter().map(|t| (self.subs[t.0], t.1)).collect();
                 close_tasks(&self.workers.lock().expect("not poisoned"), &ids);
+                if let Some(instance) = self.instance.get() {
+                    instance.revoked(&ids);
+                }
                 let mut s = self.shared.lock().expect("not poisoned");
                 for t in &tasks {
                     if let Some(l) = s.ledgers.get_mut(t) {
@@ -186,10 +278,17 @@ fn describe(tpl: &TopicPartitionList) -> String {
         .join(",")
 }
 
-/// Producer callbacks: completes tickets, remembers changelog offsets.
+/// Producer callbacks: completes tickets, remembers changelog offsets, and
+/// applies a sink's `on_error` to records the broker refused.
 pub struct Delivery {
     changelogs: HashSet<String>,
     offsets: ChangelogOffsets,
+    /// Sinks that skip or dead-letter refused records, by topic.
+    sinks: HashMap<String, ErrorPolicy>,
+    metrics: Arc<crate::metrics::Metrics>,
+    /// Refused records to dead-letter, with their batch's ticket (kept
+    /// open for them); the poll loop sends them.
+    dead: Sender<(Arc<BatchTicket>, DeadRecord)>,
 }
 
 impl ClientContext for Delivery {}
@@ -199,7 +298,50 @@ impl ProducerContext for Delivery {
 
     fn delivery(&self, result: &DeliveryResult<'_>, ticket: Arc<BatchTicket>) {
         match result {
-            Err((e, m)) => ticket.fail(format!("producing to {} failed: {e}", m.topic())),
+            Err((e, m)) => {
+                let why = format!("producing to {} failed: {e}", m.topic());
+                let policy = self
+                    .sinks
+                    .get(m.topic())
+                    .filter(|_| worker::record_refused(e));
+                match policy {
+                    None | Some(ErrorPolicy::Fail) => ticket.fail(why),
+                    Some(ErrorPolicy::Skip) => {
+                        tracing::warn!("skipped a record: {why}");
+                        self.count(m.topic(), "skip");
+                    }
+                    Some(ErrorPolicy::DeadLetter(topic)) => {
+                        tracing::warn!("dead-lettered a record to {topic}: {why}");
+                        self.count(m.topic(), "dead-letter");
+                        let mut about = vec![
+                            ("eddy.error", why.clone()),
+                            ("eddy.error.kind", "production".to_string()),
+                            ("eddy.sink.topic", m.topic().to_string()),
+                        ];
+                        let value = if worker::too_large(e) {
+                            let size = m.payload().map_or(0, <[u8]>::len);
+                            about.push(("eddy.value.size", size.to_string()));
+                            None
+                        } else {
+                            m.payload().map(<[u8]>::to_vec)
+                        };
+                        let headers = owned_headers(m);
+                        ticket.add();
+                        let d = DeadRecord {
+                            topic: topic.clone(),
+                            key: m.key().map(<[u8]>::to_vec),
+                            value,
+                            timestamp: m.timestamp().to_millis().unwrap_or(0),
+                            headers,
+                            about,
+                        };
+                        if self.dead.send((ticket.clone(), d)).is_err() {
+                            ticket.fail(why);
+                            ticket.done();
+                        }
+                    }
+                }
+            }
             Ok(m) if self.changelogs.contains(m.topic()) => {
                 let mut o = self.offsets.lock().expect("not poisoned");
                 let at = o
@@ -210,6 +352,18 @@ impl ProducerContext for Delivery {
             Ok(_) => {}
         }
         ticket.done();
+    }
+}
+
+impl Delivery {
+    fn count(&self, topic: &str, policy: &str) {
+        self.metrics
+            .records_unwritable
+            .get_or_create(&crate::metrics::TopicPolicyLabels {
+                topic: topic.to_string(),
+                policy: policy.to_string(),
+            })
+            .inc();
     }
 }
 
@@ -286,15 +440,35 @@ pub fn run(
     let inputs = Arc::new(inputs);
     let ops = Chain::load(t, engine)?;
     let shared = Arc::new(Mutex::new(Shared::default()));
-    let consumer: BaseConsumer<Ctx> = consumer_config(t).create_with_context(Ctx {
+    // Bound first: its address goes into the consumer's client.id, where
+    // other instances find it.
+    let admin = match &t.admin {
+        Some(cfg) => {
+            Some(crate::admin::Bound::bind(cfg).map_err(|e| RunError::Config(e.to_string()))?)
+        }
+        None => None,
+    };
+    let mut consumer_cfg = consumer_config(t);
+    if let Some(a) = &admin
+        && !t.kafka.iter().any(|(k, _)| k == "client.id")
+    {
+        consumer_cfg.set(
+            "client.id",
+            super::instance::client_id(&t.application_id, a.advertised()),
+        );
+    }
+    let consumer: BaseConsumer<Ctx> = consumer_cfg.create_with_context(Ctx {
         shared: shared.clone(),
         topics: inputs.iter().map(|i| i.topic.clone()).collect(),
         subs: inputs.iter().map(|i| i.sub).collect(),
         workers: Mutex::new(Vec::new()),
         rebalanced: AtomicBool::new(false),
+        instance: std::sync::OnceLock::new(),
     })?;
     let internal = topics::internal_topics(t);
     let changelog_offsets: ChangelogOffsets = Arc::default();
+    let metrics = crate::metrics::Metrics::new();
+    let (dead_tx, dead_rx) = unbounded::<(Arc<BatchTicket>, DeadRecord)>();
     let producer: ThreadedProducer<Delivery> =
         producer_config(t).create_with_context(Delivery {
             changelogs: internal
@@ -303,21 +477,29 @@ pub fn run(
                 .map(|i| i.name.clone())
                 .collect(),
             offsets: changelog_offsets.clone(),
+            sinks: t
+                .sinks
+                .iter()
+                .map(|s| (s.topic.clone(), s.on_error.clone()))
+                .collect(),
+            metrics: metrics.clone(),
+            dead: dead_tx,
         })?;
     let md = check_topics(&consumer, t, &servers)?;
     let mut created = internal;
     created.extend(topics::dead_letter_topics(t));
+    let partitions = topics::source_partitions(t, &md);
     if !created.is_empty() {
         let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
-        let partitions = topics::source_partitions(t, &md);
         topics::ensure(&admin, &md, &created, partitions).map_err(RunError::Config)?;
     }
     let consumed: Vec<&str> = inputs.iter().map(|i| i.topic.as_str()).collect();
     consumer.subscribe(&consumed)?;
 
     let producer = Arc::new(producer);
+    let instance = Arc::new(Instance::new(t, partitions, producer.clone()));
+    let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
-    let metrics = crate::metrics::Metrics::new();
     let worker_shared = Arc::new(worker::Shared {
         metrics: metrics.clone(),
         t: t.clone(),
@@ -327,6 +509,7 @@ pub fn run(
         changelog_offsets,
         restore_client: super::config::restore_config(t),
         state_root: t.state.dir.join(&t.application_id),
+        instance: instance.clone(),
     });
     let mut senders: Vec<Sender<Msg>> = Vec::new();
     let mut workers = Vec::new();
@@ -353,9 +536,11 @@ pub fn run(
     } else {
         None
     };
-    let _admin = match &t.admin {
-        Some(cfg) => Some(
-            crate::admin::AdminServer::start(cfg, reloader.clone(), metrics.clone())
+    instance.set_workers(senders.clone());
+    let _admin = match admin {
+        Some(bound) => Some(
+            bound
+                .serve(reloader.clone(), metrics.clone(), instance.clone())
                 .map_err(|e| RunError::Config(e.to_string()))?,
         ),
         None => None,
@@ -365,7 +550,7 @@ pub fn run(
     let stateful = !t.stores().is_empty();
     tracing::info!(application = %t.application_id, workers = t.runtime.workers, "running; Ctrl-C stops gracefully");
 
-    let mut pending: HashMap<Task, (BatchWriter, Vec<i64>)> = HashMap::new();
+    let mut pending: HashMap<Task, Pending> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut last_poll_error = None::<Instant>;
     while !shutdown.load(Ordering::Relaxed) {
@@ -406,21 +591,24 @@ pub fn run(
                                         m.topic(),
                                         m.partition()
                                     );
-                                    fail_task(&consumer, &shared, &inputs, task, &why);
+                                    let policy = &t.sources[src].on_error;
+                                    let p = pending.entry(task).or_insert_with(Pending::new);
+                                    if !unreadable(&m, policy, &why, p, &metrics) {
+                                        fail_task(&consumer, &shared, &inputs, task, &why);
+                                    }
                                     continue;
                                 }
                             }
                         }
                         None => kafka_ts,
                     };
+                    let p = pending.entry(task).or_insert_with(Pending::new);
+                    p.next = Some(m.offset() + 1);
                     if timestamp < 0 {
                         // Kafka Streams drops records with negative event times.
                         tracing::warn!(topic = %m.topic(), partition = m.partition(), offset = m.offset(), "skipping a record with a negative timestamp");
                         continue;
                     }
-                    let (w, offsets) = pending
-                        .entry(task)
-                        .or_insert_with(|| (BatchWriter::with_capacity(64 << 10, 256), Vec::new()));
                     let headers = m.headers();
                     let old = headers.as_ref().and_then(|h| {
                         h.iter()
@@ -432,8 +620,8 @@ pub fn run(
                             .filter(|h| h.key != OLD_VALUE_HEADER)
                             .map(|h| (h.key.as_bytes(), h.value))
                     });
-                    w.record_full(
-                        offsets.len() as u32,
+                    p.batch.record_full(
+                        p.offsets.len() as u32,
                         m.key(),
                         m.payload(),
                         old.flatten(),
@@ -441,7 +629,7 @@ pub fn run(
                         timestamp,
                         hs,
                     );
-                    offsets.push(m.offset());
+                    p.offsets.push(m.offset());
                     count += 1;
                 }
             }
@@ -449,7 +637,10 @@ pub fn run(
         if consumer.context().rebalanced.swap(false, Ordering::AcqRel) {
             drop_revoked(&mut pending, &shared);
         }
-        dispatch(&mut pending, &shared, &senders, &inputs);
+        dispatch(&mut pending, &shared, &senders, &inputs, &producer);
+        while let Ok((ticket, d)) = dead_rx.try_recv() {
+            send_dead(&producer, &ticket, &d);
+        }
         while let Ok((task, why)) = fail_rx.try_recv() {
             fail_task(&consumer, &shared, &inputs, task, &why);
         }
@@ -464,7 +655,7 @@ pub fn run(
     }
 
     tracing::info!("stopping: finishing in-flight batches");
-    dispatch(&mut pending, &shared, &senders, &inputs);
+    dispatch(&mut pending, &shared, &senders, &inputs, &producer);
     if stateful {
         flush_workers(&senders);
     }
@@ -474,6 +665,7 @@ pub fn run(
         .lock()
         .expect("not poisoned")
         .clear();
+    instance.set_workers(Vec::new());
     drop(senders);
     reloader.close();
     for w in workers {
@@ -481,6 +673,15 @@ pub fn run(
     }
     if let Err(e) = producer.flush(Duration::from_secs(30)) {
         tracing::warn!("flushing outputs: {e}");
+    }
+    // Dead letters of records refused during that flush.
+    if !dead_rx.is_empty() {
+        while let Ok((ticket, d)) = dead_rx.try_recv() {
+            send_dead(&producer, &ticket, &d);
+        }
+        if let Err(e) = producer.flush(Duration::from_secs(30)) {
+            tracing::warn!("flushing dead letters: {e}");
+        }
     }
     while let Ok((task, why)) = fail_rx.try_recv() {
         fail_task(&consumer, &shared, &inputs, task, &why);
@@ -536,43 +737,134 @@ fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, partition: i
 }
 
 /// Drops unsent records of partitions revoked since the last look.
-fn drop_revoked(pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>, shared: &Mutex<Shared>) {
+fn drop_revoked(pending: &mut HashMap<Task, Pending>, shared: &Mutex<Shared>) {
     let revoked = std::mem::take(&mut shared.lock().expect("not poisoned").revoked);
     for t in revoked {
         pending.remove(&t);
     }
 }
 
-/// Hands every non-empty pending batch to its task's worker.
+/// A message's headers, owned.
+fn owned_headers(m: &rdkafka::message::BorrowedMessage<'_>) -> Vec<(String, Option<Vec<u8>>)> {
+    m.headers()
+        .map(|h| {
+            h.iter()
+                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Applies a source's error policy to a record whose event time cannot be
+/// read: false when the policy is to fail.
+fn unreadable(
+    m: &rdkafka::message::BorrowedMessage<'_>,
+    policy: &ErrorPolicy,
+    why: &str,
+    p: &mut Pending,
+    metrics: &crate::metrics::Metrics,
+) -> bool {
+    let name = match policy {
+        ErrorPolicy::Fail => return false,
+        ErrorPolicy::Skip => {
+            tracing::warn!("skipped a record: {why}");
+            "skip"
+        }
+        ErrorPolicy::DeadLetter(topic) => {
+            tracing::warn!("dead-lettered a record to {topic}: {why}");
+            let headers = owned_headers(m);
+            p.dead.push(DeadRecord {
+                topic: topic.clone(),
+                key: m.key().map(<[u8]>::to_vec),
+                value: m.payload().map(<[u8]>::to_vec),
+                timestamp: m.timestamp().to_millis().unwrap_or(0),
+                headers,
+                about: vec![
+                    ("eddy.error", why.to_string()),
+                    ("eddy.error.kind", "deserialization".to_string()),
+                    ("eddy.source.topic", m.topic().to_string()),
+                    ("eddy.source.partition", m.partition().to_string()),
+                    ("eddy.source.offset", m.offset().to_string()),
+                ],
+            });
+            "dead-letter"
+        }
+    };
+    metrics
+        .records_unreadable
+        .get_or_create(&crate::metrics::TopicPolicyLabels {
+            topic: m.topic().to_string(),
+            policy: name.to_string(),
+        })
+        .inc();
+    p.next = Some(m.offset() + 1);
+    true
+}
+
+/// Sends a dead letter under `ticket` (which counts it already).
+fn send_dead(producer: &ThreadedProducer<Delivery>, ticket: &Arc<BatchTicket>, d: &DeadRecord) {
+    let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + d.about.len());
+    for (name, value) in &d.headers {
+        h = h.insert(Header {
+            key: name,
+            value: value.as_deref(),
+        });
+    }
+    let h = worker::add_about(h, &d.about);
+    let mut rec =
+        BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(&d.topic, ticket.clone())
+            .timestamp(d.timestamp)
+            .headers(h);
+    if let Some(k) = &d.key {
+        rec = rec.key(k);
+    }
+    if let Some(v) = &d.value {
+        rec = rec.payload(v);
+    }
+    worker::send_with_retry(producer, ticket, &d.topic, rec);
+}
+
+/// Hands every pending batch to its task's worker, and sends the dead
+/// letters gathered with it under the same ticket (so its offsets commit
+/// only once they are acknowledged).
 fn dispatch(
-    pending: &mut HashMap<Task, (BatchWriter, Vec<i64>)>,
+    pending: &mut HashMap<Task, Pending>,
     shared: &Mutex<Shared>,
     senders: &[Sender<Msg>],
     inputs: &[Input],
+    producer: &ThreadedProducer<Delivery>,
 ) {
-    for (task, (w, offsets)) in pending.iter_mut() {
-        if offsets.is_empty() {
+    for (task, p) in pending.iter_mut() {
+        let Some(next) = p.next else {
             continue;
-        }
+        };
         let mut s = shared.lock().expect("not poisoned");
         if s.failed.contains(task) {
-            w.clear();
-            offsets.clear();
+            p.clear();
             continue;
         }
-        let ticket = BatchTicket::new(offsets.last().expect("non-empty") + 1);
+        let ticket = BatchTicket::new(next);
         s.ledgers.entry(*task).or_default().push(ticket.clone());
         drop(s);
+        for d in p.dead.drain(..) {
+            ticket.add();
+            send_dead(producer, &ticket, &d);
+        }
+        p.next = None;
+        if p.offsets.is_empty() {
+            ticket.done(); // nothing to process: only skipped or dead-lettered records
+            continue;
+        }
         let work = Work {
             input: task.0,
             partition: task.1,
-            batch: w.finish().to_vec(),
-            offsets: std::mem::take(offsets),
+            batch: p.batch.finish().to_vec(),
+            offsets: std::mem::take(&mut p.offsets),
             ticket,
         };
-        w.clear();
+        p.batch.clear();
         // Every input partition of one task goes to the same worker.
-        let worker = (inputs[task.0].sub + task.1 as usize) % senders.len();
+        let worker = worker_of((inputs[task.0].sub, task.1), senders.len());
         if senders[worker].send(Msg::Work(work)).is_err() {
             tracing::error!("worker {worker} is gone");
         }

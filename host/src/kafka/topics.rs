@@ -45,11 +45,18 @@ pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
     topics
 }
 
-/// The dead-letter topics of steps with `on_error = "dead-letter"`.
+/// The dead-letter topics of sources, steps and sinks with
+/// `on_error = "dead-letter"`.
 pub fn dead_letter_topics(t: &Topology) -> Vec<InternalTopic> {
     let mut topics: Vec<InternalTopic> = Vec::new();
-    for s in &t.steps {
-        if let crate::topology::ErrorPolicy::DeadLetter(name) = &s.on_error
+    let policies = t
+        .sources
+        .iter()
+        .map(|s| &s.on_error)
+        .chain(t.steps.iter().map(|s| &s.on_error))
+        .chain(t.sinks.iter().map(|s| &s.on_error));
+    for policy in policies {
+        if let crate::topology::ErrorPolicy::DeadLetter(name) = policy
             && !topics.iter().any(|x| &x.name == name)
         {
             topics.push(InternalTopic {

@@ -10,6 +10,7 @@
 //! flush their stores and write checkpoints. On a revoke the worker does the
 //! same for the revoked tasks, then closes their stores.
 
+use super::instance::{Instance, StoreQuery, WorkerAnswer};
 use super::ledger::BatchTicket;
 use super::restore;
 use crate::metrics::Metrics;
@@ -18,7 +19,7 @@ use crate::reload::Swap;
 use crate::runtime::Chain;
 use crate::runtime::task::{TaskOutput, TaskPipeline};
 use crate::state::Checkpoint;
-use crate::topology::{ErrorPolicy, SubOutput, Topology};
+use crate::topology::{ErrorPolicy, Sink, SubOutput, Topology};
 use crossbeam_channel::{Receiver, Sender};
 use eddy_batch::{BatchView, RecordRef};
 use rdkafka::ClientConfig;
@@ -69,6 +70,16 @@ pub enum Msg {
     Commit(Sender<()>),
     /// Like commit, for these tasks, then close them.
     Close(Vec<TaskId>, Sender<()>),
+    /// Open these newly assigned tasks (restoring their stores) before
+    /// their first batch.
+    Open(Vec<TaskId>),
+    /// Read a store of the open tasks.
+    Query(Arc<StoreQuery>, Sender<WorkerAnswer>),
+}
+
+/// The worker a task runs on: always the same one.
+pub fn worker_of(id: TaskId, workers: usize) -> usize {
+    (id.0 + id.1 as usize) % workers.max(1)
 }
 
 /// Changelog offsets acknowledged by the broker: (topic, partition) → offset.
@@ -92,6 +103,8 @@ pub struct Shared {
     pub restore_client: ClientConfig,
     /// `<state dir>/<application id>`.
     pub state_root: PathBuf,
+    /// Which tasks are assigned and open.
+    pub instance: Arc<Instance>,
 }
 
 struct Task {
@@ -153,6 +166,30 @@ pub fn worker(rx: &Receiver<Msg>, swaps: Receiver<Swap>, mut chain: Chain, s: &S
                 failed.retain(|(input, p)| !ids.contains(&(s.inputs[*input].sub, *p)));
                 let _ = reply.send(());
             }
+            Msg::Open(ids) => {
+                for id in ids {
+                    if tasks.contains_key(&id) {
+                        continue;
+                    }
+                    match open(id, s) {
+                        Ok(task) => {
+                            tasks.insert(id, task);
+                        }
+                        // The first batch tries again, and stops the
+                        // partition if it fails too.
+                        Err(why) => {
+                            tracing::error!(task = %name(id), "could not open: {why}");
+                            s.instance.broken(id, &why);
+                        }
+                    }
+                }
+            }
+            Msg::Query(q, reply) => {
+                let open = tasks
+                    .iter_mut()
+                    .map(|(id, task)| (*id, task.pipeline.state().map(|s| &*s)));
+                let _ = reply.send(super::instance::answer(&q, open));
+            }
         }
     }
     let ids: Vec<TaskId> = tasks.keys().copied().collect();
@@ -195,6 +232,7 @@ fn run_batch(
         std::collections::hash_map::Entry::Vacant(v) => match open(id, s) {
             Ok(task) => v.insert(task),
             Err(why) => {
+                s.instance.broken(id, &why);
                 return fail(failed, format!("task {} could not start: {why}", name(id)));
             }
         },
@@ -208,8 +246,9 @@ fn run_batch(
     m.batch_seconds.observe(started.elapsed().as_secs_f64());
     match processed {
         Ok(out) => {
-            produce(&out, task, id, &ticket, s);
-            reject(&out, chain, Some((topic, partition, &offsets)), &ticket, s);
+            let source = Some((topic.as_str(), partition, &offsets[..]));
+            produce(&out, task, id, &ticket, s, source);
+            reject(&out, chain, source, &ticket, s);
         }
         Err(e) => {
             let at = match e.input_index() {
@@ -227,6 +266,12 @@ fn run_batch(
 
 /// Opens a task's stores and restores them from their changelogs.
 fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
+    let task = open_stores(id, s)?;
+    s.instance.opened(id);
+    Ok(task)
+}
+
+fn open_stores(id: TaskId, s: &Shared) -> Result<Task, String> {
     let stores = s.t.stores_of(s.t.subtopologies[id.0].steps.clone());
     let changelogs: Vec<String> = stores.iter().map(|st| s.t.changelog_topic(st)).collect();
     if changelogs.is_empty() {
@@ -323,7 +368,7 @@ fn commit(
         let ticket = BatchTicket::new(0);
         match task.pipeline.flush(chain) {
             Ok(out) => {
-                produce(&out, task, *id, &ticket, s);
+                produce(&out, task, *id, &ticket, s, None);
                 reject(&out, chain, None, &ticket, s);
             }
             Err(e) => ticket.fail(format!("flushing task {}: {e}", name(*id))),
@@ -399,16 +444,28 @@ fn commit(
     }
 }
 
-/// Produces a task's output with `ticket`.
-fn produce(out: &TaskOutput, task: &mut Task, id: TaskId, ticket: &Arc<BatchTicket>, s: &Shared) {
+/// Produces a task's output with `ticket`; `source` (topic, partition,
+/// offsets of the batch's records) names where a refused record came from.
+fn produce(
+    out: &TaskOutput,
+    task: &mut Task,
+    id: TaskId,
+    ticket: &Arc<BatchTicket>,
+    s: &Shared,
+    source: Option<(&str, i32, &[i64])>,
+) {
     let view = out.records.view();
     // Records per topic, counted once per batch.
     let mut sent: Vec<(&str, u64)> = Vec::new();
     match &task.pipeline.output {
         SubOutput::Sinks => {
-            for r in view.iter() {
+            for (i, r) in view.iter().enumerate() {
                 for sink in s.t.sinks.iter().filter(|k| k.takes(r.tag)) {
-                    send(s, ticket, &sink.topic, None, &r, false);
+                    let from = source.and_then(|(topic, partition, offsets)| {
+                        let offset = *offsets.get(*out.records.origins.get(i)? as usize)?;
+                        Some((topic, partition, offset))
+                    });
+                    send_to_sink(s, ticket, sink, &r, from);
                     match sent.iter_mut().find(|(t, _)| *t == sink.topic) {
                         Some((_, n)) => *n += 1,
                         None => sent.push((&sink.topic, 1)),
@@ -473,34 +530,13 @@ fn reject(
                     r.error
                 );
                 let view = BatchView::already_checked(&r.record).expect("checked");
-                let rec = view.get(0);
-                let mut h = OwnedHeaders::new_with_capacity(rec.headers.len() + 7);
-                for (name, value) in rec.headers.iter() {
-                    h = h.insert(Header {
-                        key: std::str::from_utf8(name).unwrap_or("?"),
-                        value,
-                    });
-                }
-                for (name, value) in r.dead_letter_headers(chain, from) {
-                    h = h.insert(Header {
-                        key: name,
-                        value: Some(value.as_bytes()),
-                    });
-                }
-                let mut rec_out = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(
+                dead_letter(
+                    s,
+                    ticket,
                     topic,
-                    ticket.clone(),
-                )
-                .timestamp(rec.timestamp)
-                .headers(h);
-                if let Some(k) = rec.key {
-                    rec_out = rec_out.key(k);
-                }
-                if let Some(v) = rec.value {
-                    rec_out = rec_out.payload(v);
-                }
-                ticket.add();
-                send_record(s, ticket, topic, rec_out);
+                    &view.get(0),
+                    &r.dead_letter_headers(chain, from),
+                );
             }
             _ => {
                 tracing::warn!(
@@ -522,11 +558,24 @@ fn send(
     r: &RecordRef<'_>,
     old: bool,
 ) {
-    let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
-        .timestamp(r.timestamp);
+    let mut rec = record(ticket, topic, r, old);
     if let Some(p) = partition {
         rec = rec.partition(p);
     }
+    ticket.add();
+    send_record(s, ticket, topic, rec);
+}
+
+/// `r` as a record for `topic`; `old` puts a table change's old value in a
+/// header.
+fn record<'a>(
+    ticket: &Arc<BatchTicket>,
+    topic: &'a str,
+    r: &RecordRef<'a>,
+    old: bool,
+) -> BaseRecord<'a, [u8], [u8], Arc<BatchTicket>> {
+    let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
+        .timestamp(r.timestamp);
     if let Some(k) = r.key {
         rec = rec.key(k);
     }
@@ -535,13 +584,7 @@ fn send(
     }
     let carry_old = old && r.aux.is_some();
     if !r.headers.is_empty() || carry_old {
-        let mut h = OwnedHeaders::new_with_capacity(r.headers.len() + 1);
-        for (name, value) in r.headers.iter() {
-            h = h.insert(Header {
-                key: std::str::from_utf8(name).unwrap_or("?"),
-                value,
-            });
-        }
+        let mut h = copy_headers(r, 1);
         if carry_old {
             h = h.insert(Header {
                 key: OLD_VALUE_HEADER,
@@ -549,6 +592,155 @@ fn send(
             });
         }
         rec = rec.headers(h);
+    }
+    rec
+}
+
+/// Sends a sink record; one the client refuses on its own account (too
+/// large, say) goes by the sink's `on_error`.
+fn send_to_sink(
+    s: &Shared,
+    ticket: &Arc<BatchTicket>,
+    sink: &Sink,
+    r: &RecordRef<'_>,
+    from: Option<(&str, i32, i64)>,
+) {
+    let rec = record(ticket, &sink.topic, r, false);
+    ticket.add();
+    if let Err(e) = try_send(&s.producer, rec) {
+        ticket.done();
+        let why = format!("producing to {} failed: {e}", sink.topic);
+        if !refused(s, ticket, sink, &why, &e, r, from) {
+            ticket.fail(why);
+        }
+    }
+}
+
+/// Whether a production error is about the record itself (its size or
+/// contents) rather than the broker or the connection: only those go by
+/// a sink's `on_error`.
+pub fn record_refused(e: &KafkaError) -> bool {
+    matches!(
+        e,
+        KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::InvalidMessage
+                | RDKafkaErrorCode::MessageBatchTooLarge
+                | RDKafkaErrorCode::InvalidTimestamp
+                | RDKafkaErrorCode::InvalidRecord
+        )
+    )
+}
+
+/// Whether a production error is about the record's size: its dead letter
+/// then goes without the value (it would be refused too).
+pub fn too_large(e: &KafkaError) -> bool {
+    matches!(
+        e,
+        KafkaError::MessageProduction(
+            RDKafkaErrorCode::MessageSizeTooLarge
+                | RDKafkaErrorCode::InvalidMessageSize
+                | RDKafkaErrorCode::MessageBatchTooLarge
+        )
+    )
+}
+
+/// Applies `sink`'s policy to a record it could not take: false when the
+/// policy is to fail (or the error is not the record's).
+fn refused(
+    s: &Shared,
+    ticket: &Arc<BatchTicket>,
+    sink: &Sink,
+    why: &str,
+    e: &KafkaError,
+    r: &RecordRef<'_>,
+    from: Option<(&str, i32, i64)>,
+) -> bool {
+    if !record_refused(e) {
+        return false;
+    }
+    let policy = match &sink.on_error {
+        ErrorPolicy::Fail => return false,
+        ErrorPolicy::Skip => {
+            tracing::warn!("skipped a record: {why}");
+            "skip"
+        }
+        ErrorPolicy::DeadLetter(topic) => {
+            tracing::warn!("dead-lettered a record to {topic}: {why}");
+            let mut about = vec![
+                ("eddy.error", why.to_string()),
+                ("eddy.error.kind", "production".to_string()),
+                ("eddy.sink.topic", sink.topic.clone()),
+            ];
+            if let Some((topic, partition, offset)) = from {
+                about.push(("eddy.source.topic", topic.to_string()));
+                about.push(("eddy.source.partition", partition.to_string()));
+                about.push(("eddy.source.offset", offset.to_string()));
+            }
+            if too_large(e) {
+                about.push((
+                    "eddy.value.size",
+                    r.value.map_or(0, <[u8]>::len).to_string(),
+                ));
+                let without_value = RecordRef { value: None, ..*r };
+                dead_letter(s, ticket, topic, &without_value, &about);
+            } else {
+                dead_letter(s, ticket, topic, r, &about);
+            }
+            "dead-letter"
+        }
+    };
+    s.metrics
+        .records_unwritable
+        .get_or_create(&crate::metrics::TopicPolicyLabels {
+            topic: sink.topic.clone(),
+            policy: policy.to_string(),
+        })
+        .inc();
+    true
+}
+
+/// `r`'s headers, with room for `more`.
+fn copy_headers(r: &RecordRef<'_>, more: usize) -> OwnedHeaders {
+    let mut h = OwnedHeaders::new_with_capacity(r.headers.len() + more);
+    for (name, value) in r.headers.iter() {
+        h = h.insert(Header {
+            key: std::str::from_utf8(name).unwrap_or("?"),
+            value,
+        });
+    }
+    h
+}
+
+/// `h` with the (name, text) headers of `about` added.
+pub fn add_about(mut h: OwnedHeaders, about: &[(&str, String)]) -> OwnedHeaders {
+    for (name, value) in about {
+        h = h.insert(Header {
+            key: name,
+            value: Some(value.as_bytes()),
+        });
+    }
+    h
+}
+
+/// Writes `r` to dead-letter topic `topic` with its headers and `about`.
+fn dead_letter(
+    s: &Shared,
+    ticket: &Arc<BatchTicket>,
+    topic: &str,
+    r: &RecordRef<'_>,
+    about: &[(&'static str, String)],
+) {
+    let h = add_about(copy_headers(r, about.len()), about);
+    let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
+        .timestamp(r.timestamp)
+        .headers(h);
+    if let Some(k) = r.key {
+        rec = rec.key(k);
+    }
+    if let Some(v) = r.value {
+        rec = rec.payload(v);
     }
     ticket.add();
     send_record(s, ticket, topic, rec);
@@ -558,20 +750,38 @@ fn send_record<'a>(
     s: &Shared,
     ticket: &Arc<BatchTicket>,
     topic: &str,
-    mut rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
+    rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
 ) {
+    send_with_retry(&s.producer, ticket, topic, rec);
+}
+
+/// Hands a record to the producer, waiting while its queue is full; a
+/// refusal fails `ticket`.
+pub fn send_with_retry<'a>(
+    producer: &ThreadedProducer<super::run::Delivery>,
+    ticket: &Arc<BatchTicket>,
+    topic: &str,
+    rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
+) {
+    if let Err(e) = try_send(producer, rec) {
+        ticket.fail(format!("producing to {topic} failed: {e}"));
+        ticket.done();
+    }
+}
+
+/// Hands a record to the producer, waiting while its queue is full.
+fn try_send<'a>(
+    producer: &ThreadedProducer<super::run::Delivery>,
+    mut rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
+) -> Result<(), KafkaError> {
     loop {
-        match s.producer.send(rec) {
-            Ok(()) => return,
+        match producer.send(rec) {
+            Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 rec = r;
                 std::thread::sleep(Duration::from_millis(1));
             }
-            Err((e, _)) => {
-                ticket.fail(format!("producing to {topic} failed: {e}"));
-                ticket.done();
-                return;
-            }
+            Err((e, _)) => return Err(e),
         }
     }
 }

@@ -252,6 +252,18 @@ fn show(b: &[u8]) -> (bool, Box<RawValue>) {
     }
 }
 
+/// `bytes` as a JSON field the way output lines show it: `name` with JSON
+/// or text, or `<name>_base64`.
+pub fn bytes_field(name: &str, bytes: &[u8]) -> (String, Value) {
+    let (base64, raw) = show(bytes);
+    let value = serde_json::from_str(raw.get()).expect("valid JSON");
+    if base64 {
+        (format!("{name}_base64"), value)
+    } else {
+        (name.to_string(), value)
+    }
+}
+
 /// The output line, fields in a fixed order.
 #[derive(serde::Serialize)]
 struct Line<'a> {

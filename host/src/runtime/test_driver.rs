@@ -84,6 +84,8 @@ struct Driver<'t, W: Write> {
     sources: Vec<(String, i64)>,
     /// Records skipped by `on_error = "skip"`.
     skipped: usize,
+    /// Source records without a readable event time, skipped.
+    unreadable: usize,
 }
 
 /// Runs the input lines (records and time lines, with their line numbers)
@@ -120,6 +122,7 @@ pub fn run(
         written: 0,
         sources: Vec::new(),
         skipped: 0,
+        unreadable: 0,
     };
     let mut pending: Vec<(usize, &OwnedRecord, i64)> = Vec::new();
     for (line, l) in input {
@@ -130,13 +133,53 @@ pub fn run(
                     .iter()
                     .find(|s| s.topic == r.topic)
                     .expect("checked");
-                let ts = extract(&source.timestamp, r.timestamp, r.value.as_deref()).map_err(
-                    |error| TestDriverError::Timestamp {
-                        line: *line,
-                        topic: r.topic.clone(),
-                        error,
-                    },
-                )?;
+                let ts = match extract(&source.timestamp, r.timestamp, r.value.as_deref()) {
+                    Ok(ts) => ts,
+                    Err(error) => {
+                        let error = TestDriverError::Timestamp {
+                            line: *line,
+                            topic: r.topic.clone(),
+                            error,
+                        };
+                        match &source.on_error {
+                            ErrorPolicy::Fail => return Err(error),
+                            ErrorPolicy::Skip => d.unreadable += 1,
+                            ErrorPolicy::DeadLetter(topic) => {
+                                // In input order: what came before goes first.
+                                d.batch(input, &pending)?;
+                                pending.clear();
+                                let offset = input
+                                    .iter()
+                                    .take_while(|(l, _)| l < line)
+                                    .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == r.topic))
+                                    .count();
+                                let about = [
+                                    ("eddy.error", error.to_string()),
+                                    ("eddy.error.kind", "deserialization".to_string()),
+                                    ("eddy.source.topic", r.topic.clone()),
+                                    ("eddy.source.partition", "0".to_string()),
+                                    ("eddy.source.offset", offset.to_string()),
+                                ];
+                                let headers = r.headers.iter().cloned().chain(
+                                    about
+                                        .into_iter()
+                                        .map(|(n, v)| (n.to_string(), Some(v.into_bytes()))),
+                                );
+                                write_record(
+                                    &mut d.out,
+                                    topic,
+                                    r.key.as_deref(),
+                                    r.value.as_deref(),
+                                    r.timestamp,
+                                    headers,
+                                )
+                                .map_err(TestDriverError::Io)?;
+                                d.written += 1;
+                            }
+                        }
+                        continue;
+                    }
+                };
                 pending.push((*line, r, ts));
                 if pending.len() == topology.runtime.batch_size {
                     d.batch(input, &pending)?;
@@ -160,6 +203,12 @@ pub fn run(
     if no_key > 0 {
         tracing::warn!(
             "{no_key} record(s) without a key skipped (a grouping or an aggregation needs one)"
+        );
+    }
+    if d.unreadable > 0 {
+        tracing::warn!(
+            "{} record(s) without a readable event time skipped (the source's on_error = \"skip\")",
+            d.unreadable
         );
     }
     if d.skipped > 0 {

@@ -42,6 +42,9 @@ pub struct AdminSpec {
     /// Bearer token for the endpoints that change something; required when
     /// listening on anything but loopback.
     pub token: Option<Spanned<String>>,
+    /// `host:port` other instances and clients reach the API at (default:
+    /// the listen address).
+    pub advertise: Option<Spanned<String>>,
 }
 
 /// `[state]`: state stores.
@@ -108,6 +111,12 @@ pub struct SourceSpec {
     pub read_as: Option<Spanned<String>>,
     /// `record` (default), `processing-time`, or a JSON pointer such as `/ts`.
     pub timestamp: Option<Spanned<String>>,
+    /// What a record whose event time cannot be read does: `fail`
+    /// (default), `skip` or `dead-letter`.
+    pub on_error: Option<Spanned<String>>,
+    /// Where `on_error = "dead-letter"` writes (default
+    /// `<application_id>-source-<topic>-dead-letters`).
+    pub dead_letter_topic: Option<Spanned<String>>,
 }
 
 /// `[[steps]]`: one operator in the chain.
@@ -223,4 +232,10 @@ pub struct SinkSpec {
     pub topic: Spanned<String>,
     /// The branch of the last step that feeds this sink (required when it branches).
     pub from: Option<Spanned<String>>,
+    /// What a record the broker or client refuses (too large, invalid)
+    /// does: `fail` (default), `skip` or `dead-letter`.
+    pub on_error: Option<Spanned<String>>,
+    /// Where `on_error = "dead-letter"` writes (default
+    /// `<application_id>-sink-<topic>-dead-letters`).
+    pub dead_letter_topic: Option<Spanned<String>>,
 }

@@ -174,10 +174,17 @@ impl Validator<'_> {
                     TimestampSource::Record
                 }
             };
+            let on_error = self.policy(
+                s.on_error.as_ref(),
+                s.dead_letter_topic.as_ref(),
+                &format!("{}-source-{t}-dead-letters", spec.application_id.get_ref()),
+                &|k| format!("sources[{i}].{k}"),
+            );
             sources.push(Source {
                 topic: t.clone(),
                 table,
                 timestamp,
+                on_error,
             });
         }
         if sources.iter().any(|s| s.table) && sources.iter().any(|s| !s.table) {
@@ -331,7 +338,25 @@ impl Validator<'_> {
             let at = a.listen.as_ref().expect("given: the default is loopback");
             self.err(at, "admin.listen", "listening beyond loopback needs `admin.token` (callers send it as `Authorization: Bearer <token>`)");
         }
-        Some(AdminConfig { listen, token })
+        let advertise = a.advertise.as_ref().and_then(|v| {
+            let text = v.get_ref();
+            let ok = text
+                .rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok());
+            if !ok {
+                self.err(
+                    v,
+                    "admin.advertise",
+                    "expected host:port, e.g. \"10.0.0.5:9470\"",
+                );
+            }
+            ok.then(|| text.clone())
+        });
+        Some(AdminConfig {
+            listen,
+            token,
+            advertise,
+        })
     }
 
     fn runtime(&mut self, spec: &SpecFile) -> RuntimeConfig {
@@ -718,8 +743,31 @@ impl Validator<'_> {
         calls_processor: bool,
         key: &dyn Fn(&str) -> String,
     ) -> ErrorPolicy {
-        let Some(policy) = &s.on_error else {
-            if let Some(t) = &s.dead_letter_topic {
+        if let Some(policy) = &s.on_error
+            && !calls_processor
+        {
+            self.err(policy, key("on_error"), "`on_error` applies to steps that call a processor (`process`, or `group_by` with `component`); aggregator errors stop the task");
+            return ErrorPolicy::Fail;
+        }
+        self.policy(
+            s.on_error.as_ref(),
+            s.dead_letter_topic.as_ref(),
+            &format!("{}-{name}-dead-letters", app.get_ref()),
+            key,
+        )
+    }
+
+    /// An `on_error` policy and its `dead_letter_topic` (`default` when
+    /// none is given).
+    fn policy(
+        &mut self,
+        policy: Option<&Spanned<String>>,
+        topic: Option<&Spanned<String>>,
+        default: &str,
+        key: &dyn Fn(&str) -> String,
+    ) -> ErrorPolicy {
+        let Some(policy) = policy else {
+            if let Some(t) = topic {
                 self.err(
                     t,
                     key("dead_letter_topic"),
@@ -728,13 +776,9 @@ impl Validator<'_> {
             }
             return ErrorPolicy::Fail;
         };
-        if !calls_processor {
-            self.err(policy, key("on_error"), "`on_error` applies to steps that call a processor (`process`, or `group_by` with `component`); aggregator errors stop the task");
-            return ErrorPolicy::Fail;
-        }
         match policy.get_ref().as_str() {
-            "fail" | "skip" if s.dead_letter_topic.is_some() => {
-                let t = s.dead_letter_topic.as_ref().expect("checked");
+            "fail" | "skip" if topic.is_some() => {
+                let t = topic.expect("checked");
                 self.err(
                     t,
                     key("dead_letter_topic"),
@@ -744,10 +788,14 @@ impl Validator<'_> {
             }
             "fail" => ErrorPolicy::Fail,
             "skip" => ErrorPolicy::Skip,
-            "dead-letter" => ErrorPolicy::DeadLetter(s.dead_letter_topic.as_ref().map_or_else(
-                || format!("{}-{name}-dead-letters", app.get_ref()),
-                |t| t.get_ref().clone(),
-            )),
+            "dead-letter" => {
+                if let Some(t) = topic {
+                    self.topic_name(t, &key("dead_letter_topic"));
+                }
+                ErrorPolicy::DeadLetter(
+                    topic.map_or_else(|| default.to_string(), |t| t.get_ref().clone()),
+                )
+            }
             other => {
                 self.err(
                     policy,
@@ -871,9 +919,20 @@ impl Validator<'_> {
                     }
                 },
             };
+            let on_error = self.policy(
+                s.on_error.as_ref(),
+                s.dead_letter_topic.as_ref(),
+                &format!(
+                    "{}-sink-{}-dead-letters",
+                    spec.application_id.get_ref(),
+                    s.topic.get_ref()
+                ),
+                &|k| format!("sinks[{i}].{k}"),
+            );
             sinks.push(Sink {
                 topic: s.topic.get_ref().clone(),
                 branch,
+                on_error,
             });
         }
         for (b, name) in branches.iter().enumerate() {
@@ -940,6 +999,37 @@ mod tests {
             SubInput::Repartition("a-g-repartition".into())
         );
         assert_eq!(t.changelog_topic("counts"), "a-counts-changelog");
+    }
+
+    #[test]
+    fn sources_and_sinks_take_error_policies_with_their_own_default_topics() {
+        let text = "application_id = \"a\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\non_error = \"dead-letter\"\n\
+                    [[sinks]]\ntopic = \"out\"\non_error = \"skip\"\n\
+                    [[sinks]]\ntopic = \"out2\"\non_error = \"dead-letter\"\n";
+        let t = parse_with(Path::new("p.toml"), text, false).unwrap();
+        assert_eq!(
+            t.sources[0].on_error,
+            ErrorPolicy::DeadLetter("a-source-in-dead-letters".into())
+        );
+        assert_eq!(t.sinks[0].on_error, ErrorPolicy::Skip);
+        assert_eq!(
+            t.sinks[1].on_error,
+            ErrorPolicy::DeadLetter("a-sink-out2-dead-letters".into())
+        );
+        let bad = errors(
+            "application_id = \"a\"\n[[sources]]\ntopic = \"in\"\non_error = \"ignore\"\n\
+             [[sinks]]\ntopic = \"out\"\non_error = \"dead-letter\"\ndead_letter_topic = \"bad topic\"\n",
+        );
+        assert!(
+            bad.iter()
+                .any(|e| e.contains("sources[0].on_error") && e.contains("\"ignore\"")),
+            "{bad:?}"
+        );
+        assert!(
+            bad.iter()
+                .any(|e| e.contains("sinks[0].dead_letter_topic") && e.contains("not a legal")),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -9,6 +9,7 @@ mod backend;
 mod cache;
 mod checkpoint;
 pub mod keys;
+pub mod query;
 mod task;
 
 pub use backend::{Backend, Write};

@@ -54,6 +54,8 @@ struct Tables {
 #[derive(Debug)]
 pub struct TaskState {
     backend: Backend,
+    /// Store names, in index order.
+    names: Vec<String>,
     tables: Vec<Tables>,
     caches: Vec<Cache>,
     cache_bytes: usize,
@@ -74,6 +76,7 @@ impl TaskState {
         cache_bytes: usize,
     ) -> Result<Self, StateError> {
         let mut names = Vec::new();
+        let store_names = specs.iter().map(|s| s.name.clone()).collect();
         let mut tables = Vec::new();
         let mut caches = Vec::new();
         for s in specs {
@@ -94,6 +97,7 @@ impl TaskState {
         };
         Ok(TaskState {
             backend,
+            names: store_names,
             caches,
             deleted_through: vec![i64::MIN; tables.len()],
             tables,
@@ -101,6 +105,21 @@ impl TaskState {
             changelog: Vec::new(),
             dir: dir.map(Path::to_path_buf),
         })
+    }
+
+    /// The index of the store named `name`.
+    pub fn store_named(&self, name: &str) -> Option<usize> {
+        self.names.iter().position(|n| n == name)
+    }
+
+    /// The name of store `store`.
+    pub fn store_name(&self, store: usize) -> &str {
+        &self.names[store]
+    }
+
+    /// Whether store `store` is a window store.
+    pub fn windowed(&self, store: usize) -> bool {
+        self.tables[store].index.is_some()
     }
 
     /// The task directory, for persistent stores.

@@ -50,6 +50,9 @@ pub struct AdminConfig {
     pub listen: std::net::SocketAddr,
     /// Bearer token required by the endpoints that change something.
     pub token: Option<String>,
+    /// `host:port` other instances and clients reach the API at (default:
+    /// the address it listens on).
+    pub advertise: Option<String>,
 }
 
 /// The admin API's address when `[admin]` gives none.
@@ -225,6 +228,8 @@ pub struct Sink {
     pub topic: String,
     /// The branch feeding it, or every output when none.
     pub branch: Option<usize>,
+    /// What a record the broker or client refuses does.
+    pub on_error: ErrorPolicy,
 }
 
 impl Sink {

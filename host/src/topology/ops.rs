@@ -147,6 +147,8 @@ pub struct Source {
     pub table: bool,
     /// Event time of its records.
     pub timestamp: TimestampSource,
+    /// What a record whose event time cannot be read does.
+    pub on_error: super::ErrorPolicy,
 }
 
 /// Where and how state is kept.

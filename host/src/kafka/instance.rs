@@ -1,0 +1,437 @@
+//! What this instance knows of its tasks, for the admin API: which tasks it
+//! is assigned and which of them are open, their stores restored (what
+//! `/readyz` answers), and interactive queries: a store read by the worker
+//! owning the key's task, or the name of the instance that owns it.
+
+use super::partitioner::partition_of;
+use super::run::Delivery;
+use super::worker::{Msg, TaskId};
+use crate::state::query::{Lookup, QueryError, Rows};
+use crate::topology::{SubInput, Topology};
+use crossbeam_channel::{Sender, bounded};
+use rdkafka::producer::{Producer, ThreadedProducer};
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a query waits for the workers (one may be in a long batch or
+/// a restore).
+const QUERY_WAIT: Duration = Duration::from_secs(10);
+
+#[derive(Default)]
+struct Status {
+    /// The consumer has had its first assignment.
+    joined: bool,
+    assigned: BTreeSet<TaskId>,
+    open: BTreeSet<TaskId>,
+    /// Tasks that could not open, and why.
+    broken: BTreeMap<TaskId, String>,
+}
+
+impl Status {
+    fn assigned(&mut self, ids: &[TaskId]) {
+        self.joined = true;
+        self.assigned.extend(ids);
+    }
+
+    fn revoked(&mut self, ids: &[TaskId]) {
+        for id in ids {
+            self.assigned.remove(id);
+            self.open.remove(id);
+            self.broken.remove(id);
+        }
+    }
+
+    fn opened(&mut self, id: TaskId) {
+        self.broken.remove(&id);
+        self.open.insert(id);
+    }
+
+    fn readiness(&self) -> Readiness {
+        let name = |id: &TaskId| format!("{}_{}", id.0, id.1);
+        let restoring: Vec<String> = self
+            .assigned
+            .iter()
+            .filter(|id| !self.open.contains(id) && !self.broken.contains_key(id))
+            .map(name)
+            .collect();
+        let failed: BTreeMap<String, String> = self
+            .broken
+            .iter()
+            .map(|(id, why)| (name(id), why.clone()))
+            .collect();
+        Readiness {
+            ready: self.joined && restoring.is_empty() && failed.is_empty(),
+            joined: self.joined,
+            tasks: self.assigned.iter().map(name).collect(),
+            restoring,
+            failed,
+        }
+    }
+}
+
+/// Whether the instance serves all it was assigned.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Readiness {
+    /// Joined the group and every assigned task is open.
+    pub ready: bool,
+    /// The consumer has had its first assignment.
+    pub joined: bool,
+    /// Tasks assigned (`<sub-topology>_<partition>`).
+    pub tasks: Vec<String>,
+    /// Assigned tasks still restoring their stores.
+    pub restoring: Vec<String>,
+    /// Tasks whose stores could not open, with the reason.
+    pub failed: BTreeMap<String, String>,
+}
+
+/// Another member of the group.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Owner {
+    /// Its consumer's `client.id`.
+    pub client_id: String,
+    /// Its host as the broker sees it.
+    pub host: String,
+    /// Its admin API (`host:port`), when it published one.
+    pub admin: Option<String>,
+}
+
+/// The answer to an interactive query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Read here: the key's rows (possibly none) in this task's store.
+    Here {
+        /// The key's partition.
+        partition: i32,
+        /// What the store holds.
+        rows: Rows,
+    },
+    /// The key's task is assigned here but still restoring.
+    Restoring {
+        /// The key's partition.
+        partition: i32,
+    },
+    /// The key lives in a task of another instance.
+    Elsewhere {
+        /// The key's partition.
+        partition: i32,
+        /// The instance owning it, when the group says.
+        owner: Option<Owner>,
+    },
+}
+
+/// Why a query could not be answered.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AskError {
+    /// No store of that name.
+    #[error("no store named `{name}`; the topology's stores are: {known}")]
+    UnknownStore {
+        /// The name asked for.
+        name: String,
+        /// The stores there are.
+        known: String,
+    },
+    /// The store could not answer.
+    #[error(transparent)]
+    Query(#[from] QueryError),
+    /// A worker did not answer in time.
+    #[error("the worker owning the key did not answer within {0:?}; try again")]
+    Busy(Duration),
+}
+
+/// The instance's tasks and how to reach them.
+pub struct Instance {
+    t: Topology,
+    /// Partitions of each consumed topic (sources and repartition topics
+    /// have as many).
+    partitions: i32,
+    /// Per sub-topology, the topic its tasks read first.
+    inputs: Vec<String>,
+    workers: Mutex<Vec<Sender<Msg>>>,
+    status: Mutex<Status>,
+    producer: Arc<ThreadedProducer<Delivery>>,
+}
+
+impl Instance {
+    /// An instance running `t`, whose topics have `partitions` partitions.
+    pub fn new(t: &Topology, partitions: i32, producer: Arc<ThreadedProducer<Delivery>>) -> Self {
+        let inputs = t
+            .subtopologies
+            .iter()
+            .map(|s| match &s.input {
+                SubInput::Sources => t.sources[0].topic.clone(),
+                SubInput::Repartition(topic) => topic.clone(),
+            })
+            .collect();
+        Instance {
+            t: t.clone(),
+            partitions,
+            inputs,
+            workers: Mutex::new(Vec::new()),
+            status: Mutex::new(Status::default()),
+            producer,
+        }
+    }
+
+    /// Sets the workers queries go to.
+    pub fn set_workers(&self, workers: Vec<Sender<Msg>>) {
+        *self.workers.lock().expect("not poisoned") = workers;
+    }
+
+    /// Records newly assigned tasks.
+    pub fn assigned(&self, ids: &[TaskId]) {
+        self.status.lock().expect("not poisoned").assigned(ids);
+    }
+
+    /// Records tasks that went to another instance.
+    pub fn revoked(&self, ids: &[TaskId]) {
+        self.status.lock().expect("not poisoned").revoked(ids);
+    }
+
+    /// Records that a task's stores are open and restored.
+    pub fn opened(&self, id: TaskId) {
+        self.status.lock().expect("not poisoned").opened(id);
+    }
+
+    /// Records that a task could not open.
+    pub fn broken(&self, id: TaskId, why: &str) {
+        let mut s = self.status.lock().expect("not poisoned");
+        s.broken.insert(id, why.to_string());
+    }
+
+    /// Whether the instance is ready, and what it waits for.
+    pub fn readiness(&self) -> Readiness {
+        self.status.lock().expect("not poisoned").readiness()
+    }
+
+    /// Answers `lookup` on store `store`.
+    pub fn ask(&self, store: &str, lookup: Lookup) -> Result<Answer, AskError> {
+        let Some(sub) = self
+            .t
+            .subtopologies
+            .iter()
+            .position(|s| self.t.stores_of(s.steps.clone()).iter().any(|n| n == store))
+        else {
+            return Err(AskError::UnknownStore {
+                name: store.to_string(),
+                known: self.t.stores().join(", "),
+            });
+        };
+        let partition = partition_of(&lookup.key, self.partitions);
+        let home = (sub, partition);
+        let query = Arc::new(StoreQuery {
+            store: store.to_string(),
+            sub,
+            home,
+            lookup,
+        });
+        let (tx, rx) = bounded(64);
+        let workers = self.workers.lock().expect("not poisoned").clone();
+        let mut asked = 0;
+        for w in &workers {
+            if w.send(Msg::Query(query.clone(), tx.clone())).is_ok() {
+                asked += 1;
+            }
+        }
+        drop(tx);
+        let deadline = Instant::now() + QUERY_WAIT;
+        let mut found = None;
+        for _ in 0..asked {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(answers) = rx.recv_timeout(left) else {
+                return Err(AskError::Busy(QUERY_WAIT));
+            };
+            for (id, rows) in answers {
+                let rows = rows?;
+                // The key's own task first; a hit in another task only
+                // when the key was written with a different partitioner.
+                if id == home || found.is_none() {
+                    found = Some((id.1, rows));
+                }
+            }
+        }
+        if let Some((partition, rows)) = found {
+            return Ok(Answer::Here { partition, rows });
+        }
+        if self
+            .status
+            .lock()
+            .expect("not poisoned")
+            .assigned
+            .contains(&home)
+        {
+            return Ok(Answer::Restoring { partition });
+        }
+        Ok(Answer::Elsewhere {
+            partition,
+            owner: self.owner(&self.inputs[sub], partition),
+        })
+    }
+
+    /// The group member assigned `topic`-`partition`, as the group
+    /// coordinator last told it.
+    fn owner(&self, topic: &str, partition: i32) -> Option<Owner> {
+        let groups = self
+            .producer
+            .client()
+            .fetch_group_list(Some(&self.t.application_id), Duration::from_secs(5))
+            .map_err(|e| tracing::warn!("looking up the group's members: {e}"))
+            .ok()?;
+        let group = groups.groups().first()?;
+        group.members().iter().find_map(|m| {
+            let assigned = parse_assignment(m.assignment()?)?;
+            assigned
+                .iter()
+                .any(|(t, p)| t == topic && *p == partition)
+                .then(|| Owner {
+                    client_id: m.client_id().to_string(),
+                    host: m.client_host().trim_start_matches('/').to_string(),
+                    admin: admin_of(m.client_id()).map(str::to_string),
+                })
+        })
+    }
+}
+
+/// A store read the workers answer for their tasks.
+#[derive(Debug)]
+pub struct StoreQuery {
+    /// The store.
+    pub store: String,
+    /// The sub-topology keeping it.
+    pub sub: usize,
+    /// The task the key belongs to.
+    pub home: TaskId,
+    /// What to read.
+    pub lookup: Lookup,
+}
+
+/// What one worker answers: per task it read, the rows. It reads the key's
+/// home task, and its other tasks of the sub-topology (a key a producer
+/// placed with another partitioner), reporting those only when they hold
+/// something.
+pub type WorkerAnswer = Vec<(TaskId, Result<Rows, QueryError>)>;
+
+/// The `client.id` eddy gives its consumer when the admin API is on: other
+/// instances read the API's address from it.
+pub fn client_id(application_id: &str, admin: &str) -> String {
+    format!("{application_id}-consumer@{admin}")
+}
+
+fn admin_of(client_id: &str) -> Option<&str> {
+    client_id
+        .rsplit_once('@')
+        .map(|(_, a)| a)
+        .filter(|a| !a.is_empty())
+}
+
+/// The topic partitions in a consumer protocol assignment (version,
+/// then an array of topic name and partition array, then user data).
+fn parse_assignment(b: &[u8]) -> Option<Vec<(String, i32)>> {
+    let mut at = 2; // version
+    let mut take = |n: usize| -> Option<&[u8]> {
+        let s = b.get(at..at + n)?;
+        at += n;
+        Some(s)
+    };
+    let i32_of = |s: &[u8]| i32::from_be_bytes(s.try_into().expect("4 bytes"));
+    let mut out = Vec::new();
+    let topics = i32_of(take(4)?);
+    for _ in 0..topics.max(0) {
+        let len = i16::from_be_bytes(take(2)?.try_into().ok()?);
+        let topic = String::from_utf8(take(len.max(0) as usize)?.to_vec()).ok()?;
+        let n = i32_of(take(4)?);
+        for _ in 0..n.max(0) {
+            out.push((topic.clone(), i32_of(take(4)?)));
+        }
+    }
+    Some(out)
+}
+
+/// Routes a worker's answer for `q` from its open tasks.
+pub fn answer<'a>(
+    q: &StoreQuery,
+    tasks: impl Iterator<Item = (TaskId, Option<&'a crate::state::TaskState>)>,
+) -> WorkerAnswer {
+    let mut out = Vec::new();
+    for (id, state) in tasks {
+        if id.0 != q.sub {
+            continue;
+        }
+        let Some(state) = state else { continue };
+        let Some(store) = state.store_named(&q.store) else {
+            continue;
+        };
+        let rows = crate::state::query::read(state, store, &q.lookup);
+        let keep = id == q.home
+            || match &rows {
+                Ok(Rows::Value(v)) => v.is_some(),
+                Ok(Rows::Windows(w)) => !w.is_empty(),
+                Err(_) => false,
+            };
+        if keep {
+            out.push((id, rows));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ready_once_joined_and_every_assigned_task_is_open() {
+        let mut s = Status::default();
+        assert!(!s.readiness().ready, "not before the first assignment");
+        s.assigned(&[]);
+        assert!(s.readiness().ready, "an empty assignment is ready");
+        s.assigned(&[(0, 0), (0, 1)]);
+        let r = s.readiness();
+        assert_eq!(
+            (r.ready, r.restoring),
+            (false, vec!["0_0".to_string(), "0_1".into()])
+        );
+        s.opened((0, 0));
+        assert_eq!(s.readiness().restoring, ["0_1"]);
+        s.broken.insert((0, 1), "disk full".into());
+        let r = s.readiness();
+        assert!(!r.ready && r.restoring.is_empty() && r.failed["0_1"] == "disk full");
+        s.revoked(&[(0, 1)]);
+        let r = s.readiness();
+        assert!(r.ready, "{r:?}");
+        assert_eq!(r.tasks, ["0_0"]);
+        // A task assigned again restores again.
+        s.revoked(&[(0, 0)]);
+        s.assigned(&[(0, 0)]);
+        assert!(!s.readiness().ready);
+    }
+
+    #[test]
+    fn reads_a_consumer_protocol_assignment() {
+        let mut b = vec![0, 1]; // version 1
+        b.extend(2i32.to_be_bytes());
+        for (topic, parts) in [("in", &[0i32, 3][..]), ("app-x-repartition", &[1][..])] {
+            b.extend((topic.len() as i16).to_be_bytes());
+            b.extend(topic.as_bytes());
+            b.extend((parts.len() as i32).to_be_bytes());
+            for p in parts {
+                b.extend(p.to_be_bytes());
+            }
+        }
+        b.extend((-1i32).to_be_bytes()); // no user data
+        assert_eq!(
+            parse_assignment(&b).unwrap(),
+            [
+                ("in".into(), 0),
+                ("in".into(), 3),
+                ("app-x-repartition".into(), 1)
+            ]
+        );
+        assert_eq!(parse_assignment(&b[..9]), None);
+        assert_eq!(
+            admin_of(&client_id("app", "10.0.0.5:9470")),
+            Some("10.0.0.5:9470")
+        );
+        assert_eq!(admin_of("app-consumer"), None);
+    }
+}
