@@ -1,9 +1,15 @@
 //! On a real broker, a trapping, an endlessly looping and a memory-hungry
 //! operator each stop only their task, with an error naming the operator,
 //! topic, partition and offset; the host stays up, other partitions go on,
-//! and no offset is committed past a failure.
+//! and no offset is committed past a failure. Under `dead-letter` the whole
+//! hostile suite (loop, memory, recursion, trap, error, and reaching for a
+//! file, a socket, the environment or the clock) takes out only the
+//! offending records, and the metrics count them.
 
-use eddy_e2e::{Eddy, Topics, committed, components, consume, header, kafka_spec, produce, unique};
+use eddy_e2e::{
+    Eddy, Topics, committed, components, consume, get_text, header, kafka_spec, metric, produce,
+    start_with_admin, unique,
+};
 use std::time::Duration;
 
 /// The values read, as text, sorted.
@@ -190,4 +196,110 @@ fn dead_letters_go_to_their_topic_and_the_partition_goes_on() {
             (s("spin"), s("timeout"), s("1"), s("500")),
         ]
     );
+}
+
+#[test]
+fn the_hostile_suite_on_the_broker_takes_out_only_the_offending_records() {
+    let topics = Topics::create(&[("suite-in", 1), ("suite-out", 1), ("suite-dead", 1)]);
+    let (input, output, dead) = (&topics.names[0], &topics.names[1], &topics.names[2]);
+    // One batch of 1,000 records; each hostile value once among them.
+    let hostile = [
+        (50, "spin", "timeout"),
+        (120, "grow", "out-of-memory"),
+        (300, "deep", "trap"),
+        (480, "boom", "trap"),
+        (610, "fail", "failed"),
+        (700, "read-file", "failed"),
+        (800, "connect", "failed"),
+        (900, "env", "failed"),
+        (990, "clock", "failed"),
+    ];
+    let values: Vec<String> = (0..1000)
+        .map(|i| {
+            hostile
+                .iter()
+                .find(|(at, _, _)| *at == i)
+                .map_or_else(|| format!("ok-{i}"), |(_, v, _)| v.to_string())
+        })
+        .collect();
+    produce(
+        input,
+        values
+            .iter()
+            .map(|v| (Some(0), Some(&b"k"[..]), Some(v.as_bytes()), 1_000, &[][..])),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let app = unique("suite");
+    let spec = kafka_spec(
+        dir.path(),
+        &app,
+        input,
+        "hostile",
+        components::HOSTILE,
+        &format!(
+            "limits = {{ timeout = \"300ms\", memory = \"16MiB\" }}\non_error = \"dead-letter\"\ndead_letter_topic = \"{dead}\""
+        ),
+        &format!("[[sinks]]\ntopic = \"{output}\""),
+    );
+    let text = std::fs::read_to_string(&spec)
+        .unwrap()
+        .replace("workers = 2", "workers = 2\nbatch_size = 1000");
+    std::fs::write(&spec, text).unwrap();
+    let (mut eddy, addr) = start_with_admin(spec.to_str().unwrap());
+    eddy_e2e::wait_until(
+        Duration::from_secs(120),
+        "offsets committed to the end",
+        || committed(&app, input, 1) == [Some(1000)],
+    );
+    let got = consume(output, 1, 991, Duration::from_secs(60));
+    let letters = consume(dead, 1, hostile.len(), Duration::from_secs(60));
+    let metrics = get_text(&addr, "/metrics").1;
+    assert!(eddy.alive(), "the host stays up");
+    assert!(eddy.stop());
+
+    // Every other record once, in order; nothing got out of the sandbox.
+    let out: Vec<String> = got
+        .iter()
+        .map(|g| String::from_utf8(g.value.clone().unwrap()).unwrap())
+        .collect();
+    let want: Vec<String> = values
+        .iter()
+        .filter(|v| v.starts_with("ok-"))
+        .cloned()
+        .collect();
+    assert_eq!(out, want);
+    assert_eq!(eddy_e2e::total_records(output, 1), 991);
+    // Each hostile record dead-lettered alone, with the kind of its failure.
+    let mut seen: Vec<(String, String, String)> = letters
+        .iter()
+        .map(|g| {
+            (
+                String::from_utf8(g.value.clone().unwrap()).unwrap(),
+                header(g, "eddy.error.kind"),
+                header(g, "eddy.source.offset"),
+            )
+        })
+        .collect();
+    seen.sort();
+    let mut expected: Vec<(String, String, String)> = hostile
+        .iter()
+        .map(|(at, v, kind)| (v.to_string(), kind.to_string(), at.to_string()))
+        .collect();
+    expected.sort();
+    assert_eq!(seen, expected);
+    // Counted: each record once by policy, each kind of failure at least once
+    // (a failure is counted per call, and finding the record takes several).
+    let value = |m: &str| metric(&metrics, m).unwrap_or_else(|| panic!("no {m} in\n{metrics}"));
+    assert_eq!(
+        value("eddy_records_rejected_total{operator=\"hostile\",policy=\"dead-letter\"}"),
+        hostile.len() as f64
+    );
+    for kind in ["timeout", "out-of-memory", "trap", "failed"] {
+        assert!(
+            value(&format!(
+                "eddy_operator_failures_total{{operator=\"hostile\",kind=\"{kind}\"}}"
+            )) >= 1.0,
+            "{kind}"
+        );
+    }
 }
