@@ -3,7 +3,9 @@
 //! `/readyz` turns ready only once restored stores answer, and a key owned
 //! by another instance is redirected to it.
 
-use eddy_e2e::{Topics, bootstrap, produce, start_with_admin, unique, wait_until, write_spec};
+use eddy_e2e::{
+    Topics, bootstrap, get_text, metric, produce, start_with_admin, unique, wait_until, write_spec,
+};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -127,6 +129,23 @@ fn a_key_count_is_answered_as_the_model_counts_it_and_after_a_restore() {
         (200, Some(model["k1"])),
         "{body}"
     );
+    // Records in and out of every node, host steps included; the counts
+    // leave through the cache at a commit.
+    let node = |dir: &str, name: &str| {
+        let metrics = get_text(&addr, "/metrics").1;
+        metric(
+            &metrics,
+            &format!("eddy_node_records_{dir}_total{{node=\"{name}\"}}"),
+        )
+        .unwrap_or_else(|| panic!("no {dir} count for {name} in\n{metrics}"))
+    };
+    assert_eq!(node("in", "by-key"), records.len() as f64);
+    assert_eq!(node("out", "by-key"), records.len() as f64);
+    assert_eq!(node("in", "counts"), records.len() as f64);
+    wait_until(Duration::from_secs(30), "the counts emitted", || {
+        node("out", "counts") >= model.len() as f64
+    });
+    assert!(node("out", "counts") <= records.len() as f64);
     assert!(eddy.stop());
 
     // In-memory stores restore from their changelogs at every start: once
@@ -169,7 +188,10 @@ fn a_key_windows_are_answered_for_a_time_range() {
     let (eddy, addr) = start_with_admin(&spec);
     let windows = |k: &str, query: &str| -> Option<BTreeMap<i64, i64>> {
         let (status, _, body) = get(&format!("http://{addr}/stores/per-minute/{k}{query}"));
-        assert!(status == 200 || status == 503, "{status} {body}");
+        assert!(
+            status == 200 || status == 503,
+            "{k}{query}: {status} {body}"
+        );
         (status == 200).then(|| {
             body["windows"]
                 .as_array()

@@ -37,6 +37,13 @@ pub struct PartitionLabels {
     pub partition: String,
 }
 
+/// Labels of a per-node metric.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct NodeLabels {
+    /// The step name (`source-<topic>` for a table source's node).
+    pub node: String,
+}
+
 /// Labels of a per-operator metric.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OperatorLabels {
@@ -112,6 +119,12 @@ pub struct Metrics {
     pub operator_records_in: Family<OperatorLabels, Counter>,
     /// Records out of each operator.
     pub operator_records_out: Family<OperatorLabels, Counter>,
+    /// Records into each node of the topology (operators, groupings,
+    /// aggregations, tables).
+    pub node_records_in: Family<NodeLabels, Counter>,
+    /// Records out of each node (for aggregations: the updates they emit,
+    /// at once or when their cache flushes).
+    pub node_records_out: Family<NodeLabels, Counter>,
     /// Consumer lag per input partition (high watermark − position).
     pub lag: Family<PartitionLabels, Gauge>,
     /// Records per batch.
@@ -151,6 +164,8 @@ impl Metrics {
             records_out: Family::default(),
             operator_records_in: Family::default(),
             operator_records_out: Family::default(),
+            node_records_in: Family::default(),
+            node_records_out: Family::default(),
             lag: Family::default(),
             batch_records: sizes(),
             batch_seconds: seconds(),
@@ -185,6 +200,16 @@ impl Metrics {
             "operator_records_out",
             "Records out of each operator",
             m.operator_records_out.clone(),
+        );
+        r.register(
+            "node_records_in",
+            "Records into each node of the topology",
+            m.node_records_in.clone(),
+        );
+        r.register(
+            "node_records_out",
+            "Records out of each node of the topology",
+            m.node_records_out.clone(),
         );
         r.register(
             "consumer_lag",

@@ -150,11 +150,19 @@ pub struct Instance {
     workers: Mutex<Vec<Sender<Msg>>>,
     status: Mutex<Status>,
     producer: Arc<ThreadedProducer<Delivery>>,
+    /// This instance's admin API as published to the group.
+    advertised: Option<String>,
 }
 
 impl Instance {
-    /// An instance running `t`, whose topics have `partitions` partitions.
-    pub fn new(t: &Topology, partitions: i32, producer: Arc<ThreadedProducer<Delivery>>) -> Self {
+    /// An instance running `t`, whose topics have `partitions` partitions,
+    /// its admin API published as `advertised`.
+    pub fn new(
+        t: &Topology,
+        partitions: i32,
+        producer: Arc<ThreadedProducer<Delivery>>,
+        advertised: Option<String>,
+    ) -> Self {
         let inputs = t
             .subtopologies
             .iter()
@@ -170,6 +178,7 @@ impl Instance {
             workers: Mutex::new(Vec::new()),
             status: Mutex::new(Status::default()),
             producer,
+            advertised,
         }
     }
 
@@ -262,10 +271,15 @@ impl Instance {
         {
             return Ok(Answer::Restoring { partition });
         }
-        Ok(Answer::Elsewhere {
-            partition,
-            owner: self.owner(&self.inputs[sub], partition),
-        })
+        let owner = self.owner(&self.inputs[sub], partition);
+        if owner
+            .as_ref()
+            .is_some_and(|o| o.admin.is_some() && o.admin == self.advertised)
+        {
+            // The group gave the task here; the assignment is on its way.
+            return Ok(Answer::Restoring { partition });
+        }
+        Ok(Answer::Elsewhere { partition, owner })
     }
 
     /// The group member assigned `topic`-`partition`, as the group

@@ -497,7 +497,8 @@ pub fn run(
     consumer.subscribe(&consumed)?;
 
     let producer = Arc::new(producer);
-    let instance = Arc::new(Instance::new(t, partitions, producer.clone()));
+    let advertised = admin.as_ref().map(|a| a.advertised().to_string());
+    let instance = Arc::new(Instance::new(t, partitions, producer.clone(), advertised));
     let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
     let worker_shared = Arc::new(worker::Shared {

@@ -95,6 +95,11 @@ impl Chain {
         })
     }
 
+    /// The metrics it counts into, if any.
+    pub fn metrics(&self) -> Option<&Arc<Metrics>> {
+        self.metrics.as_ref()
+    }
+
     /// Counts calls, their time, failures and records into `metrics`.
     pub fn with_metrics(mut self, metrics: Arc<Metrics>) -> Self {
         self.metrics = Some(metrics);

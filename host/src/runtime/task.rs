@@ -4,6 +4,7 @@
 //! the steps after them.
 
 use super::{Chain, Rejected};
+use crate::metrics::NodeLabels;
 use crate::ops::aggregate::KvAggregate;
 use crate::ops::fold::Fold;
 use crate::ops::table::TableNode;
@@ -14,6 +15,7 @@ use crate::ops::windows::time::TimeWindowAggregate;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
 use crate::state::{ChangelogRecord, StateError, StoreSpec, TaskState};
 use crate::topology::{Op, SubInput, SubOutput, Topology, WindowKind};
+use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
 
 /// What one node of a task does.
@@ -52,6 +54,10 @@ pub struct TaskOutput {
 #[derive(Debug)]
 pub struct TaskPipeline {
     nodes: Vec<Node>,
+    /// The step name of each node.
+    names: Vec<String>,
+    /// Records in and out of each node, once metrics are known.
+    counters: Option<Vec<(Counter, Counter)>>,
     state: Option<TaskState>,
     /// Records skipped for lack of a key, or late.
     pub dropped: Dropped,
@@ -65,6 +71,7 @@ impl TaskPipeline {
     pub fn new(t: &Topology, sub: usize, dir: Option<&Path>) -> Result<Self, StateError> {
         let st = &t.subtopologies[sub];
         let mut nodes = Vec::new();
+        let mut names = Vec::new();
         let mut stores: Vec<StoreSpec> = Vec::new();
         // (name, windowed, read in key ranges)
         let mut store = |name: &str, windowed: bool, scanned: bool| {
@@ -80,6 +87,7 @@ impl TaskPipeline {
             table = true;
             // A table feeding a grouping needs its old values: keep it.
             if let Some(name) = t.table_source_store() {
+                names.push(name.clone());
                 nodes.push(Node::Table(TableNode {
                     store: store(&name, false, false),
                     name,
@@ -196,6 +204,7 @@ impl TaskPipeline {
                     }
                 }
             };
+            names.push(s.name.clone());
             nodes.push(node);
         }
         let state = if stores.is_empty() {
@@ -210,6 +219,8 @@ impl TaskPipeline {
         };
         Ok(TaskPipeline {
             nodes,
+            names,
+            counters: None,
             state,
             dropped: Dropped::default(),
             output: st.output.clone(),
@@ -262,7 +273,11 @@ impl TaskPipeline {
                 _ => continue,
             }
             if !em.is_empty() {
-                let r = self.run_from(k + 1, chain, em.finish(), &mut out)?;
+                let emitted = em.finish();
+                if let Some(c) = &self.counters {
+                    c[k].1.inc_by(emitted.len() as u64);
+                }
+                let r = self.run_from(k + 1, chain, emitted, &mut out)?;
                 results.push(r);
             }
         }
@@ -299,9 +314,13 @@ impl TaskPipeline {
         mut records: Records,
         out: &mut TaskOutput,
     ) -> Result<Records, NodeError> {
+        self.init_counters(chain);
         for k in start..self.nodes.len() {
             if records.is_empty() {
                 break;
+            }
+            if let Some(c) = &self.counters {
+                c[k].0.inc_by(records.len() as u64);
             }
             let mut em = Emitter::new();
             let state = self.state.as_mut();
@@ -348,8 +367,33 @@ impl TaskPipeline {
                     em.finish()
                 }
             };
+            if let Some(c) = &self.counters {
+                c[k].1.inc_by(records.len() as u64);
+            }
         }
         Ok(records)
+    }
+
+    /// Takes each node's counters from the chain's metrics, once.
+    fn init_counters(&mut self, chain: &Chain) {
+        if self.counters.is_some() {
+            return;
+        }
+        let Some(m) = chain.metrics() else {
+            return;
+        };
+        let label = |n: &String| NodeLabels { node: n.clone() };
+        self.counters = Some(
+            self.names
+                .iter()
+                .map(|n| {
+                    (
+                        m.node_records_in.get_or_create(&label(n)).clone(),
+                        m.node_records_out.get_or_create(&label(n)).clone(),
+                    )
+                })
+                .collect(),
+        );
     }
 }
 
