@@ -5,7 +5,7 @@
 use eddy::runtime::{Chain, Rejected};
 use eddy::wasm::CallError;
 use eddy_batch::{BatchView, BatchWriter};
-use eddy_e2e::{components, eddy_bin};
+use eddy_e2e::{components, eddy_bin, eddy_test};
 use std::process::Command;
 
 fn chain(policy: &str) -> Chain {
@@ -291,4 +291,86 @@ fn eddy_test_dead_letters_a_source_record_without_an_event_time_in_input_order()
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+#[test]
+fn an_aggregator_failing_on_a_record_takes_out_that_record_alone_in_every_window_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::SUM, dir.path().join("sum.wasm")).unwrap();
+    // Two keys; an error ("x") and a trap ("boom") among them, each at the
+    // time of the record before it, so stream time moves as without them.
+    let good: Vec<(&str, &str, i64)> = vec![
+        ("a", "1", 1_000),
+        ("b", "10", 2_000),
+        ("a", "2", 3_000),
+        ("a", "3", 70_000),
+        ("b", "20", 75_000),
+        ("a", "4", 200_000),
+    ];
+    let mut with_bad = good.clone();
+    with_bad.insert(3, ("a", "\"x\"", 3_000));
+    with_bad.insert(6, ("b", "\"boom\"", 75_000));
+    let lines = |records: &[(&str, &str, i64)]| -> String {
+        records
+            .iter()
+            .map(|(k, v, ts)| {
+                format!("{{\"topic\":\"in\",\"key\":\"{k}\",\"value\":{v},\"timestamp\":{ts}}}\n")
+            })
+            .collect()
+    };
+    for window in [
+        "",
+        "window = { kind = \"tumbling\", size = \"1m\" }",
+        "window = { kind = \"hopping\", size = \"2m\", advance = \"1m\" }",
+        "window = { kind = \"session\", gap = \"30s\" }",
+        "window = { kind = \"sliding\", difference = \"1m\" }",
+    ] {
+        let spec = format!(
+            "application_id = \"agg\"\n[state]\ncache_size = \"0\"\n[[sources]]\ntopic = \"in\"\n\
+             [[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\
+             [[steps]]\nname = \"sum\"\nop = \"aggregate\"\ncomponent = \"sum.wasm\"\non_error = \"dead-letter\"\n{window}\n\
+             [[sinks]]\ntopic = \"out\"\n"
+        );
+        let clean = eddy_test(dir.path(), &spec, &lines(&good));
+        let got = eddy_test(dir.path(), &spec, &lines(&with_bad));
+        let (dead, out): (Vec<_>, Vec<_>) = got
+            .into_iter()
+            .partition(|l| l["topic"] == "agg-sum-dead-letters");
+        assert_eq!(
+            out, clean,
+            "{window}: the good records' results, as without the bad ones"
+        );
+        assert!(!clean.is_empty());
+        let seen: Vec<(String, String, String)> = dead
+            .iter()
+            .map(|l| {
+                let h = |name: &str| -> String {
+                    l["headers"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .find(|p| p[0] == name)
+                        .unwrap_or_else(|| panic!("no {name} in {l}"))[1]
+                        .as_str()
+                        .unwrap()
+                        .to_string()
+                };
+                assert_eq!(h("eddy.operator"), "sum");
+                (
+                    l["value"].to_string(),
+                    h("eddy.error.kind"),
+                    h("eddy.source.offset"),
+                )
+            })
+            .collect();
+        let s = |x: &str| x.to_string();
+        assert_eq!(
+            seen,
+            [
+                (s("\"x\""), s("failed"), s("3")),
+                (s("\"boom\""), s("trap"), s("6"))
+            ],
+            "{window}"
+        );
+    }
 }

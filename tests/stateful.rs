@@ -6,26 +6,8 @@ use std::path::Path;
 use std::process::Command;
 
 fn eddy_test(dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
-    std::fs::write(dir.join("pipeline.toml"), spec).unwrap();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
     std::fs::copy(components::SUM, dir.join("sum.wasm")).unwrap();
-    let out = Command::new(eddy_bin())
-        .arg("test")
-        .arg(dir.join("pipeline.toml"))
-        .arg("--input")
-        .arg(dir.join("input.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "eddy test failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
+    eddy_e2e::eddy_test(dir, spec, input)
 }
 
 fn sum_spec(read_as: &str) -> String {

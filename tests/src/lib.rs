@@ -485,3 +485,27 @@ pub fn header(g: &Got, name: &str) -> String {
         .map(|v| String::from_utf8(v).unwrap())
         .unwrap_or_else(|| panic!("no header {name}: {:?}", g.headers))
 }
+
+/// Runs `eddy test` on `spec` with `input` lines (written into `dir`);
+/// returns the output lines, failing if the run fails.
+pub fn eddy_test(dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
+    std::fs::write(dir.join("pipeline.toml"), spec).unwrap();
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    let out = Command::new(eddy_bin())
+        .arg("test")
+        .arg(dir.join("pipeline.toml"))
+        .arg("--input")
+        .arg(dir.join("input.jsonl"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "eddy test failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}

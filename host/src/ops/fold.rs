@@ -8,6 +8,7 @@
 
 use super::NodeError;
 use crate::runtime::{Chain, ChainError};
+use crate::topology::ErrorPolicy;
 use crate::wasm::CallError;
 use eddy_batch::{BatchView, BatchWriter};
 use foldhash::{HashMap, HashMapExt};
@@ -125,7 +126,9 @@ fn count(
 }
 
 /// Builds one aggregator batch for all updates, calls the operator, and
-/// says where each update's result is.
+/// says where each update's result is. Under `skip` or `dead-letter`, the
+/// input an update fails on is taken out (all its updates) and the rest
+/// folded again; its updates then change nothing.
 fn call(
     name: &str,
     step: usize,
@@ -135,10 +138,91 @@ fn call(
     origins: &[u32],
     chain: &mut Chain,
 ) -> Result<(Vec<Outcome>, Vec<u8>), NodeError> {
+    let mut excluded: Vec<usize> = Vec::new();
+    loop {
+        let (results, batch, entry_update) = entries(how, updates, current, &excluded);
+        if entry_update.is_empty() {
+            return Ok((results, Vec::new()));
+        }
+        let input_of = |j: u32| entry_update.get(j as usize).map(|&n| updates[n].input);
+        match call_or_take_out(
+            name,
+            step,
+            &batch,
+            entry_update.len(),
+            chain,
+            input_of,
+            |i| origins[i],
+        ) {
+            Ok(out) => return Ok((results, out)),
+            Err(Taken::Out(input, error)) => {
+                let u = updates
+                    .iter()
+                    .find(|u| u.input == input)
+                    .expect("an update");
+                let record = one_record(u.key, u.add.or(u.sub), u.timestamp);
+                chain.reject(step, error, Some(origins[input]), record);
+                excluded.push(input);
+            }
+            Err(Taken::No(e)) => return Err(e),
+        }
+    }
+}
+
+/// A call's failure: an input taken out under the step's policy, or an
+/// error that stops the task.
+enum Taken {
+    Out(usize, CallError),
+    No(NodeError),
+}
+
+/// Calls the aggregator; under `skip` or `dead-letter` a failure the call
+/// pins to an entry names that entry's input instead of failing.
+fn call_or_take_out(
+    name: &str,
+    step: usize,
+    batch: &[u8],
+    n: usize,
+    chain: &mut Chain,
+    input_of: impl Fn(u32) -> Option<usize>,
+    origin_of: impl Fn(usize) -> u32,
+) -> Result<Vec<u8>, Taken> {
+    let tolerant = *chain.policy(step) != ErrorPolicy::Fail;
+    match chain.call(step, batch) {
+        Ok(out) => check(name, out, n, |j| input_of(j).map(&origin_of)).map_err(Taken::No),
+        Err((error, Some(j))) if tolerant && input_of(j).is_some() => {
+            Err(Taken::Out(input_of(j).expect("checked"), error))
+        }
+        Err((error, at)) => Err(Taken::No(NodeError::Operator(ChainError {
+            step: name.to_string(),
+            error,
+            input_index: at.and_then(|j| input_of(j).map(&origin_of)),
+        }))),
+    }
+}
+
+/// A one-record batch, for a dead letter of what an aggregator failed on.
+fn one_record(key: &[u8], value: Option<&[u8]>, timestamp: i64) -> Vec<u8> {
+    let mut w = BatchWriter::new();
+    w.record(0, Some(key), value, timestamp, std::iter::empty());
+    w.finish().to_vec()
+}
+
+/// The aggregator entries for `updates` but those of `excluded` inputs:
+/// each update's outcome, the batch, and the update of each entry.
+fn entries(
+    how: Fold,
+    updates: &[Update<'_>],
+    current: &Current<'_>,
+    excluded: &[usize],
+) -> (Vec<Outcome>, Vec<u8>, Vec<usize>) {
     // Group updates, groups in order of first appearance.
     let mut order: Vec<&[u8]> = Vec::new();
     let mut groups: HashMap<&[u8], Vec<usize>> = HashMap::new();
     for (n, u) in updates.iter().enumerate() {
+        if excluded.contains(&u.input) {
+            continue;
+        }
         groups
             .entry(&u.group)
             .or_insert_with(|| {
@@ -200,15 +284,7 @@ fn call(
             }
         }
     }
-    if entry_update.is_empty() {
-        return Ok((results, Vec::new()));
-    }
-    let out = call_checked(name, step, w.finish(), entry_update.len(), chain, |j| {
-        entry_update
-            .get(j as usize)
-            .map(|&n| origins[updates[n].input])
-    })?;
-    Ok((results, out))
+    (results, w.finish().to_vec(), entry_update)
 }
 
 /// One step of an [`OpChain`].
@@ -236,17 +312,21 @@ pub struct OpChain<'a> {
     pub timestamp: i64,
     /// The source record, for errors.
     pub origin: u32,
+    /// The node input it folds (what an error policy takes out).
+    pub input: usize,
 }
 
 /// Runs every chain (one operator call for all of them) and returns each
-/// chain's final aggregate.
+/// chain's final aggregate. Under `skip` or `dead-letter`, the chains of an
+/// input the operator fails on are taken out (none for them) and the rest
+/// run again.
 pub fn run_chains(
     name: &str,
     step: usize,
     how: Fold,
     chains: &[OpChain<'_>],
     chain: &mut Chain,
-) -> Result<Vec<Vec<u8>>, NodeError> {
+) -> Result<Vec<Option<Vec<u8>>>, NodeError> {
     if how == Fold::Count {
         return chains
             .iter()
@@ -261,65 +341,101 @@ pub fn run_chains(
                         ChainStep::Merge(other) => parse_count(name, other)?,
                     };
                 }
-                Ok(n.to_string().into_bytes())
+                Ok(Some(n.to_string().into_bytes()))
             })
             .collect();
     }
-    let mut w = BatchWriter::with_capacity(64 << 10, chains.len() * 2);
-    let mut entry_chain: Vec<usize> = Vec::new();
-    // Per chain: the host's result, or the guest entry holding it.
-    let mut results: Vec<Result<Vec<u8>, usize>> = Vec::with_capacity(chains.len());
-    for (c_idx, c) in chains.iter().enumerate() {
-        let mut host = c.start.clone();
-        let mut last_entry = None;
-        for s in &c.steps {
-            let (value, merge) = match s {
-                ChainStep::Add(v) => (*v, false),
-                ChainStep::Merge(v) => (Some(*v), true),
-            };
-            if host.is_none() && last_entry.is_none() && how == Fold::Reduce {
-                // A reduce starts from its first value.
-                host = Some(value.unwrap_or_default().to_vec());
+    let mut excluded: Vec<usize> = Vec::new();
+    loop {
+        let mut w = BatchWriter::with_capacity(64 << 10, chains.len() * 2);
+        let mut entry_chain: Vec<usize> = Vec::new();
+        // Per chain: the host's result, or the guest entry holding it.
+        let mut results: Vec<Result<Option<Vec<u8>>, usize>> = Vec::with_capacity(chains.len());
+        for (c_idx, c) in chains.iter().enumerate() {
+            if excluded.contains(&c.input) {
+                results.push(Ok(None));
                 continue;
             }
-            let guest = last_entry.is_some();
-            let tag = if guest { 2 } else { 0 } | if merge { 4 } else { 0 };
-            let aux = if guest { None } else { host.as_deref() };
-            let j = entry_chain.len() as u32;
-            w.record_full(j, Some(c.key), value, aux, tag, c.timestamp, []);
-            entry_chain.push(c_idx);
-            last_entry = Some(j as usize);
+            let mut host = c.start.clone();
+            let mut last_entry = None;
+            for s in &c.steps {
+                let (value, merge) = match s {
+                    ChainStep::Add(v) => (*v, false),
+                    ChainStep::Merge(v) => (Some(*v), true),
+                };
+                if host.is_none() && last_entry.is_none() && how == Fold::Reduce {
+                    // A reduce starts from its first value.
+                    host = Some(value.unwrap_or_default().to_vec());
+                    continue;
+                }
+                let guest = last_entry.is_some();
+                let tag = if guest { 2 } else { 0 } | if merge { 4 } else { 0 };
+                let aux = if guest { None } else { host.as_deref() };
+                let j = entry_chain.len() as u32;
+                w.record_full(j, Some(c.key), value, aux, tag, c.timestamp, []);
+                entry_chain.push(c_idx);
+                last_entry = Some(j as usize);
+            }
+            results.push(match last_entry {
+                Some(j) => Err(j),
+                None => Ok(Some(host.unwrap_or_default())),
+            });
         }
-        results.push(match last_entry {
-            Some(j) => Err(j),
-            None => Ok(host.unwrap_or_default()),
-        });
+        if entry_chain.is_empty() {
+            return Ok(results.into_iter().map(|r| r.unwrap_or_default()).collect());
+        }
+        let input_of = |j: u32| entry_chain.get(j as usize).map(|&c| chains[c].input);
+        let origin_of = |input: usize| {
+            chains
+                .iter()
+                .find(|c| c.input == input)
+                .map_or(0, |c| c.origin)
+        };
+        match call_or_take_out(
+            name,
+            step,
+            w.finish(),
+            entry_chain.len(),
+            chain,
+            input_of,
+            origin_of,
+        ) {
+            Ok(out) => {
+                let view = BatchView::already_checked(&out).expect("checked");
+                return Ok(results
+                    .into_iter()
+                    .map(|r| match r {
+                        Ok(v) => v,
+                        Err(j) => Some(view.get(j).value.unwrap_or_default().to_vec()),
+                    })
+                    .collect());
+            }
+            Err(Taken::Out(input, error)) => {
+                let c = chains.iter().find(|c| c.input == input).expect("a chain");
+                let value = c.steps.iter().rev().find_map(|s| match s {
+                    ChainStep::Add(v) => Some(*v),
+                    ChainStep::Merge(_) => None,
+                });
+                chain.reject(
+                    step,
+                    error,
+                    Some(c.origin),
+                    one_record(c.key, value.flatten(), c.timestamp),
+                );
+                excluded.push(input);
+            }
+            Err(Taken::No(e)) => return Err(e),
+        }
     }
-    if entry_chain.is_empty() {
-        return Ok(results.into_iter().map(|r| r.unwrap_or_default()).collect());
-    }
-    let out = call_checked(name, step, w.finish(), entry_chain.len(), chain, |j| {
-        entry_chain.get(j as usize).map(|&c| chains[c].origin)
-    })?;
-    let view = BatchView::already_checked(&out).expect("checked");
-    Ok(results
-        .into_iter()
-        .map(|r| match r {
-            Ok(v) => v,
-            Err(j) => view.get(j).value.unwrap_or_default().to_vec(),
-        })
-        .collect())
 }
 
-/// Calls step `step`'s aggregator with `batch` of `n` updates and checks it
-/// answered each with one aggregate, in order; `origin` maps an update to
-/// the source record it belongs to, for errors.
-fn call_checked(
+/// Checks an aggregator answered each of `n` updates with one aggregate,
+/// in order; `origin` maps an update to the source record it belongs to,
+/// for errors.
+fn check(
     name: &str,
-    step: usize,
-    batch: &[u8],
+    out: Vec<u8>,
     n: usize,
-    chain: &mut Chain,
     origin: impl Fn(u32) -> Option<u32>,
 ) -> Result<Vec<u8>, NodeError> {
     let fail = |error: CallError, at: Option<u32>| {
@@ -329,7 +445,6 @@ fn call_checked(
             input_index: at.and_then(&origin),
         })
     };
-    let out = chain.call(step, batch).map_err(|(e, at)| fail(e, at))?;
     let view = BatchView::new(&out).map_err(|e| fail(CallError::BadBatch(e.0), None))?;
     if view.len() != n {
         return Err(fail(

@@ -111,6 +111,29 @@ impl Chain {
         std::mem::take(&mut self.rejected)
     }
 
+    /// Takes a record step `k` failed on out under its `skip` or
+    /// `dead-letter` policy: counted, and kept for the caller to apply.
+    pub fn reject(&mut self, k: usize, error: CallError, origin: Option<u32>, record: Vec<u8>) {
+        if let Some(m) = &self.metrics {
+            let policy = match self.policy(k) {
+                ErrorPolicy::DeadLetter(_) => "dead-letter",
+                _ => "skip",
+            };
+            m.records_rejected
+                .get_or_create(&PolicyLabels {
+                    operator: self.name(k).to_string(),
+                    policy: policy.into(),
+                })
+                .inc();
+        }
+        self.rejected.push(Rejected {
+            step: k,
+            error,
+            origin,
+            record,
+        });
+    }
+
     /// The error policy of step `k`.
     pub fn policy(&self, k: usize) -> &ErrorPolicy {
         &self.op(k).step.on_error
@@ -184,24 +207,7 @@ impl Chain {
                     match idx {
                         Some(i) if tolerant && (i as usize) < origins.len() => {
                             let (rest, record) = split_out(&batch, i as usize);
-                            if let Some(m) = &self.metrics {
-                                let policy = match self.policy(k) {
-                                    ErrorPolicy::DeadLetter(_) => "dead-letter",
-                                    _ => "skip",
-                                };
-                                m.records_rejected
-                                    .get_or_create(&PolicyLabels {
-                                        operator: name.to_string(),
-                                        policy: policy.into(),
-                                    })
-                                    .inc();
-                            }
-                            self.rejected.push(Rejected {
-                                step: k,
-                                error,
-                                origin: Some(origins[i as usize]),
-                                record,
-                            });
+                            self.reject(k, error, Some(origins[i as usize]), record);
                             batch = Cow::Owned(rest);
                             origins.to_mut().remove(i as usize);
                         }

@@ -558,8 +558,8 @@ impl Validator<'_> {
             }
             let limits = self.limits(s, &key);
             let grants = self.grants(s, base, &key);
-            let calls_processor = s.component.is_some() && expected == Interface::Processor;
-            let on_error = self.on_error(s, &spec.application_id, &name, calls_processor, &key);
+            let calls_operator = s.component.is_some();
+            let on_error = self.on_error(s, &spec.application_id, &name, calls_operator, &key);
             steps.push(Step {
                 name,
                 op,
@@ -740,13 +740,13 @@ impl Validator<'_> {
         s: &super::model::StepSpec,
         app: &Spanned<String>,
         name: &str,
-        calls_processor: bool,
+        calls_operator: bool,
         key: &dyn Fn(&str) -> String,
     ) -> ErrorPolicy {
         if let Some(policy) = &s.on_error
-            && !calls_processor
+            && !calls_operator
         {
-            self.err(policy, key("on_error"), "`on_error` applies to steps that call a processor (`process`, or `group_by` with `component`); aggregator errors stop the task");
+            self.err(policy, key("on_error"), "`on_error` applies to steps that call an operator (`process`, `group_by` with `component`, `reduce`, `aggregate`); `count` and groupings by field call none");
             return ErrorPolicy::Fail;
         }
         self.policy(
@@ -1069,7 +1069,7 @@ mod tests {
             (
                 "[[steps]]\nname = \"g\"\nop = \"group_by_key\"\non_error = \"skip\"\n",
                 "steps[0].on_error",
-                "applies to steps that call a processor",
+                "applies to steps that call an operator",
             ),
             (
                 "[[steps]]\nname = \"a\"\ncomponent = \"s.wasm\"\nlimits = { fuel = 0 }\n",

@@ -124,10 +124,13 @@ impl WindowStep for SessionAggregate {
                     steps,
                     timestamp: r.timestamp,
                     origin: input.origins[*i],
+                    input: *i,
                 });
             }
             let aggs = run_chains(&self.name, self.step, self.fold, &chains, chain)?;
             for ((i, found, merged), agg) in plans.into_iter().zip(aggs) {
+                // Taken out by the step's error policy: as if never seen.
+                let Some(agg) = agg else { continue };
                 let key = view.get(i).key.expect("keyed");
                 let ts = view.get(i).timestamp;
                 let removed = if merged == (ts, ts) {

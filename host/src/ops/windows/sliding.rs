@@ -147,14 +147,28 @@ impl WindowStep for SlidingAggregate {
                         steps: vec![ChainStep::Add(r.value)],
                         timestamp: r.timestamp,
                         origin: input.origins[*i],
+                        input: *i,
                     });
                     which.push((p, w));
                 }
             }
             let aggs = run_chains(&self.name, self.step, self.fold, &chains, chain)?;
-            let mut results: HashMap<(usize, usize), Vec<u8>> =
-                which.into_iter().zip(aggs).collect();
+            // A record the step's error policy took out writes nothing,
+            // not even the windows it would copy: as if never seen.
+            let mut taken_out: Vec<usize> = Vec::new();
+            let mut results: HashMap<(usize, usize), Vec<u8>> = HashMap::new();
+            for ((p, w), agg) in which.into_iter().zip(aggs) {
+                match agg {
+                    Some(agg) => {
+                        results.insert((p, w), agg);
+                    }
+                    None => taken_out.push(p),
+                }
+            }
             for (p, (i, writes)) in plans.iter().enumerate() {
+                if taken_out.contains(&p) {
+                    continue;
+                }
                 let r = view.get(*i);
                 let key = r.key.expect("keyed");
                 for (w, write) in writes.iter().enumerate() {
