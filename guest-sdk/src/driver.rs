@@ -117,7 +117,16 @@ impl Sink {
             self.written += 1;
             return;
         }
+        self.spill(e);
+    }
+
+    /// Adds an output once outputs outnumber the inputs read: the entries
+    /// move to a list of their own (off the hot path).
+    #[cold]
+    #[inline(never)]
+    fn spill(&mut self, e: Entry) {
         if self.spilled.is_none() {
+            let written = self.written;
             let table = self.table();
             let mut list = Vec::with_capacity(table.len() / ENTRY_SIZE * 2 + 8);
             list.extend((0..written).map(|j| Entry::read(table, j * ENTRY_SIZE)));

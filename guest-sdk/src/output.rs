@@ -19,12 +19,14 @@ pub struct Output<'a> {
 impl<'a> Output<'a> {
     /// Passes `record` on as it is now (in-place edits and timestamp included)
     /// to the step's main output.
+    #[inline]
     pub fn forward(&mut self, record: &RecordMut<'_>) {
         self.forward_to(0, record);
     }
 
     /// Passes `record` on to branch `branch` (0 is the main output; the
     /// pipeline spec names the others).
+    #[inline]
     pub fn forward_to(&mut self, branch: u32, record: &RecordMut<'_>) {
         let entry = Entry {
             index: self.index,

@@ -38,6 +38,7 @@ impl<'a> RecordMut<'a> {
     }
 
     /// The value, editable in place (same length).
+    #[inline]
     pub fn value_mut(&mut self) -> Option<&mut [u8]> {
         self.value.as_deref_mut()
     }

@@ -42,6 +42,7 @@ struct Event<'a> {
 }
 
 impl Processor for FilterSeverity {
+    #[inline]
     fn process(&mut self, record: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
         let Some(value) = record.value() else {
             return Ok(());

@@ -39,6 +39,7 @@ pub fn normalize(v: Value) -> Value {
 }
 
 impl Processor for NormalizeJson {
+    #[inline]
     fn process(&mut self, record: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
         if record.value().is_none() {
             out.forward(record); // tombstones pass through untouched

@@ -23,6 +23,7 @@ impl Operator for RouteBySize {
 }
 
 impl Processor for RouteBySize {
+    #[inline]
     fn process(&mut self, record: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
         match record.value() {
             None => {

@@ -23,6 +23,7 @@ impl Operator for SplitWords {
 }
 
 impl Processor for SplitWords {
+    #[inline]
     fn process(&mut self, record: &mut RecordMut<'_>, out: &mut Output<'_>) -> Result<(), Error> {
         let Some(text) = record.value_str()? else {
             return Ok(());
