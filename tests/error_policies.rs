@@ -374,3 +374,33 @@ fn an_aggregator_failing_on_a_record_takes_out_that_record_alone_in_every_window
         );
     }
 }
+
+#[test]
+fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
+    std::fs::copy(components::SUM, dir.path().join("sum.wasm")).unwrap();
+    let text = "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n\
+                [[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\nkeeps_key = true\non_error = \"skip\"\n\
+                [[steps]]\nname = \"by-key\"\nop = \"group_by_key\"\n\
+                [[steps]]\nname = \"sum\"\nop = \"aggregate\"\ncomponent = \"sum.wasm\"\n\
+                [[sinks]]\ntopic = \"out\"\n";
+    let t = eddy::spec::validate_text(&dir.path().join("p.toml"), text).unwrap();
+    assert_eq!(t.subtopologies.len(), 1);
+    let engine = eddy::wasm::OperatorEngine::for_topology(&t).unwrap();
+    let ops = Chain::load(&t, &engine).unwrap();
+    let mut chain = Chain::new(&ops).unwrap();
+    let mut task = eddy::runtime::task::TaskPipeline::new(&t, 0, None).unwrap();
+    let records = |values: &[&str]| {
+        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
+        eddy::ops::Records::new(batch(&values), (0..values.len() as u32).collect())
+    };
+    // `boom` is taken out by the processor's `skip`; then the aggregator
+    // (policy `fail`) fails the batch on `x`.
+    assert!(
+        task.process(&mut chain, records(&["1", "boom", "x"]))
+            .is_err()
+    );
+    let out = task.process(&mut chain, records(&["2", "3"])).unwrap();
+    assert!(out.rejected.is_empty(), "{:?}", out.rejected.len());
+}

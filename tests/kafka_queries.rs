@@ -233,6 +233,12 @@ fn a_key_windows_are_answered_for_a_time_range() {
             );
         }
     }
+    let (status, _, body) = get(&format!("http://{addr}/stores/per-minute/k1?from=10&to=5"));
+    assert_eq!(
+        status, 400,
+        "an empty range is refused, not a crash: {body}"
+    );
+    assert!(windows("k1", "").is_some(), "the instance still answers");
     let (status, _, body) = get(&format!("http://{addr}/stores/per-minute/nobody"));
     assert_eq!(
         (status, body["windows"].clone()),

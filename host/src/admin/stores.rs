@@ -72,6 +72,14 @@ pub async fn store_get(
         (Ok(None), Ok(None)) => None,
         (Ok(from), Ok(to)) => Some((from.unwrap_or(i64::MIN), to.unwrap_or(i64::MAX))),
     };
+    if let Some((from, to)) = range
+        && from > to
+    {
+        return error(
+            StatusCode::BAD_REQUEST,
+            format!("`from` ({from}) is after `to` ({to})"),
+        );
+    }
     let (key_name, key_shown) = bytes_field("key", &bytes);
     let lookup = Lookup { key: bytes, range };
     let instance = api.instance.clone();

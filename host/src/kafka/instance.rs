@@ -5,7 +5,7 @@
 
 use super::partitioner::partition_of;
 use super::run::Delivery;
-use super::worker::{Msg, TaskId};
+use super::worker::{Msg, TaskId, worker_of};
 use crate::state::query::{Lookup, QueryError, Rows};
 use crate::topology::{SubInput, Topology};
 use crossbeam_channel::{Sender, bounded};
@@ -137,6 +137,9 @@ pub enum AskError {
     /// A worker did not answer in time.
     #[error("the worker owning the key did not answer within {0:?}; try again")]
     Busy(Duration),
+    /// The key's task is assigned here but its stores could not open.
+    #[error("the key's task could not open its stores: {0}")]
+    Broken(String),
 }
 
 /// The instance's tasks and how to reach them.
@@ -234,42 +237,38 @@ impl Instance {
             home,
             lookup,
         });
-        let (tx, rx) = bounded(64);
         let workers = self.workers.lock().expect("not poisoned").clone();
-        let mut asked = 0;
-        for w in &workers {
-            if w.send(Msg::Query(query.clone(), tx.clone())).is_ok() {
-                asked += 1;
-            }
-        }
-        drop(tx);
         let deadline = Instant::now() + QUERY_WAIT;
-        let mut found = None;
-        for _ in 0..asked {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(answers) = rx.recv_timeout(left) else {
-                return Err(AskError::Busy(QUERY_WAIT));
-            };
-            for (id, rows) in answers {
-                let rows = rows?;
-                // The key's own task first; a hit in another task only
-                // when the key was written with a different partitioner.
-                if id == home || found.is_none() {
-                    found = Some((id.1, rows));
-                }
+        // The worker of the key's own task first; the others only when the
+        // task is not here (a key a producer placed with another
+        // partitioner may still be in one of their tasks).
+        let home_worker = worker_of(home, workers.len());
+        let mut found = self.ask_workers(&workers[home_worker..=home_worker], &query, deadline)?;
+        if found.as_ref().is_none_or(|(id, _)| *id != home) {
+            let others: Vec<Sender<Msg>> = workers
+                .iter()
+                .enumerate()
+                .filter(|(w, _)| *w != home_worker)
+                .map(|(_, s)| s.clone())
+                .collect();
+            if found.is_none() {
+                found = self.ask_workers(&others, &query, deadline)?;
             }
         }
-        if let Some((partition, rows)) = found {
-            return Ok(Answer::Here { partition, rows });
+        if let Some((id, rows)) = found {
+            return Ok(Answer::Here {
+                partition: id.1,
+                rows,
+            });
         }
-        if self
-            .status
-            .lock()
-            .expect("not poisoned")
-            .assigned
-            .contains(&home)
         {
-            return Ok(Answer::Restoring { partition });
+            let status = self.status.lock().expect("not poisoned");
+            if let Some(why) = status.broken.get(&home) {
+                return Err(AskError::Broken(why.clone()));
+            }
+            if status.assigned.contains(&home) {
+                return Ok(Answer::Restoring { partition });
+            }
         }
         let owner = self.owner(&self.inputs[sub], partition);
         if owner
@@ -280,6 +279,44 @@ impl Instance {
             return Ok(Answer::Restoring { partition });
         }
         Ok(Answer::Elsewhere { partition, owner })
+    }
+
+    /// Asks `workers` for the query's rows (each answers for its open
+    /// tasks); the home task's rows first, else any task's that holds the
+    /// key. Waits until `deadline`, sending included.
+    fn ask_workers(
+        &self,
+        workers: &[Sender<Msg>],
+        query: &Arc<StoreQuery>,
+        deadline: Instant,
+    ) -> Result<Option<(TaskId, Rows)>, AskError> {
+        let (tx, rx) = bounded(workers.len().max(1));
+        let mut asked = 0;
+        for w in workers {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match w.send_timeout(Msg::Query(query.clone(), tx.clone()), left) {
+                Ok(()) => asked += 1,
+                Err(crossbeam_channel::SendTimeoutError::Timeout(_)) => {
+                    return Err(AskError::Busy(QUERY_WAIT));
+                }
+                Err(crossbeam_channel::SendTimeoutError::Disconnected(_)) => {}
+            }
+        }
+        drop(tx);
+        let mut found = None;
+        for _ in 0..asked {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Ok(answers) = rx.recv_timeout(left) else {
+                return Err(AskError::Busy(QUERY_WAIT));
+            };
+            for (id, rows) in answers {
+                let rows = rows?;
+                if id == query.home || found.is_none() {
+                    found = Some((id, rows));
+                }
+            }
+        }
+        Ok(found)
     }
 
     /// The group member assigned `topic`-`partition`, as the group
@@ -300,7 +337,7 @@ impl Instance {
                 .then(|| Owner {
                     client_id: m.client_id().to_string(),
                     host: m.client_host().trim_start_matches('/').to_string(),
-                    admin: admin_of(m.client_id()).map(str::to_string),
+                    admin: admin_of(m.client_id()).map(|a| reachable(a, m.client_host())),
                 })
         })
     }
@@ -336,6 +373,22 @@ fn admin_of(client_id: &str) -> Option<&str> {
         .rsplit_once('@')
         .map(|(_, a)| a)
         .filter(|a| !a.is_empty())
+}
+
+/// `admin` (`host:port`) with a wildcard host (an API listening on every
+/// interface) replaced by the member's host as the broker sees it.
+fn reachable(admin: &str, client_host: &str) -> String {
+    let host = client_host.trim_start_matches('/');
+    match admin.rsplit_once(':') {
+        Some(("0.0.0.0" | "[::]" | "::", port)) if !host.is_empty() => {
+            if host.contains(':') {
+                format!("[{host}]:{port}")
+            } else {
+                format!("{host}:{port}")
+            }
+        }
+        _ => admin.to_string(),
+    }
 }
 
 /// The topic partitions in a consumer protocol assignment (version,
@@ -447,5 +500,8 @@ mod tests {
             Some("10.0.0.5:9470")
         );
         assert_eq!(admin_of("app-consumer"), None);
+        assert_eq!(reachable("0.0.0.0:9470", "/10.0.0.7"), "10.0.0.7:9470");
+        assert_eq!(reachable("[::]:9470", "/fd00::7"), "[fd00::7]:9470");
+        assert_eq!(reachable("10.0.0.5:9470", "/10.0.0.7"), "10.0.0.5:9470");
     }
 }

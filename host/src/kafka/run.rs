@@ -287,7 +287,7 @@ pub struct Delivery {
     sinks: HashMap<String, ErrorPolicy>,
     metrics: Arc<crate::metrics::Metrics>,
     /// Refused records to dead-letter, with their batch's ticket (kept
-    /// open for them); the poll loop sends them.
+    /// open for them); a thread of their own sends them.
     dead: Sender<(Arc<BatchTicket>, DeadRecord)>,
 }
 
@@ -497,6 +497,7 @@ pub fn run(
     consumer.subscribe(&consumed)?;
 
     let producer = Arc::new(producer);
+    spawn_dead_letters(Arc::downgrade(&producer), dead_rx.clone());
     let advertised = admin.as_ref().map(|a| a.advertised().to_string());
     let instance = Arc::new(Instance::new(t, partitions, producer.clone(), advertised));
     let _ = consumer.context().instance.set(instance.clone());
@@ -639,9 +640,6 @@ pub fn run(
             drop_revoked(&mut pending, &shared);
         }
         dispatch(&mut pending, &shared, &senders, &inputs, &producer);
-        while let Ok((ticket, d)) = dead_rx.try_recv() {
-            send_dead(&producer, &ticket, &d);
-        }
         while let Ok((task, why)) = fail_rx.try_recv() {
             fail_task(&consumer, &shared, &inputs, task, &why);
         }
@@ -675,10 +673,12 @@ pub fn run(
     if let Err(e) = producer.flush(Duration::from_secs(30)) {
         tracing::warn!("flushing outputs: {e}");
     }
-    // Dead letters of records refused during that flush.
+    // Dead letters of records refused during that flush (bounded: what
+    // is not sent keeps its offset uncommitted).
+    let until = Instant::now() + Duration::from_secs(5);
     if !dead_rx.is_empty() {
-        while let Ok((ticket, d)) = dead_rx.try_recv() {
-            send_dead(&producer, &ticket, &d);
+        while !dead_rx.is_empty() && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(5));
         }
         if let Err(e) = producer.flush(Duration::from_secs(30)) {
             tracing::warn!("flushing dead letters: {e}");
@@ -800,6 +800,40 @@ fn unreadable(
         .inc();
     p.next = Some(m.offset() + 1);
     true
+}
+
+/// Sends the dead letters of sink records the broker refused, from a thread
+/// of its own: neither the delivery callback (which must not block) nor the
+/// poll loop (which may be waiting for those very tickets) can.
+fn spawn_dead_letters(
+    producer: std::sync::Weak<ThreadedProducer<Delivery>>,
+    letters: crossbeam_channel::Receiver<(Arc<BatchTicket>, DeadRecord)>,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("eddy-dead-letters".into())
+        .spawn(move || {
+            loop {
+                match letters.recv_timeout(Duration::from_millis(200)) {
+                    Ok((ticket, d)) => match producer.upgrade() {
+                        Some(p) => send_dead(&p, &ticket, &d),
+                        None => {
+                            ticket.fail(format!("dead letter to {} not sent: stopping", d.topic));
+                            ticket.done();
+                            return;
+                        }
+                    },
+                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
+                        if producer.strong_count() == 0 {
+                            return;
+                        }
+                    }
+                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::error!("starting the dead-letter thread: {e}");
+    }
 }
 
 /// Sends a dead letter under `ticket` (which counts it already).

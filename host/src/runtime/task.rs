@@ -234,6 +234,8 @@ impl TaskPipeline {
 
     /// Runs a batch of source records (numbered 0..n) through the steps.
     pub fn process(&mut self, chain: &mut Chain, input: Records) -> Result<TaskOutput, NodeError> {
+        // Rejections left by a batch that failed belong to no output.
+        drop(chain.take_rejected());
         let mut out = TaskOutput::default();
         let records = self.run_from(0, chain, input, &mut out)?;
         out.records = records;
@@ -259,6 +261,7 @@ impl TaskPipeline {
     /// At a commit: flushes every node's cache, in order, running what each
     /// flush emits through the nodes after it.
     pub fn flush(&mut self, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
+        drop(chain.take_rejected());
         let mut out = TaskOutput::default();
         let mut results: Vec<Records> = Vec::new();
         for k in 0..self.nodes.len() {
@@ -290,6 +293,7 @@ impl TaskPipeline {
     /// device: in a real run only records move stream time), closing
     /// windows and running their final results through the steps after.
     pub fn advance_time(&mut self, ts: i64, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
+        drop(chain.take_rejected());
         let mut out = TaskOutput::default();
         let mut results = Vec::new();
         for k in 0..self.nodes.len() {

@@ -79,6 +79,9 @@ pub fn read(state: &TaskState, store: usize, lookup: &Lookup) -> Result<Rows, Qu
         return Ok(Rows::Value(found.map(|b| stored(name, &b)).transpose()?));
     }
     let (from, to) = lookup.range.unwrap_or((i64::MIN, i64::MAX));
+    if from > to {
+        return Ok(Rows::Windows(Vec::new()));
+    }
     let lo = keys::window_key_from(key, from);
     // Past the last start asked for; the key's prefix bounds the open end.
     let hi = (to < i64::MAX).then(|| keys::window_key_from(key, to + 1));
@@ -207,5 +210,7 @@ mod tests {
             []
         );
         assert_eq!(starts(read(&s, 1, &look("c", None)).unwrap()), []);
+        // An empty range, not a crash.
+        assert_eq!(starts(read(&s, 1, &look("a", Some((120, 0)))).unwrap()), []);
     }
 }

@@ -227,6 +227,9 @@ impl TaskState {
         to: Option<&[u8]>,
         mut f: impl FnMut(&[u8], &[u8]) -> bool,
     ) -> Result<(), StateError> {
+        if to.is_some_and(|to| to <= from) {
+            return Ok(()); // an empty range
+        }
         let t = self.tables[store];
         let table = if by_end {
             t.index.expect("a window store")
