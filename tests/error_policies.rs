@@ -4,8 +4,8 @@
 
 use eddy::runtime::{Chain, Rejected};
 use eddy::wasm::CallError;
-use eddy_batch::{BatchView, BatchWriter};
-use eddy_e2e::{components, eddy_bin, eddy_test};
+use eddy_batch::BatchView;
+use eddy_e2e::{batch_values, components, eddy_bin, eddy_test, value_batch};
 use std::process::Command;
 
 fn chain(policy: &str) -> Chain {
@@ -14,20 +14,13 @@ fn chain(policy: &str) -> Chain {
     ))
 }
 
-fn batch(values: &[String]) -> Vec<u8> {
-    let mut w = BatchWriter::new();
-    for (i, v) in values.iter().enumerate() {
-        w.record(i as u32, Some(b"k"), Some(v.as_bytes()), i as i64, []);
-    }
-    w.into_vec()
-}
-
-fn values(out: &[u8]) -> Vec<String> {
-    BatchView::new(out)
-        .unwrap()
+/// Header `name` of an `eddy test` output line, as text.
+fn line_header(line: &serde_json::Value, name: &str) -> Option<String> {
+    line["headers"]
+        .as_array()?
         .iter()
-        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
-        .collect()
+        .find(|p| p[0] == name)
+        .and_then(|p| p[1].as_str().map(str::to_string))
 }
 
 fn rejected_value(r: &Rejected) -> String {
@@ -44,14 +37,14 @@ fn skip_takes_out_exactly_the_records_the_operator_fails_on() {
     for (i, v) in bad {
         input[i] = v.to_string();
     }
-    let out = c.run(&batch(&input), input.len()).unwrap();
+    let out = c.run(&value_batch(&input), input.len()).unwrap();
     let good: Vec<String> = input
         .iter()
         .filter(|v| v.starts_with('r'))
         .cloned()
         .collect();
     assert_eq!(
-        values(&out.batch),
+        batch_values(&out.batch),
         good,
         "every good record, once, in order"
     );
@@ -97,8 +90,8 @@ fn skip_takes_out_exactly_the_records_the_operator_fails_on() {
         assert_eq!(got, Some(want), "{line} in\n{text}");
     }
     // The instance that trapped was replaced: the next batch goes through.
-    let next = c.run(&batch(&["x".into(), "y".into()]), 2).unwrap();
-    assert_eq!(values(&next.batch), ["x", "y"]);
+    let next = c.run(&value_batch(&["x", "y"]), 2).unwrap();
+    assert_eq!(batch_values(&next.batch), ["x", "y"]);
     assert!(c.take_rejected().is_empty());
 }
 
@@ -107,8 +100,8 @@ fn a_timeout_is_pinned_to_its_record_and_only_it_is_skipped() {
     let mut c = chain("skip");
     let mut input: Vec<String> = (0..64).map(|i| format!("r{i}")).collect();
     input[37] = "spin".into();
-    let out = c.run(&batch(&input), input.len()).unwrap();
-    assert_eq!(values(&out.batch).len(), 63);
+    let out = c.run(&value_batch(&input), input.len()).unwrap();
+    assert_eq!(batch_values(&out.batch).len(), 63);
     let rejected = c.take_rejected();
     assert_eq!(rejected.len(), 1);
     assert_eq!(rejected[0].origin, Some(37));
@@ -119,7 +112,7 @@ fn a_timeout_is_pinned_to_its_record_and_only_it_is_skipped() {
 fn fail_stops_at_the_first_bad_record() {
     let mut c = chain("fail");
     let input: Vec<String> = ["a", "fail", "b"].iter().map(|s| s.to_string()).collect();
-    let err = c.run(&batch(&input), 3).unwrap_err();
+    let err = c.run(&value_batch(&input), 3).unwrap_err();
     assert_eq!(err.input_index, Some(1));
     assert!(c.take_rejected().is_empty());
 }
@@ -128,42 +121,16 @@ fn fail_stops_at_the_first_bad_record() {
 fn dead_letters_carry_the_record_and_headers_naming_the_failure() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
-    let spec = dir.path().join("p.toml");
-    std::fs::write(
-        &spec,
+    let lines = eddy_test(
+        dir.path(),
         "application_id = \"dl\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\non_error = \"dead-letter\"\n[[sinks]]\ntopic = \"out\"\n",
-    )
-    .unwrap();
-    let input = dir.path().join("in.jsonl");
-    std::fs::write(
-        &input,
         concat!(
             "{\"topic\":\"in\",\"key\":\"a\",\"value\":\"one\",\"timestamp\":1}\n",
             "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"boom\",\"timestamp\":2,\"headers\":[[\"h\",\"x\"]]}\n",
             "{\"topic\":\"in\",\"key\":\"c\",\"value\":\"two\",\"timestamp\":3}\n",
             "{\"topic\":\"in\",\"key\":\"d\",\"value\":\"fail\",\"timestamp\":4}\n",
         ),
-    )
-    .unwrap();
-    let out = Command::new(eddy_bin())
-        .args([
-            "test",
-            spec.to_str().unwrap(),
-            "--input",
-            input.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
     let on = |topic: &str| -> Vec<&serde_json::Value> {
         lines.iter().filter(|l| l["topic"] == topic).collect()
     };
@@ -179,13 +146,7 @@ fn dead_letters_carry_the_record_and_headers_naming_the_failure() {
     assert_eq!(boom["key"], "b");
     assert_eq!(boom["value"], "boom");
     assert_eq!(boom["timestamp"], 2);
-    let h = |line: &serde_json::Value, name: &str| -> Option<String> {
-        line["headers"]
-            .as_array()?
-            .iter()
-            .find(|p| p[0] == name)
-            .and_then(|p| p[1].as_str().map(str::to_string))
-    };
+    let h = line_header;
     assert_eq!(
         h(boom, "h").as_deref(),
         Some("x"),
@@ -211,44 +172,13 @@ fn dead_letters_carry_the_record_and_headers_naming_the_failure() {
 fn eddy_test_dead_letters_a_source_record_without_an_event_time_in_input_order() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(components::IDENTITY, dir.path().join("identity.wasm")).unwrap();
-    let spec = dir.path().join("p.toml");
-    std::fs::write(
-        &spec,
-        "application_id = \"dl\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\non_error = \"dead-letter\"\n[[steps]]\nname = \"id\"\ncomponent = \"identity.wasm\"\n[[sinks]]\ntopic = \"out\"\n",
-    )
-    .unwrap();
-    let input = dir.path().join("in.jsonl");
-    std::fs::write(
-        &input,
-        concat!(
-            "{\"topic\":\"in\",\"key\":\"a\",\"value\":{\"ts\":10},\"timestamp\":1}\n",
-            "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"not json\",\"timestamp\":2}\n",
-            "{\"topic\":\"in\",\"key\":\"c\",\"value\":{\"ts\":30},\"timestamp\":3}\n",
-        ),
-    )
-    .unwrap();
-    let run = |spec: &std::path::Path| {
-        Command::new(eddy_bin())
-            .args([
-                "test",
-                spec.to_str().unwrap(),
-                "--input",
-                input.to_str().unwrap(),
-            ])
-            .output()
-            .unwrap()
-    };
-    let out = run(&spec);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let spec = "application_id = \"dl\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\non_error = \"dead-letter\"\n[[steps]]\nname = \"id\"\ncomponent = \"identity.wasm\"\n[[sinks]]\ntopic = \"out\"\n";
+    let input = concat!(
+        "{\"topic\":\"in\",\"key\":\"a\",\"value\":{\"ts\":10},\"timestamp\":1}\n",
+        "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"not json\",\"timestamp\":2}\n",
+        "{\"topic\":\"in\",\"key\":\"c\",\"value\":{\"ts\":30},\"timestamp\":3}\n",
     );
-    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    let lines = eddy_test(dir.path(), spec, input);
     let shown: Vec<(String, String)> = lines
         .iter()
         .map(|l| {
@@ -267,24 +197,25 @@ fn eddy_test_dead_letters_a_source_record_without_an_event_time_in_input_order()
             (s("out"), s("c")),
         ]
     );
-    let headers = lines[1]["headers"].to_string();
-    assert!(
-        headers.contains(r#"["eddy.error.kind","deserialization"]"#),
-        "{headers}"
+    assert_eq!(
+        line_header(&lines[1], "eddy.error.kind").as_deref(),
+        Some("deserialization")
     );
-    assert!(
-        headers.contains(r#"["eddy.source.offset","1"]"#),
-        "{headers}"
+    assert_eq!(
+        line_header(&lines[1], "eddy.source.offset").as_deref(),
+        Some("1")
     );
-    // Without a policy the run stops at that line.
-    std::fs::write(
-        &spec,
-        std::fs::read_to_string(&spec)
-            .unwrap()
-            .replace("on_error = \"dead-letter\"\n", ""),
-    )
-    .unwrap();
-    let out = run(&spec);
+    // Without a policy the run stops at that line (eddy_test wrote the
+    // files; run it on the spec without the policy).
+    let spec_path = dir.path().join("pipeline.toml");
+    std::fs::write(&spec_path, spec.replace("on_error = \"dead-letter\"\n", "")).unwrap();
+    let out = Command::new(eddy_bin())
+        .arg("test")
+        .arg(&spec_path)
+        .arg("--input")
+        .arg(dir.path().join("input.jsonl"))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("line 2"),
@@ -344,17 +275,8 @@ fn an_aggregator_failing_on_a_record_takes_out_that_record_alone_in_every_window
         let seen: Vec<(String, String, String)> = dead
             .iter()
             .map(|l| {
-                let h = |name: &str| -> String {
-                    l["headers"]
-                        .as_array()
-                        .unwrap()
-                        .iter()
-                        .find(|p| p[0] == name)
-                        .unwrap_or_else(|| panic!("no {name} in {l}"))[1]
-                        .as_str()
-                        .unwrap()
-                        .to_string()
-                };
+                let h =
+                    |name: &str| line_header(l, name).unwrap_or_else(|| panic!("no {name} in {l}"));
                 assert_eq!(h("eddy.operator"), "sum");
                 (
                     l["value"].to_string(),
@@ -392,8 +314,7 @@ fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
     let mut chain = Chain::new(&ops).unwrap();
     let mut task = eddy::runtime::task::TaskPipeline::new(&t, 0, None).unwrap();
     let records = |values: &[&str]| {
-        let values: Vec<String> = values.iter().map(|v| v.to_string()).collect();
-        eddy::ops::Records::new(batch(&values), (0..values.len() as u32).collect())
+        eddy::ops::Records::new(value_batch(values), (0..values.len() as u32).collect())
     };
     // `boom` is taken out by the processor's `skip`; then the aggregator
     // (policy `fail`) fails the batch on `x`.

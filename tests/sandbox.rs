@@ -6,48 +6,34 @@
 use eddy::runtime::Chain;
 use eddy::spec;
 use eddy::wasm::CallError;
-use eddy_batch::{BatchView, BatchWriter};
+use eddy_e2e::{batch_values, value_batch};
 use std::time::{Duration, Instant};
 
 fn chain(extra: &str) -> Chain {
     eddy_e2e::hostile_chain(extra)
 }
 
-fn batch(values: &[&str]) -> Vec<u8> {
-    let mut w = BatchWriter::new();
-    for (i, v) in values.iter().enumerate() {
-        w.record(i as u32, Some(b"k"), Some(v.as_bytes()), i as i64, []);
-    }
-    w.into_vec()
-}
-
-fn values(out: &[u8]) -> Vec<String> {
-    BatchView::new(out)
-        .unwrap()
-        .iter()
-        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
-        .collect()
-}
-
 #[test]
 fn a_trap_names_the_operator_and_record_and_the_chain_recovers() {
     let mut c = chain("");
-    let err = c.run(&batch(&["a", "b", "boom", "c"]), 4).unwrap_err();
+    let err = c
+        .run(&value_batch(&["a", "b", "boom", "c"]), 4)
+        .unwrap_err();
     assert_eq!(err.step, "hostile");
     assert_eq!(err.input_index, Some(2));
     assert!(
         matches!(&err.error, CallError::Trap(m) if m.contains("unreachable")),
         "{err}"
     );
-    let ok = c.run(&batch(&["d", "e"]), 2).unwrap();
-    assert_eq!(values(&ok.batch), ["d", "e"]);
+    let ok = c.run(&value_batch(&["d", "e"]), 2).unwrap();
+    assert_eq!(batch_values(&ok.batch), ["d", "e"]);
 }
 
 #[test]
 fn an_endless_loop_times_out_at_the_limit() {
     let mut c = chain("limits = { timeout = \"200ms\" }");
     let start = Instant::now();
-    let err = c.run(&batch(&["a", "spin"]), 2).unwrap_err();
+    let err = c.run(&value_batch(&["a", "spin"]), 2).unwrap_err();
     assert_eq!(err.error, CallError::Timeout(Duration::from_millis(200)));
     assert_eq!(err.input_index, Some(1));
     // The first call and the replay of the record each run into the limit.
@@ -56,22 +42,28 @@ fn an_endless_loop_times_out_at_the_limit() {
         "took {:?}",
         start.elapsed()
     );
-    assert_eq!(values(&c.run(&batch(&["f"]), 1).unwrap().batch), ["f"]);
+    assert_eq!(
+        batch_values(&c.run(&value_batch(&["f"]), 1).unwrap().batch),
+        ["f"]
+    );
 }
 
 #[test]
 fn growing_memory_without_bound_hits_the_memory_limit() {
     let mut c = chain("limits = { memory = \"16MiB\" }");
-    let err = c.run(&batch(&["grow"]), 1).unwrap_err();
+    let err = c.run(&value_batch(&["grow"]), 1).unwrap_err();
     assert_eq!(err.error, CallError::OutOfMemory(16 << 20));
     assert_eq!(err.input_index, Some(0));
-    assert_eq!(values(&c.run(&batch(&["g"]), 1).unwrap().batch), ["g"]);
+    assert_eq!(
+        batch_values(&c.run(&value_batch(&["g"]), 1).unwrap().batch),
+        ["g"]
+    );
 }
 
 fn probe(extra: &str) -> serde_json::Value {
     let mut c = chain(extra);
-    let out = c.run(&batch(&["probe"]), 1).unwrap();
-    serde_json::from_str(&values(&out.batch)[0]).unwrap()
+    let out = c.run(&value_batch(&["probe"]), 1).unwrap();
+    serde_json::from_str(&batch_values(&out.batch)[0]).unwrap()
 }
 
 #[test]
@@ -114,12 +106,12 @@ fn a_granted_directory_must_exist() {
 #[test]
 fn fuel_stops_an_endless_loop_on_its_record() {
     let mut c = chain("limits = { fuel = 50000000, timeout = \"30s\" }");
-    let err = c.run(&batch(&["a", "spin", "b"]), 3).unwrap_err();
+    let err = c.run(&value_batch(&["a", "spin", "b"]), 3).unwrap_err();
     assert_eq!(err.input_index, Some(1));
     assert_eq!(err.error, CallError::OutOfFuel(50_000_000), "{err}");
     // Each call gets the whole allowance again.
     for _ in 0..3 {
-        let ok = c.run(&batch(&["c", "d"]), 2).unwrap();
-        assert_eq!(values(&ok.batch), ["c", "d"]);
+        let ok = c.run(&value_batch(&["c", "d"]), 2).unwrap();
+        assert_eq!(batch_values(&ok.batch), ["c", "d"]);
     }
 }

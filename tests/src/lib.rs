@@ -509,3 +509,28 @@ pub fn eddy_test(dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> 
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
 }
+
+/// A batch of records with key `k`, the given text values and timestamps
+/// 0, 1, 2, ...
+pub fn value_batch<S: AsRef<str>>(values: &[S]) -> Vec<u8> {
+    let mut w = eddy_batch::BatchWriter::new();
+    for (i, v) in values.iter().enumerate() {
+        w.record(
+            i as u32,
+            Some(b"k"),
+            Some(v.as_ref().as_bytes()),
+            i as i64,
+            [],
+        );
+    }
+    w.into_vec()
+}
+
+/// The values of a batch, as text.
+pub fn batch_values(batch: &[u8]) -> Vec<String> {
+    eddy_batch::BatchView::new(batch)
+        .unwrap()
+        .iter()
+        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
+        .collect()
+}

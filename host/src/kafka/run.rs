@@ -24,6 +24,7 @@ use super::worker::{
 };
 use crate::reload::Reloader;
 use crate::runtime::Chain;
+use crate::runtime::source_headers;
 use crate::time::extract::extract;
 use crate::topology::{ErrorPolicy, SubInput, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
@@ -780,13 +781,13 @@ fn unreadable(
                 value: m.payload().map(<[u8]>::to_vec),
                 timestamp: m.timestamp().to_millis().unwrap_or(0),
                 headers,
-                about: vec![
+                about: [
                     ("eddy.error", why.to_string()),
                     ("eddy.error.kind", "deserialization".to_string()),
-                    ("eddy.source.topic", m.topic().to_string()),
-                    ("eddy.source.partition", m.partition().to_string()),
-                    ("eddy.source.offset", m.offset().to_string()),
-                ],
+                ]
+                .into_iter()
+                .chain(source_headers((m.topic(), m.partition(), m.offset())))
+                .collect(),
             });
             "dead-letter"
         }

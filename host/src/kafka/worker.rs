@@ -673,10 +673,8 @@ fn refused(
                 ("eddy.error.kind", "production".to_string()),
                 ("eddy.sink.topic", sink.topic.clone()),
             ];
-            if let Some((topic, partition, offset)) = from {
-                about.push(("eddy.source.topic", topic.to_string()));
-                about.push(("eddy.source.partition", partition.to_string()));
-                about.push(("eddy.source.offset", offset.to_string()));
+            if let Some(from) = from {
+                about.extend(crate::runtime::source_headers(from));
             }
             if too_large(e) {
                 about.push((

@@ -140,7 +140,7 @@ fn call(
 ) -> Result<(Vec<Outcome>, Vec<u8>), NodeError> {
     let mut excluded: Vec<usize> = Vec::new();
     loop {
-        let (results, batch, entry_update) = entries(how, updates, current, &excluded);
+        let (results, mut batch, entry_update) = entries(how, updates, current, &excluded);
         if entry_update.is_empty() {
             return Ok((results, Vec::new()));
         }
@@ -148,7 +148,7 @@ fn call(
         match call_or_take_out(
             name,
             step,
-            &batch,
+            batch.finish(),
             entry_update.len(),
             chain,
             input_of,
@@ -209,13 +209,14 @@ fn one_record(key: &[u8], value: Option<&[u8]>, timestamp: i64) -> Vec<u8> {
 }
 
 /// The aggregator entries for `updates` but those of `excluded` inputs:
-/// each update's outcome, the batch, and the update of each entry.
+/// each update's outcome, the batch being written, and the update of each
+/// entry.
 fn entries(
     how: Fold,
     updates: &[Update<'_>],
     current: &Current<'_>,
     excluded: &[usize],
-) -> (Vec<Outcome>, Vec<u8>, Vec<usize>) {
+) -> (Vec<Outcome>, BatchWriter, Vec<usize>) {
     // Group updates, groups in order of first appearance.
     let mut order: Vec<&[u8]> = Vec::new();
     let mut groups: HashMap<&[u8], Vec<usize>> = HashMap::new();
@@ -284,7 +285,7 @@ fn entries(
             }
         }
     }
-    (results, w.finish().to_vec(), entry_update)
+    (results, w, entry_update)
 }
 
 /// One step of an [`OpChain`].

@@ -408,11 +408,19 @@ impl Rejected {
                 chain.version(self.step).to_string(),
             ),
         ];
-        if let Some((topic, partition, offset)) = source {
-            h.push(("eddy.source.topic", topic.to_string()));
-            h.push(("eddy.source.partition", partition.to_string()));
-            h.push(("eddy.source.offset", offset.to_string()));
+        if let Some(source) = source {
+            h.extend(source_headers(source));
         }
         h
     }
+}
+
+/// The dead-letter headers naming where a source record was read: topic,
+/// partition and offset.
+pub fn source_headers((topic, partition, offset): (&str, i32, i64)) -> [(&'static str, String); 3] {
+    [
+        ("eddy.source.topic", topic.to_string()),
+        ("eddy.source.partition", partition.to_string()),
+        ("eddy.source.offset", offset.to_string()),
+    ]
 }

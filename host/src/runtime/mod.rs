@@ -5,4 +5,4 @@ mod chain;
 pub mod task;
 pub mod test_driver;
 
-pub use chain::{Chain, ChainError, ChainOutput, Rejected};
+pub use chain::{Chain, ChainError, ChainOutput, Rejected, source_headers};

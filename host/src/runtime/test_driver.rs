@@ -13,6 +13,7 @@
 //!   step's stream time to at least T.
 
 use super::Chain;
+use super::source_headers;
 use super::task::{TaskOutput, TaskPipeline};
 use crate::ops::{NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
@@ -148,22 +149,15 @@ pub fn run(
                                 // In input order: what came before goes first.
                                 d.batch(input, &pending)?;
                                 pending.clear();
-                                let offset = input
-                                    .iter()
-                                    .take_while(|(l, _)| l < line)
-                                    .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == r.topic))
-                                    .count();
+                                let offset = offset_of(input, *line, &r.topic);
                                 let about = [
                                     ("eddy.error", error.to_string()),
                                     ("eddy.error.kind", "deserialization".to_string()),
-                                    ("eddy.source.topic", r.topic.clone()),
-                                    ("eddy.source.partition", "0".to_string()),
-                                    ("eddy.source.offset", offset.to_string()),
-                                ];
+                                ]
+                                .into_iter()
+                                .chain(source_headers((&r.topic, 0, offset)));
                                 let headers = r.headers.iter().cloned().chain(
-                                    about
-                                        .into_iter()
-                                        .map(|(n, v)| (n.to_string(), Some(v.into_bytes()))),
+                                    about.map(|(n, v)| (n.to_string(), Some(v.into_bytes()))),
                                 );
                                 write_record(
                                     &mut d.out,
@@ -220,6 +214,16 @@ pub fn run(
     Ok(d.written)
 }
 
+/// The offset of the record on input line `line` in its topic: how many
+/// records of `topic` come before it.
+fn offset_of(input: &[(usize, InputLine)], line: usize, topic: &str) -> i64 {
+    input
+        .iter()
+        .take_while(|(l, _)| *l < line)
+        .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == topic))
+        .count() as i64
+}
+
 impl<W: Write> Driver<'_, W> {
     /// Processes one batch of source records, then commits.
     fn batch(
@@ -241,16 +245,9 @@ impl<W: Write> Driver<'_, W> {
             );
         }
         let batch = Records::new(writer.into_vec(), (0..records.len() as u32).collect());
-        let offset_of = |line: usize, topic: &str| {
-            input
-                .iter()
-                .take_while(|(l, _)| *l < line)
-                .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == topic))
-                .count() as i64
-        };
         self.sources = records
             .iter()
-            .map(|(line, r, _)| (r.topic.clone(), offset_of(*line, &r.topic)))
+            .map(|(line, r, _)| (r.topic.clone(), offset_of(input, *line, &r.topic)))
             .collect();
         let pinned = |error: NodeError| {
             let i = error.input_index().unwrap_or(0) as usize;
@@ -259,7 +256,7 @@ impl<W: Write> Driver<'_, W> {
                 error,
                 line,
                 topic: r.topic.clone(),
-                offset: offset_of(line, &r.topic) as usize,
+                offset: offset_of(input, line, &r.topic) as usize,
             }
         };
         self.run_from(0, batch).map_err(|e| match e {
