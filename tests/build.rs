@@ -11,6 +11,7 @@ const OPERATORS: &[(&str, &str)] = &[
     ("split-words", "examples/split-words"),
     ("route-by-size", "examples/route-by-size"),
     ("region-balance", "examples/region-balance"),
+    ("validate-orders", "examples/validate-orders"),
     ("hostile", "tests/fixtures/hostile"),
     ("identity", "tests/fixtures/identity"),
     ("sum", "tests/fixtures/sum"),

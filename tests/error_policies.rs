@@ -3,6 +3,7 @@
 //! `dead-letter` writes it with headers naming what failed and where.
 
 use eddy::runtime::{Chain, Rejected};
+use eddy::topology::SubInput;
 use eddy::wasm::CallError;
 use eddy_batch::BatchView;
 use eddy_e2e::{batch_values, components, eddy_bin, eddy_test, value_batch};
@@ -308,7 +309,7 @@ fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
                 [[steps]]\nname = \"sum\"\nop = \"aggregate\"\ncomponent = \"sum.wasm\"\n\
                 [[sinks]]\ntopic = \"out\"\n";
     let t = eddy::spec::validate_text(&dir.path().join("p.toml"), text).unwrap();
-    assert_eq!(t.subtopologies.len(), 1);
+    assert_eq!(t.plan.subtopologies.len(), 1);
     let engine = eddy::wasm::OperatorEngine::for_topology(&t).unwrap();
     let ops = Chain::load(&t, &engine).unwrap();
     let mut chain = Chain::new(&ops).unwrap();
@@ -319,9 +320,15 @@ fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
     // `boom` is taken out by the processor's `skip`; then the aggregator
     // (policy `fail`) fails the batch on `x`.
     assert!(
-        task.process(&mut chain, records(&["1", "boom", "x"]))
-            .is_err()
+        task.process(
+            SubInput::Source(0),
+            &mut chain,
+            records(&["1", "boom", "x"])
+        )
+        .is_err()
     );
-    let out = task.process(&mut chain, records(&["2", "3"])).unwrap();
+    let out = task
+        .process(SubInput::Source(0), &mut chain, records(&["2", "3"]))
+        .unwrap();
     assert!(out.rejected.is_empty(), "{:?}", out.rejected.len());
 }

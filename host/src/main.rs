@@ -43,13 +43,18 @@ enum Command {
         token: Option<String>,
     },
     /// Runs a pipeline on records from a JSON-lines file, with no broker, and
-    /// prints the output records in the same format.
+    /// prints the output records in the same format (or, with --expect,
+    /// compares them with the expected records).
     Test {
         /// The pipeline spec (TOML).
         spec: PathBuf,
         /// JSON-lines input: one record per line with topic, key, value, timestamp, headers.
         #[arg(long, short)]
         input: PathBuf,
+        /// Expected output records (same format): exit non-zero with a diff
+        /// when the output differs.
+        #[arg(long, short)]
+        expect: Option<PathBuf>,
     },
     /// Validates a spec and loads every component; lists all problems.
     Check {
@@ -189,15 +194,42 @@ fn dispatch(cli: Cli) -> Result<()> {
             }
             println!("{body}");
         }
-        Command::Test { spec, input } => {
+        Command::Test {
+            spec,
+            input,
+            expect,
+        } => {
             let t = load(&spec)?;
             let records = records::read_input(&input)?;
+            let expected = expect
+                .as_ref()
+                .map(|e| records::read_records_numbered(e))
+                .transpose()?;
             let engine =
                 wasm::OperatorEngine::for_topology(&t).context("starting the Wasm engine")?;
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            runtime::test_driver::run(&t, &engine, &records, &mut out)?;
-            std::io::Write::flush(&mut out)?;
+            match (expected, &expect) {
+                (Some(expected), Some(file)) => {
+                    let mut out = Vec::new();
+                    runtime::test_driver::run(&t, &engine, &records, &mut out)?;
+                    let got = records::expect::parse_output(&String::from_utf8_lossy(&out))
+                        .map_err(anyhow::Error::msg)?;
+                    if let Some(diff) = records::expect::diff(&got, &expected) {
+                        bail!("{}: {diff}", file.display());
+                    }
+                    println!(
+                        "{}: ok, {} record(s) as expected in {}",
+                        spec.display(),
+                        got.len(),
+                        file.display()
+                    );
+                }
+                _ => {
+                    let stdout = std::io::stdout();
+                    let mut out = std::io::BufWriter::new(stdout.lock());
+                    runtime::test_driver::run(&t, &engine, &records, &mut out)?;
+                    std::io::Write::flush(&mut out)?;
+                }
+            }
         }
         Command::Check { spec } => {
             let t = load(&spec)?;

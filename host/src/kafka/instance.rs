@@ -7,7 +7,7 @@ use super::partitioner::partition_of;
 use super::run::Delivery;
 use super::worker::{Msg, TaskId, worker_of};
 use crate::state::query::{Lookup, QueryError, Rows};
-use crate::topology::{SubInput, Topology};
+use crate::topology::Topology;
 use crossbeam_channel::{Sender, bounded};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use std::collections::{BTreeMap, BTreeSet};
@@ -158,22 +158,16 @@ pub struct Instance {
 }
 
 impl Instance {
-    /// An instance running `t`, whose topics have `partitions` partitions,
-    /// its admin API published as `advertised`.
+    /// An instance running `t`, whose topics have `partitions` partitions
+    /// (`inputs`: per sub-topology, a topic its tasks read), its admin API
+    /// published as `advertised`.
     pub fn new(
         t: &Topology,
         partitions: i32,
+        inputs: Vec<String>,
         producer: Arc<ThreadedProducer<Delivery>>,
         advertised: Option<String>,
     ) -> Self {
-        let inputs = t
-            .subtopologies
-            .iter()
-            .map(|s| match &s.input {
-                SubInput::Sources => t.sources[0].topic.clone(),
-                SubInput::Repartition(topic) => topic.clone(),
-            })
-            .collect();
         Instance {
             t: t.clone(),
             partitions,
@@ -218,12 +212,7 @@ impl Instance {
 
     /// Answers `lookup` on store `store`.
     pub fn ask(&self, store: &str, lookup: Lookup) -> Result<Answer, AskError> {
-        let Some(sub) = self
-            .t
-            .subtopologies
-            .iter()
-            .position(|s| self.t.stores_of(s.steps.clone()).iter().any(|n| n == store))
-        else {
+        let Some(sub) = self.t.plan.sub_of_store(store) else {
             return Err(AskError::UnknownStore {
                 name: store.to_string(),
                 known: self.t.stores().join(", "),

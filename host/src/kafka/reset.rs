@@ -98,11 +98,18 @@ pub fn reset(t: &Topology, to: ResetTo, dry_run: bool) -> Result<Vec<String>, Re
 
     // Source offsets.
     let mut tpl = TopicPartitionList::new();
-    for s in &t.sources {
-        let Some(m) = md.topics().iter().find(|m| m.name() == s.topic) else {
+    // The sources' topics: those named, and those a pattern matches now.
+    let mut source_topics = t.source_topics();
+    for m in md.topics() {
+        let name = m.name().to_string();
+        if !source_topics.contains(&name) && t.source_of_topic(&name).is_some() {
+            source_topics.push(name);
+        }
+    }
+    for topic in &source_topics {
+        let Some(m) = md.topics().iter().find(|m| m.name() == topic) else {
             done.push(format!(
-                "source topic {} does not exist: nothing to reset",
-                s.topic
+                "source topic {topic} does not exist: nothing to reset"
             ));
             continue;
         };
@@ -110,34 +117,34 @@ pub fn reset(t: &Topology, to: ResetTo, dry_run: bool) -> Result<Vec<String>, Re
             let offset = match to {
                 ResetTo::Earliest => {
                     let (low, _) = consumer
-                        .fetch_watermarks(&s.topic, p.id(), Duration::from_secs(10))
+                        .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
                         .map_err(kafka)?;
                     low
                 }
                 ResetTo::Time(ms) => {
                     let mut q = TopicPartitionList::new();
-                    q.add_partition_offset(&s.topic, p.id(), Offset::Offset(ms))
+                    q.add_partition_offset(topic, p.id(), Offset::Offset(ms))
                         .map_err(kafka)?;
                     let found = consumer
                         .offsets_for_times(q, Duration::from_secs(10))
                         .map_err(kafka)?;
-                    match found.find_partition(&s.topic, p.id()).map(|e| e.offset()) {
+                    match found.find_partition(topic, p.id()).map(|e| e.offset()) {
                         Some(Offset::Offset(o)) => o,
                         // No record at or after the time: the end.
                         _ => {
                             consumer
-                                .fetch_watermarks(&s.topic, p.id(), Duration::from_secs(10))
+                                .fetch_watermarks(topic, p.id(), Duration::from_secs(10))
                                 .map_err(kafka)?
                                 .1
                         }
                     }
                 }
             };
-            tpl.add_partition_offset(&s.topic, p.id(), Offset::Offset(offset))
+            tpl.add_partition_offset(topic, p.id(), Offset::Offset(offset))
                 .map_err(kafka)?;
             done.push(format!(
                 "offset of {}-{} for group {group}: {offset}",
-                s.topic,
+                topic,
                 p.id()
             ));
         }

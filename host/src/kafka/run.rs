@@ -26,7 +26,7 @@ use crate::reload::Reloader;
 use crate::runtime::Chain;
 use crate::runtime::source_headers;
 use crate::time::extract::extract;
-use crate::topology::{ErrorPolicy, SubInput, Topology};
+use crate::topology::{ErrorPolicy, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
 use crossbeam_channel::{Sender, bounded, unbounded};
 use eddy_batch::BatchWriter;
@@ -136,9 +136,9 @@ struct Shared {
 
 struct Ctx {
     shared: Arc<Mutex<Shared>>,
-    topics: Vec<String>,
-    /// Sub-topology of each consumed topic.
-    subs: Vec<usize>,
+    /// Each consumed topic and the sub-topology reading it (set before
+    /// the consumer subscribes).
+    topics: std::sync::OnceLock<Vec<(String, usize)>>,
     /// The workers, to close revoked tasks (set once they run).
     workers: Mutex<Vec<Sender<Msg>>>,
     /// Set by a revoke; the poll loop then drops the revoked partitions'
@@ -153,12 +153,13 @@ struct Ctx {
 impl Ctx {
     /// The tasks of the consumed partitions in `tpl`.
     fn tasks_of(&self, tpl: &TopicPartitionList) -> Vec<TaskId> {
+        let topics = self.topics.get().map_or(&[][..], Vec::as_slice);
         let mut ids: Vec<TaskId> = tpl
             .elements()
             .iter()
             .filter_map(|e| {
-                let i = self.topics.iter().position(|t| t == e.topic())?;
-                Some((self.subs[i], e.partition()))
+                let (_, sub) = topics.iter().find(|(t, _)| t == e.topic())?;
+                Some((*sub, e.partition()))
             })
             .collect();
         ids.sort_unstable();
@@ -203,13 +204,14 @@ impl ConsumerContext for Ctx {
             return;
         };
         tracing::info!(partitions = %describe(tpl), "revoked; finishing in-flight batches");
+        let topics = self.topics.get().map_or(&[][..], Vec::as_slice);
         let tasks: Vec<Task> = tpl
             .elements()
             .iter()
             .filter_map(|e| {
-                self.topics
+                topics
                     .iter()
-                    .position(|t| t == e.topic())
+                    .position(|(t, _)| t == e.topic())
                     .map(|i| (i, e.partition()))
             })
             .collect();
@@ -234,7 +236,7 @@ impl ConsumerContext for Ctx {
                 drop(s);
                 // Stateful tasks flush, checkpoint and close their stores
                 // before their offsets are committed.
-                let ids: Vec<TaskId> = tasks.iter().map(|t| (self.subs[t.0], t.1)).collect();
+                let ids: Vec<TaskId> = tasks.iter().map(|t| (topics[t.0].1, t.1)).collect();
                 close_tasks(&self.workers.lock().expect("not poisoned"), &ids);
                 if let Some(instance) = self.instance.get() {
                     instance.revoked(&ids);
@@ -251,8 +253,7 @@ impl ConsumerContext for Ctx {
                     if let Some(l) = s.ledgers.remove(t)
                         && let Some(o) = l.to_commit()
                     {
-                        let _ =
-                            commit.add_partition_offset(&self.topics[t.0], t.1, Offset::Offset(o));
+                        let _ = commit.add_partition_offset(&topics[t.0].0, t.1, Offset::Offset(o));
                     }
                     s.failed.remove(t);
                     s.revoked.push(*t);
@@ -417,28 +418,6 @@ pub fn run(
                 t.spec_path.display()
             ))
         })?;
-    // The consumed topics: the sources (sub-topology 0), then each
-    // repartition topic (read by the sub-topology after it).
-    let mut inputs: Vec<Input> = t
-        .sources
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Input {
-            topic: s.topic.clone(),
-            sub: 0,
-            source: Some(i),
-        })
-        .collect();
-    for sub in &t.subtopologies {
-        if let SubInput::Repartition(topic) = &sub.input {
-            inputs.push(Input {
-                topic: topic.clone(),
-                sub: sub.id,
-                source: None,
-            });
-        }
-    }
-    let inputs = Arc::new(inputs);
     let ops = Chain::load(t, engine)?;
     let shared = Arc::new(Mutex::new(Shared::default()));
     // Bound first: its address goes into the consumer's client.id, where
@@ -460,8 +439,7 @@ pub fn run(
     }
     let consumer: BaseConsumer<Ctx> = consumer_cfg.create_with_context(Ctx {
         shared: shared.clone(),
-        topics: inputs.iter().map(|i| i.topic.clone()).collect(),
-        subs: inputs.iter().map(|i| i.sub).collect(),
+        topics: std::sync::OnceLock::new(),
         workers: Mutex::new(Vec::new()),
         rebalanced: AtomicBool::new(false),
         instance: std::sync::OnceLock::new(),
@@ -487,6 +465,11 @@ pub fn run(
             dead: dead_tx,
         })?;
     let md = check_topics(&consumer, t, &servers)?;
+    let inputs = Arc::new(topics::inputs(t, &md).map_err(RunError::Config)?);
+    let _ = consumer
+        .context()
+        .topics
+        .set(inputs.iter().map(|i| (i.topic.clone(), i.sub)).collect());
     let mut created = internal;
     created.extend(topics::dead_letter_topics(t));
     let partitions = topics::source_partitions(t, &md);
@@ -500,7 +483,21 @@ pub fn run(
     let producer = Arc::new(producer);
     spawn_dead_letters(Arc::downgrade(&producer), dead_rx.clone());
     let advertised = admin.as_ref().map(|a| a.advertised().to_string());
-    let instance = Arc::new(Instance::new(t, partitions, producer.clone(), advertised));
+    let first_inputs = (0..t.plan.subtopologies.len())
+        .map(|sub| {
+            inputs
+                .iter()
+                .find(|i| i.sub == sub)
+                .map_or_else(String::new, |i| i.topic.clone())
+        })
+        .collect();
+    let instance = Arc::new(Instance::new(
+        t,
+        partitions,
+        first_inputs,
+        producer.clone(),
+        advertised,
+    ));
     let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
     let worker_shared = Arc::new(worker::Shared {
@@ -583,7 +580,7 @@ pub fn run(
                         drop_revoked(&mut pending, &shared);
                     }
                     let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
-                    let timestamp = match inputs[input].source {
+                    let timestamp = match inputs[input].source() {
                         Some(src) => {
                             match extract(&t.sources[src].timestamp, kafka_ts, m.payload()) {
                                 Ok(ts) => ts,
@@ -615,7 +612,7 @@ pub fn run(
                     let headers = m.headers();
                     let old = headers.as_ref().and_then(|h| {
                         h.iter()
-                            .find(|h| inputs[input].source.is_none() && h.key == OLD_VALUE_HEADER)
+                            .find(|h| inputs[input].source().is_none() && h.key == OLD_VALUE_HEADER)
                             .map(|h| h.value)
                     });
                     let hs = headers.into_iter().flat_map(|h| {
@@ -985,10 +982,9 @@ fn check_topics(
                     .filter(|tp| tp.error().is_none())
                     .map(|tp| tp.name())
                     .collect();
-                let missing: Vec<String> = t
-                    .sources
+                let named = t.source_topics();
+                let missing: Vec<String> = named
                     .iter()
-                    .map(|s| &s.topic)
                     .chain(t.sinks.iter().map(|s| &s.topic))
                     .chain(
                         t.steps

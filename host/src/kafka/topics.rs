@@ -3,7 +3,7 @@
 //! (`<application-id>-<step>-repartition`), created by eddy with as many
 //! partitions as the sources have, as Kafka Streams does.
 
-use crate::topology::{SubOutput, Topology};
+use crate::topology::{SubInput, Topics, Topology};
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
 use rdkafka::client::DefaultClientContext;
 use rdkafka::metadata::Metadata;
@@ -21,18 +21,79 @@ pub struct InternalTopic {
     pub dead_letter: bool,
 }
 
+/// A topic the consumer reads: a source's, or a repartition topic.
+#[derive(Debug, Clone)]
+pub struct Input {
+    /// Topic name.
+    pub topic: String,
+    /// The sub-topology reading it.
+    pub sub: usize,
+    /// What the sub-topology reads it as.
+    pub read: SubInput,
+}
+
+impl Input {
+    /// The source it belongs to (none for repartition topics).
+    pub fn source(&self) -> Option<usize> {
+        match self.read {
+            SubInput::Source(i) => Some(i),
+            SubInput::Repartition(_) => None,
+        }
+    }
+}
+
+/// The topics to consume: each source's topics (a pattern's matches among
+/// the topics the broker has now), then the repartition topics.
+pub fn inputs(t: &Topology, md: &Metadata) -> Result<Vec<Input>, String> {
+    let mut inputs = Vec::new();
+    for (i, s) in t.sources.iter().enumerate() {
+        let sub = t.plan.source_sub[i];
+        let topics: Vec<String> = match &s.topics {
+            Topics::Names(n) => n.clone(),
+            Topics::Pattern(p) => {
+                let mut found: Vec<String> = md
+                    .topics()
+                    .iter()
+                    .filter(|m| m.error().is_none())
+                    .map(|m| m.name().to_string())
+                    .filter(|name| t.source_of_topic(name) == Some(i))
+                    .collect();
+                found.sort();
+                if found.is_empty() {
+                    return Err(format!(
+                        "no topic matches the pattern {p:?} of source {:?}; create one first (e.g. scripts/kafka topic-create NAME PARTITIONS)",
+                        s.name
+                    ));
+                }
+                found
+            }
+        };
+        inputs.extend(topics.into_iter().map(|topic| Input {
+            topic,
+            sub,
+            read: SubInput::Source(i),
+        }));
+    }
+    for (r, rep) in t.plan.repartitions.iter().enumerate() {
+        inputs.push(Input {
+            topic: rep.topic.clone(),
+            sub: rep.to,
+            read: SubInput::Repartition(r),
+        });
+    }
+    Ok(inputs)
+}
+
 /// Every internal topic of `t`.
 pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
     let mut topics: Vec<InternalTopic> = t
-        .subtopologies
+        .plan
+        .repartitions
         .iter()
-        .filter_map(|s| match &s.output {
-            SubOutput::Repartition(topic) => Some(InternalTopic {
-                name: topic.clone(),
-                changelog: false,
-                dead_letter: false,
-            }),
-            SubOutput::Sinks => None,
+        .map(|r| InternalTopic {
+            name: r.topic.clone(),
+            changelog: false,
+            dead_letter: false,
         })
         .collect();
     for store in t.stores() {
@@ -74,7 +135,7 @@ pub fn dead_letter_topics(t: &Topology) -> Vec<InternalTopic> {
 pub fn source_partitions(t: &Topology, md: &Metadata) -> i32 {
     md.topics()
         .iter()
-        .filter(|m| t.sources.iter().any(|s| s.topic == m.name()))
+        .filter(|m| m.error().is_none() && t.source_of_topic(m.name()).is_some())
         .map(|m| m.partitions().len() as i32)
         .max()
         .unwrap_or(1)

@@ -13,13 +13,15 @@
 use super::instance::{Instance, StoreQuery, WorkerAnswer};
 use super::ledger::BatchTicket;
 use super::restore;
+pub use super::topics::Input;
 use crate::metrics::Metrics;
 use crate::ops::Records;
 use crate::reload::Swap;
 use crate::runtime::Chain;
+use crate::runtime::Destination;
 use crate::runtime::task::{TaskOutput, TaskPipeline};
 use crate::state::Checkpoint;
-use crate::topology::{ErrorPolicy, Sink, SubOutput, Topology};
+use crate::topology::{ErrorPolicy, Sink, Topology};
 use crossbeam_channel::{Receiver, Sender};
 use eddy_batch::{BatchView, RecordRef};
 use rdkafka::ClientConfig;
@@ -33,17 +35,6 @@ use std::time::{Duration, Instant};
 
 /// The header a repartitioned table change carries its old value in.
 pub const OLD_VALUE_HEADER: &str = "__eddy.old";
-
-/// A topic the consumer reads: a source, or a repartition topic.
-#[derive(Debug, Clone)]
-pub struct Input {
-    /// Topic name.
-    pub topic: String,
-    /// The sub-topology reading it.
-    pub sub: usize,
-    /// Index of the source in the topology (none for repartition topics).
-    pub source: Option<usize>,
-}
 
 /// A task: a sub-topology and a partition.
 pub type TaskId = (usize, i32);
@@ -242,7 +233,7 @@ fn run_batch(
     m.batch_records.observe(offsets.len() as f64);
     let started = Instant::now();
     let records = Records::new(batch, (0..offsets.len() as u32).collect());
-    let processed = task.pipeline.process(chain, records);
+    let processed = task.pipeline.process(s.inputs[input].read, chain, records);
     m.batch_seconds.observe(started.elapsed().as_secs_f64());
     match processed {
         Ok(out) => {
@@ -272,7 +263,7 @@ fn open(id: TaskId, s: &Shared) -> Result<Task, String> {
 }
 
 fn open_stores(id: TaskId, s: &Shared) -> Result<Task, String> {
-    let stores = s.t.stores_of(s.t.subtopologies[id.0].steps.clone());
+    let stores = s.t.plan.store_names(id.0);
     let changelogs: Vec<String> = stores.iter().map(|st| s.t.changelog_topic(st)).collect();
     if changelogs.is_empty() {
         let pipeline = TaskPipeline::new(&s.t, id.0, None).map_err(|e| e.to_string())?;
@@ -404,11 +395,7 @@ fn commit(
         let Some(state) = task.pipeline.state() else {
             continue;
         };
-        for (store, name_of) in
-            s.t.stores_of(s.t.subtopologies[id.0].steps.clone())
-                .iter()
-                .enumerate()
-        {
+        for (store, name_of) in s.t.plan.store_names(id.0).iter().enumerate() {
             s.metrics
                 .store_bytes
                 .get_or_create(&crate::metrics::StoreLabels {
@@ -448,37 +435,43 @@ fn commit(
 /// offsets of the batch's records) names where a refused record came from.
 fn produce(
     out: &TaskOutput,
-    task: &mut Task,
+    task: &Task,
     id: TaskId,
     ticket: &Arc<BatchTicket>,
     s: &Shared,
     source: Option<(&str, i32, &[i64])>,
 ) {
-    let view = out.records.view();
     // Records per topic, counted once per batch.
     let mut sent: Vec<(&str, u64)> = Vec::new();
-    match &task.pipeline.output {
-        SubOutput::Sinks => {
-            for (i, r) in view.iter().enumerate() {
-                for sink in s.t.sinks.iter().filter(|k| k.takes(r.tag)) {
+    for output in &out.outputs {
+        let view = output.records.view();
+        match &output.to {
+            Destination::Sinks(sinks) => {
+                for (i, r) in view.iter().enumerate() {
                     let from = source.and_then(|(topic, partition, offsets)| {
-                        let offset = *offsets.get(*out.records.origins.get(i)? as usize)?;
+                        let offset = *offsets.get(*output.records.origins.get(i)? as usize)?;
                         Some((topic, partition, offset))
                     });
-                    send_to_sink(s, ticket, sink, &r, from);
-                    match sent.iter_mut().find(|(t, _)| *t == sink.topic) {
-                        Some((_, n)) => *n += 1,
-                        None => sent.push((&sink.topic, 1)),
+                    for &k in sinks.iter() {
+                        send_to_sink(s, ticket, &s.t.sinks[k], &r, from);
+                    }
+                }
+                for &k in sinks.iter() {
+                    let topic = s.t.sinks[k].topic.as_str();
+                    match sent.iter_mut().find(|(t, _)| *t == topic) {
+                        Some((_, n)) => *n += view.len() as u64,
+                        None => sent.push((topic, view.len() as u64)),
                     }
                 }
             }
-        }
-        SubOutput::Repartition(topic) => {
-            for r in view.iter() {
-                send(s, ticket, topic, None, &r, true);
+            Destination::Repartition(r) => {
+                let topic = &s.t.plan.repartitions[*r].topic;
+                for r in view.iter() {
+                    send(s, ticket, topic, None, &r, true);
+                }
+                s.metrics
+                    .topic(&s.metrics.records_out, topic, view.len() as u64);
             }
-            s.metrics
-                .topic(&s.metrics.records_out, topic, view.len() as u64);
         }
     }
     for (topic, late) in &out.late {

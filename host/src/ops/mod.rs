@@ -16,7 +16,7 @@ use crate::state::StateError;
 use eddy_batch::{BatchView, BatchWriter};
 
 /// A batch between nodes, with the source record each record came from.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Records {
     /// The encoded batch.
     pub buf: Vec<u8>,

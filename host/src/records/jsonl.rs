@@ -78,6 +78,22 @@ pub fn read_records(path: &Path) -> Result<Vec<OwnedRecord>, JsonlError> {
         .collect()
 }
 
+/// Reads every record of a JSON-lines file with its line number (time
+/// lines are errors, as for [`read_records`]).
+pub fn read_records_numbered(path: &Path) -> Result<Vec<(usize, OwnedRecord)>, JsonlError> {
+    read_input(path)?
+        .into_iter()
+        .map(|(line, l)| match l {
+            InputLine::Record(r) => Ok((line, r)),
+            InputLine::AdvanceTime(_) => Err(JsonlError {
+                file: path.to_path_buf(),
+                line,
+                message: "`advance_time` lines belong in the input, not the expected output".into(),
+            }),
+        })
+        .collect()
+}
+
 /// Reads a JSON-lines file of records and time lines, with line numbers.
 pub fn read_input(path: &Path) -> Result<Vec<(usize, InputLine)>, JsonlError> {
     let err = |line: usize, message: String| JsonlError {
@@ -123,7 +139,8 @@ const FIELDS: &[&str] = &[
     "headers",
 ];
 
-fn parse_line(line: &str) -> Result<OwnedRecord, String> {
+/// One record line.
+pub fn parse_line(line: &str) -> Result<OwnedRecord, String> {
     let v: Value = serde_json::from_str(line).map_err(|e| format!("not JSON: {e}"))?;
     let Value::Object(m) = v else {
         return Err("each line must be a JSON object".into());

@@ -158,10 +158,10 @@ impl Chain {
     pub fn run(&mut self, input: &[u8], n: usize) -> Result<ChainOutput, ChainError> {
         let mut current: Option<Vec<u8>> = None;
         let mut origins: Vec<u32> = (0..n as u32).collect();
-        let last = self.ops.len().saturating_sub(1);
         for k in 0..self.ops.len() {
             let batch: &[u8] = current.as_deref().unwrap_or(input);
-            let (out, next) = self.process(k, batch, &origins, k == last)?;
+            let branching = !self.op(k).step.branches.is_empty();
+            let (out, next) = self.process(k, batch, &origins, branching)?;
             origins = next;
             current = Some(out);
         }
@@ -172,14 +172,14 @@ impl Chain {
     }
 
     /// Runs processor step `k` over `batch`, whose records came from source
-    /// records `origins`; returns its output, numbered 0..n unless `last`
-    /// (then tags are branches), and the origins of its records.
+    /// records `origins`; returns its output, numbered 0..n unless
+    /// `branching` (then tags are branches), and the origins of its records.
     pub fn process(
         &mut self,
         k: usize,
         batch: &[u8],
         origins: &[u32],
-        last: bool,
+        branching: bool,
     ) -> Result<(Vec<u8>, Vec<u32>), ChainError> {
         let name = self.op(k).name.clone();
         let fail = |error: CallError, idx: Option<u32>, origins: &[u32]| ChainError {
@@ -222,7 +222,7 @@ impl Chain {
             let mut next = Vec::with_capacity(view.len());
             for j in 0..view.len() {
                 let e = view.entry(j);
-                if e.tag >= branches || (!last && e.tag != 0) {
+                if e.tag >= branches || (!branching && e.tag != 0) {
                     return Err(format!(
                         "output {j} goes to branch {} but the step has {branches} output(s)",
                         e.tag
@@ -244,7 +244,7 @@ impl Chain {
                 .get_or_create(&operator)
                 .inc_by(next.len() as u64);
         }
-        if !last {
+        if !branching {
             // The next step sees its input numbered 0..n.
             for j in 0..next.len() {
                 let at = layout.entry_at(j);

@@ -1,47 +1,38 @@
-//! One task: the steps of one sub-topology for one partition, with the
-//! task's state. A batch runs through the steps in order, each step once
-//! per batch; a commit flushes the write caches, whose results run through
-//! the steps after them.
+//! One task: the nodes of one sub-topology for one partition, with the
+//! task's state.
+//!
+//! A batch enters at the node of the topic it was read from and runs
+//! through the nodes after it in plan order, each node once per batch. A
+//! node reading several ports gets their records merged in the order of
+//! the source records they came from (records of one source record in the
+//! order of the node's inputs); a port read by several nodes is read by
+//! each without a copy. A branching step's outputs are split by branch
+//! once. A commit flushes the write caches, whose results run through the
+//! nodes after them.
 
+use super::node::{Destination, Node};
 use super::{Chain, Rejected};
 use crate::metrics::NodeLabels;
-use crate::ops::aggregate::KvAggregate;
-use crate::ops::fold::Fold;
-use crate::ops::table::TableNode;
-use crate::ops::windows::WindowStep;
-use crate::ops::windows::session::SessionAggregate;
-use crate::ops::windows::sliding::SlidingAggregate;
-use crate::ops::windows::time::TimeWindowAggregate;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
 use crate::state::{ChangelogRecord, StateError, StoreSpec, TaskState};
-use crate::topology::{Op, SubInput, SubOutput, Topology, WindowKind};
+use crate::topology::{LocalPort, NodeKind, SubInput, Topology};
 use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
 
-/// What one node of a task does.
+/// Records leaving the task for a destination.
 #[derive(Debug)]
-enum Node {
-    /// A processor operator (step index; whether it is the chain's last).
-    Process { step: usize, last: bool },
-    /// Records are grouped by the key they have.
-    GroupByKey,
-    /// Re-key by a field.
-    GroupByField { pointer: String, table: bool },
-    /// Re-key with a processor operator.
-    GroupByOperator { step: usize },
-    /// A table (source or `to_table`).
-    Table(TableNode),
-    /// Aggregation without windows.
-    Aggregate(KvAggregate),
-    /// A windowed aggregation (and its late topic).
-    Windows(Box<dyn WindowStep>, Option<String>),
+pub struct Output {
+    /// Where they go.
+    pub to: Destination,
+    /// The records.
+    pub records: Records,
 }
 
 /// What a batch (or a flush) produced.
 #[derive(Debug, Default)]
 pub struct TaskOutput {
-    /// Records for the sinks (tag = branch) or the repartition topic.
-    pub records: Records,
+    /// Records for sinks and repartition topics.
+    pub outputs: Vec<Output>,
     /// Records too late for their windows, by late topic.
     pub late: Vec<(String, Records)>,
     /// Store writes to send to changelogs.
@@ -50,180 +41,92 @@ pub struct TaskOutput {
     pub rejected: Vec<Rejected>,
 }
 
-/// A task's steps and state.
+/// A node's output during one run.
+#[derive(Debug, Default)]
+enum Slot {
+    /// The node did not run.
+    #[default]
+    Empty,
+    /// Its records.
+    Own(Records),
+    /// The same records as a port it read (it passes records on).
+    Alias(LocalPort),
+    /// Its records by branch.
+    Split(Vec<Records>),
+}
+
+/// A task's nodes and state.
 #[derive(Debug)]
 pub struct TaskPipeline {
     nodes: Vec<Node>,
-    /// The step name of each node.
-    names: Vec<String>,
-    /// Records in and out of each node, once metrics are known.
-    counters: Option<Vec<(Counter, Counter)>>,
+    /// The ports each node reads.
+    inputs: Vec<Vec<LocalPort>>,
+    /// Branches of each node (0 when it does not branch).
+    branches: Vec<usize>,
+    /// The metric name of each node that has one.
+    names: Vec<Option<String>>,
+    /// Records in and out of each named node, once metrics are known.
+    counters: Option<Vec<Option<(Counter, Counter)>>>,
+    /// What the task reads, each with the node its records enter at.
+    entries: Vec<(SubInput, usize)>,
     state: Option<TaskState>,
     /// Records skipped for lack of a key, or late.
     pub dropped: Dropped,
-    /// Where the output goes.
-    pub output: SubOutput,
 }
 
 impl TaskPipeline {
     /// Builds sub-topology `sub` of `t` for one task, with its stores under
     /// `dir` (RocksDB) or in memory (no `dir`, or `state.store = memory`).
     pub fn new(t: &Topology, sub: usize, dir: Option<&Path>) -> Result<Self, StateError> {
-        let st = &t.subtopologies[sub];
-        let mut nodes = Vec::new();
-        let mut names = Vec::new();
-        let mut stores: Vec<StoreSpec> = Vec::new();
-        // (name, windowed, read in key ranges)
-        let mut store = |name: &str, windowed: bool, scanned: bool| {
-            stores.push(StoreSpec {
-                name: name.to_string(),
-                windowed,
-                scanned,
-            });
-            stores.len() - 1
-        };
-        let mut table = false;
-        if st.input == SubInput::Sources && t.sources.iter().any(|s| s.table) {
-            table = true;
-            // A table feeding a grouping needs its old values: keep it.
-            if let Some(name) = t.table_source_store() {
-                names.push(name.clone());
-                nodes.push(Node::Table(TableNode {
-                    store: store(&name, false, false),
-                    name,
-                }));
-            }
-        }
-        // A repartitioned grouped table still carries old values.
-        if let SubInput::Repartition(_) = st.input
-            && st.steps.start > 0
-        {
-            table = grouped_table(t, st.steps.start);
-        }
-        let last_step = t.steps.len().saturating_sub(1);
-        for k in st.steps.clone() {
-            let s = &t.steps[k];
-            let node = match &s.op {
-                Op::Process { .. } => {
-                    table = false;
-                    Node::Process {
-                        step: k,
-                        last: k == last_step && st.output == SubOutput::Sinks,
-                    }
+        let st = &t.plan.subtopologies[sub];
+        let store_names = t.plan.store_names(sub);
+        let mut nodes = Vec::with_capacity(st.nodes.len());
+        let mut names = Vec::with_capacity(st.nodes.len());
+        let mut branches = Vec::with_capacity(st.nodes.len());
+        for p in &st.nodes {
+            nodes.push(Node::new(t, p, &store_names));
+            let (name, b) = match &p.kind {
+                NodeKind::Step { step, .. } => {
+                    let s = &t.steps[*step];
+                    (Some(s.name.clone()), s.branches.len())
                 }
-                Op::GroupByKey => Node::GroupByKey,
-                Op::GroupBy { field: Some(f) } => Node::GroupByField {
-                    pointer: f.clone(),
-                    table,
-                },
-                Op::GroupBy { field: None } => Node::GroupByOperator { step: k },
-                Op::ToTable { store: name } => {
-                    table = true;
-                    Node::Table(TableNode {
-                        name: s.name.clone(),
-                        store: store(name, false, false),
-                    })
-                }
-                op => {
-                    let a = op.aggregation().expect("an aggregation");
-                    let fold = match op {
-                        Op::Count(_) => Fold::Count,
-                        Op::Reduce(_) => Fold::Reduce,
-                        _ => Fold::Aggregate,
-                    };
-                    let was_table = table;
-                    table = true;
-                    match a.window {
-                        None => Node::Aggregate(KvAggregate {
-                            name: s.name.clone(),
-                            step: k,
-                            fold,
-                            store: store(&a.store, false, false),
-                            table: was_table,
-                        }),
-                        Some(w) => {
-                            let ms = |d: std::time::Duration| d.as_millis() as i64;
-                            match w.kind {
-                                WindowKind::Tumbling { size } => Node::Windows(
-                                    Box::new(TimeWindowAggregate {
-                                        name: s.name.clone(),
-                                        step: k,
-                                        fold,
-                                        store: store(&a.store, true, false),
-                                        size: ms(size),
-                                        advance: ms(size),
-                                        grace: ms(w.grace),
-                                        emit: a.emit,
-                                        stream_time: -1,
-                                    }),
-                                    a.late_topic.clone(),
-                                ),
-                                WindowKind::Hopping { size, advance } => Node::Windows(
-                                    Box::new(TimeWindowAggregate {
-                                        name: s.name.clone(),
-                                        step: k,
-                                        fold,
-                                        store: store(&a.store, true, false),
-                                        size: ms(size),
-                                        advance: ms(advance),
-                                        grace: ms(w.grace),
-                                        emit: a.emit,
-                                        stream_time: -1,
-                                    }),
-                                    a.late_topic.clone(),
-                                ),
-                                WindowKind::Sliding { difference } => Node::Windows(
-                                    Box::new(SlidingAggregate {
-                                        name: s.name.clone(),
-                                        step: k,
-                                        fold,
-                                        store: store(&a.store, true, true),
-                                        difference: ms(difference),
-                                        grace: ms(w.grace),
-                                        emit: a.emit,
-                                        stream_time: -1,
-                                        emitted_through: i64::MIN,
-                                    }),
-                                    a.late_topic.clone(),
-                                ),
-                                WindowKind::Session { gap } => Node::Windows(
-                                    Box::new(SessionAggregate {
-                                        name: s.name.clone(),
-                                        step: k,
-                                        fold,
-                                        store: store(&a.store, true, true),
-                                        gap: ms(gap),
-                                        grace: ms(w.grace),
-                                        emit: a.emit,
-                                        stream_time: -1,
-                                    }),
-                                    a.late_topic.clone(),
-                                ),
-                            }
-                        }
-                    }
-                }
+                NodeKind::TableSource { store, .. } => (Some(store_names[*store].clone()), 0),
+                _ => (None, 0),
             };
-            names.push(s.name.clone());
-            nodes.push(node);
+            names.push(name);
+            branches.push(b);
         }
-        let state = if stores.is_empty() {
+        let specs: Vec<StoreSpec> = st
+            .stores
+            .iter()
+            .map(|&s| {
+                let s = &t.plan.stores[s];
+                StoreSpec {
+                    name: s.name.clone(),
+                    windowed: s.windowed,
+                    scanned: s.scanned,
+                }
+            })
+            .collect();
+        let state = if specs.is_empty() {
             None
         } else {
             Some(TaskState::open(
                 t.state.store,
                 dir,
-                &stores,
+                &specs,
                 t.state.cache_bytes,
             )?)
         };
         Ok(TaskPipeline {
+            inputs: st.nodes.iter().map(|n| n.inputs.clone()).collect(),
             nodes,
+            branches,
             names,
             counters: None,
+            entries: st.inputs.clone(),
             state,
             dropped: Dropped::default(),
-            output: st.output.clone(),
         })
     }
 
@@ -232,14 +135,71 @@ impl TaskPipeline {
         self.state.as_mut()
     }
 
-    /// Runs a batch of source records (numbered 0..n) through the steps.
-    pub fn process(&mut self, chain: &mut Chain, input: Records) -> Result<TaskOutput, NodeError> {
+    /// The node records of `input` enter at.
+    pub fn entry(&self, input: SubInput) -> Option<usize> {
+        self.entries
+            .iter()
+            .find(|(i, _)| *i == input)
+            .map(|(_, n)| *n)
+    }
+
+    /// Runs a batch of records read from `input` (numbered 0..n) through
+    /// the nodes.
+    pub fn process(
+        &mut self,
+        input: SubInput,
+        chain: &mut Chain,
+        records: Records,
+    ) -> Result<TaskOutput, NodeError> {
         // Rejections left by a batch that failed belong to no output.
         drop(chain.take_rejected());
+        let entry = self.entry(input).expect("the task reads this input");
         let mut out = TaskOutput::default();
-        let records = self.run_from(0, chain, input, &mut out)?;
-        out.records = records;
+        self.run(entry, true, records, chain, &mut out)?;
         Ok(self.collect(out, chain, true))
+    }
+
+    /// At a commit: flushes every node's cache, in order, running what each
+    /// flush emits through the nodes after it.
+    pub fn flush(&mut self, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
+        drop(chain.take_rejected());
+        let mut out = TaskOutput::default();
+        for k in 0..self.nodes.len() {
+            let Some(state) = self.state.as_mut() else {
+                break;
+            };
+            let mut em = Emitter::new();
+            match &mut self.nodes[k] {
+                Node::Table(t) => t.flush(state, &mut em)?,
+                Node::Aggregate(a) => a.flush(state, &mut em)?,
+                Node::Windows(w, _) => w.flush(state, &mut em)?,
+                _ => continue,
+            }
+            if !em.is_empty() {
+                self.run(k, false, em.finish(), chain, &mut out)?;
+            }
+        }
+        // What a flush emits has no source record of its own.
+        Ok(self.collect(out, chain, false))
+    }
+
+    /// Moves every window step's stream time to at least `ts` (a test
+    /// device: in a real run only records move stream time), closing
+    /// windows and running their final results through the nodes after.
+    pub fn advance_time(&mut self, ts: i64, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
+        drop(chain.take_rejected());
+        let mut out = TaskOutput::default();
+        for k in 0..self.nodes.len() {
+            let mut em = Emitter::new();
+            match (&mut self.nodes[k], self.state.as_mut()) {
+                (Node::Windows(w, _), Some(state)) => w.advance(ts, state, &mut em)?,
+                _ => continue,
+            }
+            if !em.is_empty() {
+                self.run(k, false, em.finish(), chain, &mut out)?;
+            }
+        }
+        Ok(self.collect(out, chain, false))
     }
 
     /// Completes `out` with the changelog records and the rejected records
@@ -258,127 +218,184 @@ impl TaskPipeline {
         out
     }
 
-    /// At a commit: flushes every node's cache, in order, running what each
-    /// flush emits through the nodes after it.
-    pub fn flush(&mut self, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
-        drop(chain.take_rejected());
-        let mut out = TaskOutput::default();
-        let mut results: Vec<Records> = Vec::new();
-        for k in 0..self.nodes.len() {
-            let mut em = Emitter::new();
-            let Some(state) = self.state.as_mut() else {
-                break;
-            };
-            match &mut self.nodes[k] {
-                Node::Table(t) => t.flush(state, &mut em)?,
-                Node::Aggregate(a) => a.flush(state, &mut em)?,
-                Node::Windows(w, _) => w.flush(state, &mut em)?,
-                _ => continue,
-            }
-            if !em.is_empty() {
-                let emitted = em.finish();
-                if let Some(c) = &self.counters {
-                    c[k].1.inc_by(emitted.len() as u64);
-                }
-                let r = self.run_from(k + 1, chain, emitted, &mut out)?;
-                results.push(r);
-            }
-        }
-        out.records = concat(results);
-        // What a flush emits has no source record of its own.
-        Ok(self.collect(out, chain, false))
-    }
-
-    /// Moves every window step's stream time to at least `ts` (a test
-    /// device: in a real run only records move stream time), closing
-    /// windows and running their final results through the steps after.
-    pub fn advance_time(&mut self, ts: i64, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
-        drop(chain.take_rejected());
-        let mut out = TaskOutput::default();
-        let mut results = Vec::new();
-        for k in 0..self.nodes.len() {
-            let mut em = Emitter::new();
-            match (&mut self.nodes[k], self.state.as_mut()) {
-                (Node::Windows(w, _), Some(state)) => w.advance(ts, state, &mut em)?,
-                _ => continue,
-            }
-            if !em.is_empty() {
-                results.push(self.run_from(k + 1, chain, em.finish(), &mut out)?);
-            }
-        }
-        out.records = concat(results);
-        // What a flush emits has no source record of its own.
-        Ok(self.collect(out, chain, false))
-    }
-
-    fn run_from(
+    /// Runs `records` through node `start` (as its input when `into`, else
+    /// as its output) and every node after it that they reach.
+    fn run(
         &mut self,
         start: usize,
+        into: bool,
+        records: Records,
         chain: &mut Chain,
-        mut records: Records,
         out: &mut TaskOutput,
-    ) -> Result<Records, NodeError> {
+    ) -> Result<(), NodeError> {
         self.init_counters(chain);
-        for k in start..self.nodes.len() {
-            if records.is_empty() {
-                break;
+        let mut slots: Vec<Slot> = Vec::with_capacity(self.nodes.len());
+        slots.resize_with(self.nodes.len(), Slot::default);
+        let passes = matches!(self.nodes[start], Node::Pass | Node::Out(_));
+        slots[start] = if into && !passes {
+            self.run_node(start, &records, chain, out)?
+        } else if into {
+            self.count(start, records.len(), records.len());
+            Slot::Own(records)
+        } else {
+            self.count_out(start, records.len());
+            Slot::Own(records)
+        };
+        let mut leaving = Vec::new();
+        for k in start + 1..self.nodes.len() {
+            let parts: Vec<&Records> = self.inputs[k]
+                .iter()
+                .filter_map(|p| read(&slots, *p))
+                .filter(|r| !r.is_empty())
+                .collect();
+            if parts.is_empty() {
+                continue;
             }
-            if let Some(c) = &self.counters {
-                c[k].0.inc_by(records.len() as u64);
+            if let Node::Out(_) = self.nodes[k] {
+                leaving.push(k);
+                continue;
             }
-            let mut em = Emitter::new();
-            let state = self.state.as_mut();
-            records = match &mut self.nodes[k] {
-                Node::Process { step, last } => {
-                    let (buf, origins) =
-                        chain.process(*step, &records.buf, &records.origins, *last)?;
-                    Records::new(buf, origins)
+            let pass = matches!(self.nodes[k], Node::Pass);
+            let slot = match (pass, parts.len()) {
+                (true, 1) => {
+                    let n = parts[0].len();
+                    self.count(k, n, n);
+                    Slot::Alias(self.inputs[k][0])
                 }
-                Node::GroupByKey => records,
-                Node::GroupByField { pointer, table } => {
-                    group::group_by_field(&records, pointer, *table, &mut self.dropped)
+                (true, _) => {
+                    let merged = merge(&parts);
+                    self.count(k, merged.len(), merged.len());
+                    Slot::Own(merged)
                 }
-                Node::GroupByOperator { step } => {
-                    let (buf, origins) =
-                        chain.process(*step, &records.buf, &records.origins, false)?;
-                    Records::new(buf, origins)
+                (_, 1) => {
+                    let input = parts[0];
+                    self.run_node(k, input, chain, out)?
                 }
-                Node::Table(t) => {
-                    t.process(&records, state.expect("stores"), &mut em, &mut self.dropped)?;
-                    em.finish()
-                }
-                Node::Aggregate(a) => {
-                    a.process(
-                        &records,
-                        state.expect("stores"),
-                        chain,
-                        &mut em,
-                        &mut self.dropped,
-                    )?;
-                    em.finish()
-                }
-                Node::Windows(w, late_topic) => {
-                    let mut late = Emitter::new();
-                    w.process(
-                        &records,
-                        state.expect("stores"),
-                        chain,
-                        &mut em,
-                        &mut late,
-                        &mut self.dropped,
-                    )?;
-                    push_late(out, late_topic, late);
-                    em.finish()
+                _ => {
+                    let merged = merge(&parts);
+                    self.run_node(k, &merged, chain, out)?
                 }
             };
-            if let Some(c) = &self.counters {
-                c[k].1.inc_by(records.len() as u64);
-            }
+            slots[k] = slot;
         }
-        Ok(records)
+        self.leave(&leaving, &mut slots, out);
+        Ok(())
     }
 
-    /// Takes each node's counters from the chain's metrics, once.
+    /// Hands the records reaching each output node to `out`, moving a
+    /// node's records on their last use instead of copying them.
+    fn leave(&self, leaving: &[usize], slots: &mut [Slot], out: &mut TaskOutput) {
+        let single: Vec<Option<LocalPort>> = leaving
+            .iter()
+            .map(|&k| match self.inputs[k].as_slice() {
+                [p] => Some(resolve(slots, *p)),
+                _ => None,
+            })
+            .collect();
+        for (i, &k) in leaving.iter().enumerate() {
+            let Node::Out(to) = &self.nodes[k] else {
+                continue;
+            };
+            let records = match single[i] {
+                Some(port) if single[i + 1..].contains(&Some(port)) => {
+                    read(slots, port).cloned().unwrap_or_default()
+                }
+                Some(port) => take(slots, port),
+                None => {
+                    let parts: Vec<&Records> = self.inputs[k]
+                        .iter()
+                        .filter_map(|p| read(slots, *p))
+                        .filter(|r| !r.is_empty())
+                        .collect();
+                    merge(&parts)
+                }
+            };
+            if !records.is_empty() {
+                out.outputs.push(Output {
+                    to: to.clone(),
+                    records,
+                });
+            }
+        }
+    }
+
+    /// Runs node `k` on `input`; returns its output.
+    fn run_node(
+        &mut self,
+        k: usize,
+        input: &Records,
+        chain: &mut Chain,
+        out: &mut TaskOutput,
+    ) -> Result<Slot, NodeError> {
+        let mut em = Emitter::new();
+        let state = self.state.as_mut();
+        let records = match &mut self.nodes[k] {
+            Node::Pass | Node::Out(_) => input.clone(),
+            Node::Process { step, branching } => {
+                let (buf, origins) =
+                    chain.process(*step, &input.buf, &input.origins, *branching)?;
+                Records::new(buf, origins)
+            }
+            Node::GroupByField { pointer, table } => {
+                group::group_by_field(input, pointer, *table, &mut self.dropped)
+            }
+            Node::GroupByOperator { step } => {
+                let (buf, origins) = chain.process(*step, &input.buf, &input.origins, false)?;
+                Records::new(buf, origins)
+            }
+            Node::Table(t) => {
+                t.process(input, state.expect("stores"), &mut em, &mut self.dropped)?;
+                em.finish()
+            }
+            Node::Aggregate(a) => {
+                a.process(
+                    input,
+                    state.expect("stores"),
+                    chain,
+                    &mut em,
+                    &mut self.dropped,
+                )?;
+                em.finish()
+            }
+            Node::Windows(w, late_topic) => {
+                let mut late = Emitter::new();
+                w.process(
+                    input,
+                    state.expect("stores"),
+                    chain,
+                    &mut em,
+                    &mut late,
+                    &mut self.dropped,
+                )?;
+                if let Some(topic) = late_topic
+                    && !late.is_empty()
+                {
+                    out.late.push((topic.clone(), late.finish()));
+                }
+                em.finish()
+            }
+        };
+        self.count(k, input.len(), records.len());
+        Ok(match self.branches[k] {
+            0 => Slot::Own(records),
+            n => Slot::Split(split(&records, n)),
+        })
+    }
+
+    fn count(&self, k: usize, records_in: usize, records_out: usize) {
+        if let Some(Some((i, _))) = self.counters.as_ref().map(|c| &c[k]) {
+            i.inc_by(records_in as u64);
+        }
+        self.count_out(k, records_out);
+    }
+
+    fn count_out(&self, k: usize, n: usize) {
+        if let Some(Some((_, o))) = self.counters.as_ref().map(|c| &c[k]) {
+            o.inc_by(n as u64);
+        }
+    }
+
+    /// Takes each named node's counters from the chain's metrics, once.
     fn init_counters(&mut self, chain: &Chain) {
         if self.counters.is_some() {
             return;
@@ -386,65 +403,125 @@ impl TaskPipeline {
         let Some(m) = chain.metrics() else {
             return;
         };
-        let label = |n: &String| NodeLabels { node: n.clone() };
         self.counters = Some(
             self.names
                 .iter()
                 .map(|n| {
-                    (
-                        m.node_records_in.get_or_create(&label(n)).clone(),
-                        m.node_records_out.get_or_create(&label(n)).clone(),
-                    )
+                    let label = NodeLabels { node: n.clone()? };
+                    Some((
+                        m.node_records_in.get_or_create(&label).clone(),
+                        m.node_records_out.get_or_create(&label).clone(),
+                    ))
                 })
                 .collect(),
         );
     }
 }
 
-/// Adds a window step's late records to the output, if it has a late topic.
-fn push_late(out: &mut TaskOutput, topic: &Option<String>, late: Emitter) {
-    if let Some(topic) = topic
-        && !late.is_empty()
-    {
-        out.late.push((topic.clone(), late.finish()));
+/// The port whose records `p` carries (following nodes that pass records on).
+fn resolve(slots: &[Slot], mut p: LocalPort) -> LocalPort {
+    while let Slot::Alias(q) = &slots[p.node] {
+        p = *q;
+    }
+    p
+}
+
+/// The records on port `p`, if its node ran.
+fn read(slots: &[Slot], p: LocalPort) -> Option<&Records> {
+    let p = resolve(slots, p);
+    match (&slots[p.node], p.branch) {
+        (Slot::Own(r), _) => Some(r),
+        (Slot::Split(parts), Some(b)) => parts.get(b),
+        _ => None,
     }
 }
 
-/// Whether the records entering step `k` (after a repartition) are a
-/// grouped table's changes.
-fn grouped_table(t: &Topology, k: usize) -> bool {
-    let mut table = t.sources.first().is_some_and(|s| s.table);
-    for s in &t.steps[..k] {
-        match &s.op {
-            Op::Process { .. } => table = false,
-            Op::ToTable { .. } | Op::Count(_) | Op::Reduce(_) | Op::Aggregate(_) => table = true,
-            Op::GroupByKey | Op::GroupBy { .. } => {}
-        }
+/// Takes the records on port `p` out of the slots.
+fn take(slots: &mut [Slot], p: LocalPort) -> Records {
+    let p = resolve(slots, p);
+    match (&mut slots[p.node], p.branch) {
+        (Slot::Own(r), _) => std::mem::take(r),
+        (Slot::Split(parts), Some(b)) => parts.get_mut(b).map(std::mem::take).unwrap_or_default(),
+        _ => Records::default(),
     }
-    table
 }
 
-/// Joins batches into one (origins carried along).
-fn concat(parts: Vec<Records>) -> Records {
-    match parts.len() {
-        0 => Records::default(),
-        1 => parts.into_iter().next().expect("one"),
-        _ => {
-            let mut em = Emitter::new();
-            for p in &parts {
-                for (r, &o) in p.view().iter().zip(&p.origins) {
-                    em.emit_tagged(
-                        o,
-                        r.key,
-                        r.value,
-                        r.aux,
-                        r.tag,
-                        r.timestamp,
-                        r.headers.iter(),
-                    );
-                }
-            }
-            em.finish()
+/// A branching step's output, by branch (tags cleared, numbered 0..n).
+fn split(records: &Records, branches: usize) -> Vec<Records> {
+    let mut parts: Vec<Emitter> = (0..branches).map(|_| Emitter::new()).collect();
+    for (r, &o) in records.view().iter().zip(&records.origins) {
+        if let Some(part) = parts.get_mut(r.tag as usize) {
+            part.emit(o, r.key, r.value, r.aux, r.timestamp, r.headers.iter());
         }
+    }
+    parts.into_iter().map(Emitter::finish).collect()
+}
+
+/// Merges batches in the order of the source records they came from; the
+/// records of one source record keep the order of `parts`.
+pub fn merge(parts: &[&Records]) -> Records {
+    if let [one] = parts {
+        return (*one).clone();
+    }
+    let mut order: Vec<(u32, usize, usize)> = Vec::new();
+    for (p, part) in parts.iter().enumerate() {
+        order.extend(part.origins.iter().enumerate().map(|(i, &o)| (o, p, i)));
+    }
+    order.sort_unstable();
+    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
+    let mut em = Emitter::new();
+    for (o, p, i) in order {
+        let r = views[p].get(i);
+        em.emit(o, r.key, r.value, r.aux, r.timestamp, r.headers.iter());
+    }
+    em.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch(rows: &[(u32, &str)]) -> Records {
+        let mut em = Emitter::new();
+        for (o, v) in rows {
+            em.emit(*o, None, Some(v.as_bytes()), None, 0, []);
+        }
+        em.finish()
+    }
+
+    fn values(r: &Records) -> Vec<(u32, String)> {
+        r.view()
+            .iter()
+            .zip(&r.origins)
+            .map(|(x, &o)| (o, String::from_utf8(x.value.unwrap().to_vec()).unwrap()))
+            .collect()
+    }
+
+    #[test]
+    fn a_merge_follows_source_records_then_input_order() {
+        let a = batch(&[(0, "a0"), (2, "a2"), (2, "a2'")]);
+        let b = batch(&[(0, "b0"), (1, "b1"), (3, "b3")]);
+        let m = merge(&[&a, &b]);
+        let got: Vec<String> = values(&m).into_iter().map(|(_, v)| v).collect();
+        assert_eq!(got, ["a0", "b0", "b1", "a2", "a2'", "b3"]);
+        let entries: Vec<u32> = (0..m.len()).map(|j| m.view().entry(j).index).collect();
+        assert_eq!(
+            entries,
+            [0, 1, 2, 3, 4, 5],
+            "numbered 0..n for the next node"
+        );
+    }
+
+    #[test]
+    fn a_split_sends_each_record_to_its_branch() {
+        let mut w = eddy_batch::BatchWriter::new();
+        for (i, tag) in [1u32, 0, 1].into_iter().enumerate() {
+            w.record_full(i as u32, None, Some(&b"v"[..]), None, tag, i as i64, []);
+        }
+        let r = Records::new(w.into_vec(), vec![5, 6, 7]);
+        let parts = split(&r, 2);
+        assert_eq!(parts[0].origins, [6]);
+        assert_eq!(parts[1].origins, [5, 7]);
+        assert!(parts[1].view().iter().all(|x| x.tag == 0));
     }
 }

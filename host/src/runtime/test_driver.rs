@@ -3,23 +3,28 @@
 //! Streams' TopologyTestDriver).
 //!
 //! - Every input is partition 0 of its topic, so each sub-topology is one
-//!   task; a repartition hands records straight to the next sub-topology.
+//!   task; a repartition topic hands records straight to the sub-topology
+//!   reading it.
 //! - Records are processed in file order, in batches of
-//!   `runtime.batch_size`; after each batch the driver commits, which
-//!   flushes the write caches (`batch_size = 1` commits after every record,
-//!   as TopologyTestDriver does).
+//!   `runtime.batch_size` (consecutive records of one source at a time);
+//!   after each batch the driver commits, which flushes the write caches
+//!   (`batch_size = 1` commits after every record, as TopologyTestDriver
+//!   does).
+//! - Within a batch, records bound for sinks are written in the order of
+//!   the input records they came from.
 //! - Stores are in memory and start empty.
 //! - A time line (`{"advance_time": T}`) commits, then moves every window
 //!   step's stream time to at least T.
 
 use super::Chain;
+use super::Destination;
 use super::source_headers;
 use super::task::{TaskOutput, TaskPipeline};
 use crate::ops::{NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
 use crate::state::StateError;
 use crate::time::extract::{TimestampError, extract};
-use crate::topology::{ErrorPolicy, StoreKind, SubOutput, Topology};
+use crate::topology::{ErrorPolicy, StoreKind, SubInput, Topics, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
 use eddy_batch::{BatchView, BatchWriter};
 use std::io::Write;
@@ -29,15 +34,15 @@ use std::io::Write;
 pub enum TestDriverError {
     /// A record names a topic the pipeline does not read.
     #[error(
-        "input line {line} (topic {topic:?}): not a source of this pipeline; its sources are {sources:?}"
+        "input line {line} (topic {topic:?}): not a source of this pipeline; its sources read {sources}"
     )]
     UnknownTopic {
         /// Line in the input file.
         line: usize,
         /// The topic.
         topic: String,
-        /// The pipeline's sources.
-        sources: Vec<String>,
+        /// What the pipeline's sources read.
+        sources: String,
     },
     /// An operator failed to load.
     #[error(transparent)]
@@ -81,7 +86,7 @@ struct Driver<'t, W: Write> {
     tasks: Vec<TaskPipeline>,
     out: W,
     written: usize,
-    /// (topic, offset) of each record of the batch being processed.
+    /// (topic, offset) of each record of the run being processed.
     sources: Vec<(String, i64)>,
     /// Records skipped by `on_error = "skip"`.
     skipped: usize,
@@ -100,19 +105,27 @@ pub fn run(
 ) -> Result<usize, TestDriverError> {
     for (line, l) in input {
         if let InputLine::Record(r) = l
-            && !topology.sources.iter().any(|s| s.topic == r.topic)
+            && topology.source_of_topic(&r.topic).is_none()
         {
+            let sources: Vec<String> = topology
+                .sources
+                .iter()
+                .map(|s| match &s.topics {
+                    Topics::Names(n) => n.join(", "),
+                    Topics::Pattern(p) => format!("topics matching {p:?}"),
+                })
+                .collect();
             return Err(TestDriverError::UnknownTopic {
                 line: *line,
                 topic: r.topic.clone(),
-                sources: topology.source_topics(),
+                sources: sources.join("; "),
             });
         }
     }
     let ops = Chain::load(topology, engine)?;
     let mut t = topology.clone();
     t.state.store = StoreKind::Memory;
-    let tasks = (0..t.subtopologies.len())
+    let tasks = (0..t.plan.subtopologies.len())
         .map(|s| TaskPipeline::new(&t, s, None))
         .collect::<Result<Vec<_>, _>>()?;
     let mut d = Driver {
@@ -125,15 +138,12 @@ pub fn run(
         skipped: 0,
         unreadable: 0,
     };
-    let mut pending: Vec<(usize, &OwnedRecord, i64)> = Vec::new();
+    let mut pending: Vec<Pending<'_>> = Vec::new();
     for (line, l) in input {
         match l {
             InputLine::Record(r) => {
-                let source = topology
-                    .sources
-                    .iter()
-                    .find(|s| s.topic == r.topic)
-                    .expect("checked");
+                let src = topology.source_of_topic(&r.topic).expect("checked");
+                let source = &topology.sources[src];
                 let ts = match extract(&source.timestamp, r.timestamp, r.value.as_deref()) {
                     Ok(ts) => ts,
                     Err(error) => {
@@ -174,7 +184,7 @@ pub fn run(
                         continue;
                     }
                 };
-                pending.push((*line, r, ts));
+                pending.push((*line, r, ts, src));
                 if pending.len() == topology.runtime.batch_size {
                     d.batch(input, &pending)?;
                     pending.clear();
@@ -214,6 +224,9 @@ pub fn run(
     Ok(d.written)
 }
 
+/// A record waiting for its batch: input line, record, event time, source.
+type Pending<'a> = (usize, &'a OwnedRecord, i64, usize);
+
 /// The offset of the record on input line `line` in its topic: how many
 /// records of `topic` come before it.
 fn offset_of(input: &[(usize, InputLine)], line: usize, topic: &str) -> i64 {
@@ -225,17 +238,30 @@ fn offset_of(input: &[(usize, InputLine)], line: usize, topic: &str) -> i64 {
 }
 
 impl<W: Write> Driver<'_, W> {
-    /// Processes one batch of source records, then commits.
+    /// Processes one batch of source records, a run of one source's
+    /// consecutive records at a time, then commits.
     fn batch(
         &mut self,
         input: &[(usize, InputLine)],
-        records: &[(usize, &OwnedRecord, i64)],
+        records: &[Pending<'_>],
     ) -> Result<(), TestDriverError> {
         if records.is_empty() {
             return Ok(());
         }
+        for run in records.chunk_by(|a, b| a.3 == b.3) {
+            self.run(input, run)?;
+        }
+        self.commit()
+    }
+
+    /// Runs consecutive records of one source through its sub-topology.
+    fn run(
+        &mut self,
+        input: &[(usize, InputLine)],
+        records: &[Pending<'_>],
+    ) -> Result<(), TestDriverError> {
         let mut writer = BatchWriter::new();
-        for (i, (_, r, ts)) in records.iter().enumerate() {
+        for (i, (_, r, ts, _)) in records.iter().enumerate() {
             writer.record(
                 i as u32,
                 r.key.as_deref(),
@@ -247,11 +273,11 @@ impl<W: Write> Driver<'_, W> {
         let batch = Records::new(writer.into_vec(), (0..records.len() as u32).collect());
         self.sources = records
             .iter()
-            .map(|(line, r, _)| (r.topic.clone(), offset_of(input, *line, &r.topic)))
+            .map(|(line, r, _, _)| (r.topic.clone(), offset_of(input, *line, &r.topic)))
             .collect();
         let pinned = |error: NodeError| {
             let i = error.input_index().unwrap_or(0) as usize;
-            let (line, r, _) = records[i.min(records.len() - 1)];
+            let (line, r, _, _) = records[i.min(records.len() - 1)];
             TestDriverError::Operator {
                 error,
                 line,
@@ -259,11 +285,13 @@ impl<W: Write> Driver<'_, W> {
                 offset: offset_of(input, line, &r.topic) as usize,
             }
         };
-        self.run_from(0, batch).map_err(|e| match e {
-            DriverError::Node(n) => pinned(n),
-            DriverError::Other(o) => *o,
-        })?;
-        self.commit()
+        let src = records[0].3;
+        let sub = self.t.plan.source_sub[src];
+        self.run_from(sub, SubInput::Source(src), batch)
+            .map_err(|e| match e {
+                DriverError::Node(n) => pinned(n),
+                DriverError::Other(o) => *o,
+            })
     }
 
     /// Flushes every task's caches, in topology order.
@@ -272,7 +300,7 @@ impl<W: Write> Driver<'_, W> {
             let out = self.tasks[s]
                 .flush(&mut self.chain)
                 .map_err(TestDriverError::Flush)?;
-            self.deliver(s, &out).map_err(DriverError::flush)?;
+            self.deliver(&out, false).map_err(DriverError::flush)?;
         }
         Ok(())
     }
@@ -283,22 +311,26 @@ impl<W: Write> Driver<'_, W> {
             let out = self.tasks[s]
                 .advance_time(ts, &mut self.chain)
                 .map_err(TestDriverError::Flush)?;
-            self.deliver(s, &out).map_err(DriverError::flush)?;
+            self.deliver(&out, false).map_err(DriverError::flush)?;
         }
         self.commit()
     }
 
-    /// Runs `batch` through sub-topology `s` and everything after it.
-    fn run_from(&mut self, s: usize, batch: Records) -> Result<(), DriverError> {
+    /// Runs `batch`, read from `input`, through sub-topology `s` and
+    /// everything its outputs reach.
+    fn run_from(&mut self, s: usize, input: SubInput, batch: Records) -> Result<(), DriverError> {
+        let sourced = matches!(input, SubInput::Source(_));
         let out = self.tasks[s]
-            .process(&mut self.chain, batch)
+            .process(input, &mut self.chain, batch)
             .map_err(DriverError::Node)?;
-        self.deliver(s, &out)
+        self.deliver(&out, sourced)
     }
 
-    /// Writes a task's output: to the sinks and late topics, or on to the
-    /// next sub-topology.
-    fn deliver(&mut self, s: usize, out: &TaskOutput) -> Result<(), DriverError> {
+    /// Writes a task's output: dead letters, late records, sink records in
+    /// the order of the records they came from; repartitioned records go
+    /// on to the sub-topology reading them. `sourced` when the task's input
+    /// was source records (dead letters then name them).
+    fn deliver(&mut self, out: &TaskOutput, sourced: bool) -> Result<(), DriverError> {
         let io = |e: std::io::Error| DriverError::Other(Box::new(TestDriverError::Io(e)));
         for r in &out.rejected {
             let ErrorPolicy::DeadLetter(topic) = self.chain.policy(r.step).clone() else {
@@ -307,7 +339,7 @@ impl<W: Write> Driver<'_, W> {
             };
             let source = r
                 .origin
-                .filter(|_| s == 0)
+                .filter(|_| sourced)
                 .and_then(|o| self.sources.get(o as usize))
                 .map(|(t, off)| (t.as_str(), 0, *off));
             let extra = r.dead_letter_headers(&self.chain, source);
@@ -343,39 +375,45 @@ impl<W: Write> Driver<'_, W> {
                 self.write(topic, &r).map_err(io)?;
             }
         }
-        if out.records.is_empty() {
-            return Ok(());
-        }
-        match &self.tasks[s].output {
-            SubOutput::Sinks => {
-                let view = BatchView::already_checked(&out.records.buf).expect("checked");
-                for r in view.iter() {
-                    let sinks: Vec<String> = self
-                        .t
-                        .sinks
-                        .iter()
-                        .filter(|k| k.takes(r.tag))
-                        .map(|k| k.topic.clone())
-                        .collect();
-                    for topic in sinks {
-                        self.write(&topic, &r).map_err(io)?;
-                    }
-                }
-                Ok(())
-            }
-            SubOutput::Repartition(_) => {
-                // Renumber: the next sub-topology sees its input as 0..n.
-                let n = out.records.len() as u32;
-                self.run_from(s + 1, renumber(&out.records, (0..n).collect()))
-                    .map_err(|e| match e {
-                        // The next sub-topology's records are not input lines.
-                        DriverError::Node(n) => {
-                            DriverError::Other(Box::new(TestDriverError::Flush(n)))
-                        }
-                        other => other,
-                    })
+        // Sink records in the order of their origins, across sinks.
+        let mut order: Vec<(u32, usize, usize)> = Vec::new();
+        for (o, output) in out.outputs.iter().enumerate() {
+            if let Destination::Sinks(_) = output.to {
+                let origins = &output.records.origins;
+                order.extend(origins.iter().enumerate().map(|(i, &g)| (g, o, i)));
             }
         }
+        order.sort_unstable();
+        let views: Vec<_> = out.outputs.iter().map(|o| o.records.view()).collect();
+        for (_, o, i) in order {
+            let Destination::Sinks(sinks) = &out.outputs[o].to else {
+                continue;
+            };
+            let r = views[o].get(i);
+            for &k in sinks.iter() {
+                let topic = self.t.sinks[k].topic.clone();
+                self.write(&topic, &r).map_err(io)?;
+            }
+        }
+        for output in &out.outputs {
+            let Destination::Repartition(r) = output.to else {
+                continue;
+            };
+            let to = self.t.plan.repartitions[r].to;
+            // Renumber: the next sub-topology sees its input as 0..n.
+            let n = output.records.len() as u32;
+            self.run_from(
+                to,
+                SubInput::Repartition(r),
+                renumber(&output.records, (0..n).collect()),
+            )
+            .map_err(|e| match e {
+                // The next sub-topology's records are not input lines.
+                DriverError::Node(n) => DriverError::Other(Box::new(TestDriverError::Flush(n))),
+                other => other,
+            })?;
+        }
+        Ok(())
     }
 
     fn write(&mut self, topic: &str, r: &eddy_batch::RecordRef<'_>) -> std::io::Result<()> {

@@ -9,7 +9,7 @@ mod validate;
 
 pub use error::{SpecError, SpecErrors};
 pub use model::{
-    DirGrant, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec, SpecFile,
-    StepSpec,
+    DirGrant, FromSpec, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec,
+    SpecFile, StepSpec,
 };
 pub use validate::{load, load_shape, parse as validate_text};

@@ -100,12 +100,18 @@ pub struct RuntimeSpec {
     pub watch: Option<Spanned<bool>>,
 }
 
-/// `[[sources]]`: one input topic.
+/// `[[sources]]`: one source node.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SourceSpec {
+    /// Node name (default: the topic, when there is one).
+    pub name: Option<Spanned<String>>,
     /// Topic name.
-    pub topic: Spanned<String>,
+    pub topic: Option<Spanned<String>>,
+    /// Several topics, read as one stream.
+    pub topics: Option<Spanned<Vec<String>>>,
+    /// A regular expression: every topic whose whole name matches.
+    pub pattern: Option<Spanned<String>>,
     /// `stream` (default) or `table`.
     #[serde(rename = "as")]
     pub read_as: Option<Spanned<String>>,
@@ -119,12 +125,35 @@ pub struct SourceSpec {
     pub dead_letter_topic: Option<Spanned<String>>,
 }
 
-/// `[[steps]]`: one operator in the chain.
+/// `from`: the node (or `node.branch`) a step or sink reads, or several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum FromSpec {
+    /// One port.
+    One(String),
+    /// Several ports, merged.
+    Many(Vec<String>),
+}
+
+impl FromSpec {
+    /// The ports named.
+    pub fn names(&self) -> Vec<&str> {
+        match self {
+            FromSpec::One(n) => vec![n.as_str()],
+            FromSpec::Many(n) => n.iter().map(String::as_str).collect(),
+        }
+    }
+}
+
+/// `[[steps]]`: one step of the graph.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
     /// Node name, unique in the topology.
     pub name: Spanned<String>,
+    /// What it reads (default: the step before it; for the first step,
+    /// every source).
+    pub from: Option<Spanned<FromSpec>>,
     /// What the step does (default `process`).
     pub op: Option<Spanned<String>>,
     /// Path of the `.wasm` component, relative to the spec file.
@@ -146,7 +175,7 @@ pub struct StepSpec {
     /// Settings handed to the operator's `init`.
     #[serde(default)]
     pub settings: BTreeMap<String, Spanned<KafkaValue>>,
-    /// Names of the branches the operator routes to (last step only).
+    /// Names of the branches the operator routes to.
     #[serde(default)]
     pub branches: Option<Spanned<Vec<String>>>,
     /// Memory and time limits.
@@ -230,8 +259,8 @@ pub struct DirGrant {
 pub struct SinkSpec {
     /// Topic name.
     pub topic: Spanned<String>,
-    /// The branch of the last step that feeds this sink (required when it branches).
-    pub from: Option<Spanned<String>>,
+    /// What it reads (default: the last step).
+    pub from: Option<Spanned<FromSpec>>,
     /// What a record the broker or client refuses (too large, invalid)
     /// does: `fail` (default), `skip` or `dead-letter`.
     pub on_error: Option<Spanned<String>>,

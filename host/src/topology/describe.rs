@@ -1,77 +1,126 @@
-//! A text picture of the topology, in the spirit of `Topology#describe()`.
+//! Pictures of the plan: text in the spirit of `Topology#describe()`, JSON
+//! for the admin API, and Graphviz DOT.
 
-use super::{Op, Step, SubInput, SubOutput, Topology, WindowKind};
+use super::{NodeKind, Op, PlanNode, Step, SubTopology, Topics, Topology, WindowKind};
 use std::fmt::Write;
 
-/// Describes each sub-topology: its source, steps and sinks with their links.
+/// Describes each sub-topology: its sources, processors and sinks, each
+/// with the nodes it feeds (`-->`) and reads (`<--`).
 pub fn describe(t: &Topology) -> String {
     let mut s = String::new();
     let _ = writeln!(s, "Topologies (application: {}):", t.application_id);
-    for sub in &t.subtopologies {
+    for sub in &t.plan.subtopologies {
         let _ = writeln!(s, "   Sub-topology: {}", sub.id);
-        let (source, topics) = match &sub.input {
-            SubInput::Sources => {
-                let topics: Vec<String> = t
-                    .sources
-                    .iter()
-                    .map(|x| {
-                        if x.table {
-                            format!("{} as table", x.topic)
-                        } else {
-                            x.topic.clone()
-                        }
-                    })
-                    .collect();
-                ("SOURCE".to_string(), topics.join(", "))
-            }
-            SubInput::Repartition(topic) => {
-                (format!("REPARTITION-SOURCE-{}", sub.id), topic.clone())
-            }
-        };
-        let steps = &t.steps[sub.steps.clone()];
-        let sinks = |branch: Option<usize>| match &sub.output {
-            SubOutput::Sinks => sinks_list(t, branch),
-            SubOutput::Repartition(_) => format!("REPARTITION-SINK-{}", sub.id),
-        };
-        let first = steps
-            .first()
-            .map_or_else(|| sinks(None), |st| st.name.clone());
-        let _ = writeln!(s, "    Source: {source} (topics: [{topics}])");
-        let _ = writeln!(s, "      --> {first}");
-        for (i, st) in steps.iter().enumerate() {
-            let prev = if i == 0 {
-                source.clone()
-            } else {
-                steps[i - 1].name.clone()
-            };
-            let next = steps
-                .get(i + 1)
-                .map_or_else(|| sinks(None), |n| n.name.clone());
-            let _ = writeln!(s, "    Processor: {} ({})", st.name, what(st));
-            if st.branches.is_empty() {
-                let _ = writeln!(s, "      --> {next}");
-            } else {
-                for (b, name) in st.branches.iter().enumerate() {
-                    let _ = writeln!(s, "      --> {} (branch {name})", sinks(Some(b)));
+        for (k, n) in sub.nodes.iter().enumerate() {
+            match &n.kind {
+                NodeKind::Source(i) | NodeKind::TableSource { source: i, .. } => {
+                    let src = &t.sources[*i];
+                    let mut what = match &src.topics {
+                        Topics::Names(names) => format!("topics: [{}]", names.join(", ")),
+                        Topics::Pattern(p) => format!("pattern: {p}"),
+                    };
+                    if src.table {
+                        what.push_str(", table");
+                    }
+                    if let NodeKind::TableSource { store, .. } = n.kind {
+                        let _ = write!(what, ", store: {}", t.plan.stores[sub.stores[store]].name);
+                    }
+                    let _ = writeln!(s, "    Source: {} ({what})", src.name);
+                }
+                NodeKind::RepartitionSource(r) => {
+                    let _ = writeln!(
+                        s,
+                        "    Source: {} (topics: [{}])",
+                        node_name(t, sub, k),
+                        t.plan.repartitions[*r].topic
+                    );
+                }
+                NodeKind::Step { step, .. } => {
+                    let st = &t.steps[*step];
+                    let _ = writeln!(s, "    Processor: {} ({})", st.name, what(st));
+                }
+                NodeKind::ToRepartition(r) => {
+                    let _ = writeln!(
+                        s,
+                        "    Sink: {} (topic: {})",
+                        node_name(t, sub, k),
+                        t.plan.repartitions[*r].topic
+                    );
+                }
+                NodeKind::ToSinks(sinks) => {
+                    for &i in sinks {
+                        let _ = writeln!(s, "    Sink: SINK-{i} (topic: {})", t.sinks[i].topic);
+                        inputs(&mut s, t, sub, n);
+                    }
+                    continue;
                 }
             }
-            let _ = writeln!(s, "      <-- {prev}");
-        }
-        let last = steps.last().map_or(source, |st| st.name.clone());
-        match &sub.output {
-            SubOutput::Repartition(topic) => {
-                let _ = writeln!(s, "    Sink: REPARTITION-SINK-{} (topic: {topic})", sub.id);
-                let _ = writeln!(s, "      <-- {last}");
+            for (reader, branch) in readers(sub, k) {
+                let b = branch
+                    .map(|b| format!(" (branch {})", branch_name(t, n, b)))
+                    .unwrap_or_default();
+                let _ = writeln!(s, "      --> {}{b}", node_name(t, sub, reader));
             }
-            SubOutput::Sinks => {
-                for (i, sk) in t.sinks.iter().enumerate() {
-                    let _ = writeln!(s, "    Sink: SINK-{i} (topic: {})", sk.topic);
-                    let _ = writeln!(s, "      <-- {last}");
-                }
-            }
+            inputs(&mut s, t, sub, n);
         }
     }
     s
+}
+
+/// The `<--` lines of node `n`.
+fn inputs(s: &mut String, t: &Topology, sub: &SubTopology, n: &PlanNode) {
+    for p in &n.inputs {
+        let from = &sub.nodes[p.node];
+        let b = p
+            .branch
+            .map(|b| format!(".{}", branch_name(t, from, b)))
+            .unwrap_or_default();
+        let _ = writeln!(s, "      <-- {}{b}", node_name(t, sub, p.node));
+    }
+}
+
+/// The nodes reading node `k`, with the branch they read.
+fn readers(sub: &SubTopology, k: usize) -> Vec<(usize, Option<usize>)> {
+    let mut out = Vec::new();
+    for (j, n) in sub.nodes.iter().enumerate() {
+        for p in n.inputs.iter().filter(|p| p.node == k) {
+            out.push((j, p.branch));
+        }
+    }
+    out.sort_by_key(|&(j, b)| (b, j));
+    out
+}
+
+fn branch_name<'t>(t: &'t Topology, n: &PlanNode, b: usize) -> &'t str {
+    match n.kind {
+        NodeKind::Step { step, .. } => &t.steps[step].branches[b],
+        _ => "?",
+    }
+}
+
+/// A plan node's name in the pictures.
+fn node_name(t: &Topology, sub: &SubTopology, k: usize) -> String {
+    match &sub.nodes[k].kind {
+        NodeKind::Source(i) | NodeKind::TableSource { source: i, .. } => t.sources[*i].name.clone(),
+        NodeKind::RepartitionSource(r) => {
+            format!(
+                "{}-repartition-source",
+                t.steps[t.plan.repartitions[*r].step].name
+            )
+        }
+        NodeKind::Step { step, .. } => t.steps[*step].name.clone(),
+        NodeKind::ToRepartition(r) => {
+            format!(
+                "{}-repartition-sink",
+                t.steps[t.plan.repartitions[*r].step].name
+            )
+        }
+        NodeKind::ToSinks(sinks) => sinks
+            .iter()
+            .map(|i| format!("SINK-{i}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    }
 }
 
 /// What a step does, in a few words.
@@ -132,103 +181,148 @@ fn what(st: &Step) -> String {
     }
 }
 
-fn sinks_list(t: &Topology, branch: Option<usize>) -> String {
-    let names: Vec<String> = t
-        .sinks
-        .iter()
-        .enumerate()
-        .filter(|(_, sk)| branch.is_none() || sk.branch == branch)
-        .map(|(i, _)| format!("SINK-{i}"))
-        .collect();
-    if names.is_empty() {
-        "none".into()
-    } else {
-        names.join(", ")
-    }
-}
-
-/// The topology as JSON: sources, steps, sinks and sub-topologies.
+/// The topology as JSON: its nodes with what they read, and the
+/// sub-topologies with their topics, nodes and stores.
 pub fn to_json(t: &Topology) -> serde_json::Value {
+    use serde_json::json;
+    let ports = |ps: &[super::Port]| ps.iter().map(|p| t.port_name(*p)).collect::<Vec<_>>();
     let subs: Vec<serde_json::Value> = t
+        .plan
         .subtopologies
         .iter()
         .map(|sub| {
-            let input = match &sub.input {
-                SubInput::Sources => serde_json::json!({ "sources": t.source_topics() }),
-                SubInput::Repartition(topic) => serde_json::json!({ "repartition": topic }),
-            };
-            let output = match &sub.output {
-                SubOutput::Sinks => serde_json::json!({ "sinks": t.sinks.iter().map(|s| &s.topic).collect::<Vec<_>>() }),
-                SubOutput::Repartition(topic) => serde_json::json!({ "repartition": topic }),
-            };
-            serde_json::json!({
+            let mut sources = Vec::new();
+            let mut repartitions_in = Vec::new();
+            let mut sinks = Vec::new();
+            let mut repartitions_out = Vec::new();
+            for n in &sub.nodes {
+                match &n.kind {
+                    NodeKind::Source(i) | NodeKind::TableSource { source: i, .. } => {
+                        match &t.sources[*i].topics {
+                            Topics::Names(names) => sources.extend(names.iter().cloned()),
+                            Topics::Pattern(p) => sources.push(format!("pattern:{p}")),
+                        }
+                    }
+                    NodeKind::RepartitionSource(r) => {
+                        repartitions_in.push(t.plan.repartitions[*r].topic.clone());
+                    }
+                    NodeKind::ToRepartition(r) => {
+                        repartitions_out.push(t.plan.repartitions[*r].topic.clone());
+                    }
+                    NodeKind::ToSinks(list) => {
+                        sinks.extend(list.iter().map(|&i| t.sinks[i].topic.clone()));
+                    }
+                    NodeKind::Step { .. } => {}
+                }
+            }
+            json!({
                 "id": sub.id,
-                "input": input,
-                "steps": t.steps[sub.steps.clone()].iter().map(|s| &s.name).collect::<Vec<_>>(),
-                "output": output,
+                "input": { "sources": sources, "repartitions": repartitions_in },
+                "nodes": (0..sub.nodes.len()).map(|k| node_name(t, sub, k)).collect::<Vec<_>>(),
+                "output": { "sinks": sinks, "repartitions": repartitions_out },
+                "stores": sub.stores.iter().map(|&s| &t.plan.stores[s].name).collect::<Vec<_>>(),
             })
         })
         .collect();
-    serde_json::json!({
+    json!({
         "application_id": t.application_id,
-        "sources": t.sources.iter().map(|s| serde_json::json!({ "topic": s.topic, "table": s.table })).collect::<Vec<_>>(),
-        "steps": t.steps.iter().map(|s| serde_json::json!({
+        "sources": t.sources.iter().map(|s| {
+            let mut v = json!({ "name": s.name, "table": s.table });
+            match &s.topics {
+                Topics::Names(n) => v["topics"] = json!(n),
+                Topics::Pattern(p) => v["pattern"] = json!(p),
+            }
+            v
+        }).collect::<Vec<_>>(),
+        "steps": t.steps.iter().map(|s| json!({
             "name": s.name,
             "op": s.op.name(),
+            "from": ports(&s.inputs),
+            "branches": s.branches,
             "component": s.component.as_ref().map(|c| c.display().to_string()),
-            "store": s.op.aggregation().map(|a| a.store.clone()),
+            "store": match &s.op {
+                Op::ToTable { store } => Some(store.clone()),
+                op => op.aggregation().map(|a| a.store.clone()),
+            },
         })).collect::<Vec<_>>(),
-        "sinks": t.sinks.iter().map(|s| &s.topic).collect::<Vec<_>>(),
+        "sinks": t.sinks.iter().map(|s| json!({ "topic": s.topic, "from": ports(&s.inputs) })).collect::<Vec<_>>(),
         "subtopologies": subs,
     })
 }
 
-/// The topology as a Graphviz DOT graph: topics as ellipses, steps as boxes.
+/// The topology as a Graphviz DOT graph: topics as ellipses, steps as
+/// boxes, each sub-topology a cluster.
 pub fn to_dot(t: &Topology) -> String {
     let q = |s: &str| format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     let mut out = String::new();
+    let mut topics: Vec<String> = Vec::new();
+    let mut edges: Vec<(String, String, Option<String>)> = Vec::new();
     let _ = writeln!(out, "digraph {} {{", q(&t.application_id));
     let _ = writeln!(out, "  rankdir=LR;");
-    for sub in &t.subtopologies {
-        let inputs: Vec<String> = match &sub.input {
-            SubInput::Sources => t.source_topics(),
-            SubInput::Repartition(topic) => vec![topic.clone()],
-        };
-        let steps = &t.steps[sub.steps.clone()];
-        let mut prev: Vec<String> = inputs
+    for sub in &t.plan.subtopologies {
+        let _ = writeln!(out, "  subgraph {} {{", q(&format!("cluster_{}", sub.id)));
+        let _ = writeln!(out, "    label={};", q(&format!("sub-topology {}", sub.id)));
+        // What each plan node is drawn as: topics it stands for, or a box.
+        let drawn: Vec<Vec<String>> = sub
+            .nodes
             .iter()
-            .map(|topic| format!("topic:{topic}"))
+            .map(|n| match &n.kind {
+                NodeKind::Source(i) | NodeKind::TableSource { source: i, .. } => {
+                    match &t.sources[*i].topics {
+                        Topics::Names(names) => {
+                            names.iter().map(|n| format!("topic:{n}")).collect()
+                        }
+                        Topics::Pattern(p) => vec![format!("topic:/{p}/")],
+                    }
+                }
+                NodeKind::RepartitionSource(r) | NodeKind::ToRepartition(r) => {
+                    vec![format!("topic:{}", t.plan.repartitions[*r].topic)]
+                }
+                NodeKind::ToSinks(list) => list
+                    .iter()
+                    .map(|&i| format!("topic:{}", t.sinks[i].topic))
+                    .collect(),
+                NodeKind::Step { step, .. } => vec![format!("step:{}", t.steps[*step].name)],
+            })
             .collect();
-        for topic in &inputs {
-            let _ = writeln!(
-                out,
-                "  {} [label={}, shape=ellipse];",
-                q(&format!("topic:{topic}")),
-                q(topic)
-            );
-        }
-        for st in steps {
-            let id = format!("step:{}", st.name);
-            let _ = writeln!(
-                out,
-                "  {} [label={}, shape=box];",
-                q(&id),
-                q(&format!("{}\n{}", st.name, st.op.name()))
-            );
-            for p in &prev {
-                let _ = writeln!(out, "  {} -> {};", q(p), q(&id));
+        for (k, n) in sub.nodes.iter().enumerate() {
+            if let NodeKind::Step { step, .. } = n.kind {
+                let st = &t.steps[step];
+                let _ = writeln!(
+                    out,
+                    "    {} [label={}, shape=box];",
+                    q(&drawn[k][0]),
+                    q(&format!("{}\n{}", st.name, st.op.name()))
+                );
+            } else {
+                topics.extend(drawn[k].iter().cloned());
             }
-            prev = vec![id];
+            for p in &n.inputs {
+                let label = p
+                    .branch
+                    .map(|b| branch_name(t, &sub.nodes[p.node], b).to_string());
+                for from in &drawn[p.node] {
+                    for to in &drawn[k] {
+                        edges.push((from.clone(), to.clone(), label.clone()));
+                    }
+                }
+            }
         }
-        let outputs: Vec<String> = match &sub.output {
-            SubOutput::Sinks => t.sinks.iter().map(|s| s.topic.clone()).collect(),
-            SubOutput::Repartition(topic) => vec![topic.clone()],
-        };
-        for topic in &outputs {
-            let id = format!("topic:{topic}");
-            let _ = writeln!(out, "  {} [label={}, shape=ellipse];", q(&id), q(topic));
-            for p in &prev {
-                let _ = writeln!(out, "  {} -> {};", q(p), q(&id));
+        out.push_str("  }\n");
+    }
+    topics.sort();
+    topics.dedup();
+    for id in &topics {
+        let label = id.trim_start_matches("topic:");
+        let _ = writeln!(out, "  {} [label={}, shape=ellipse];", q(id), q(label));
+    }
+    for (from, to, label) in edges {
+        match label {
+            Some(l) => {
+                let _ = writeln!(out, "  {} -> {} [label={}];", q(&from), q(&to), q(&l));
+            }
+            None => {
+                let _ = writeln!(out, "  {} -> {};", q(&from), q(&to));
             }
         }
     }

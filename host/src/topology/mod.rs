@@ -1,19 +1,25 @@
-//! The topology a spec declares: sources, a chain of steps, sinks.
+//! The topology a spec declares: a graph of sources, steps and sinks, and
+//! its physical [`Plan`].
 //!
-//! The chain is linear. It is cut into sub-topologies where a grouping
-//! needs records re-keyed across partitions: the records go through an
-//! internal repartition topic, and the steps after it run as their own
-//! sub-topology reading that topic (Kafka Streams' sub-topologies).
+//! Steps read named nodes (a merge when they read several); any node may
+//! feed several steps and sinks. The graph is cut into sub-topologies where
+//! a grouping needs records re-keyed across partitions: the records go
+//! through an internal repartition topic, and the aggregations after it
+//! run in the sub-topology reading that topic (Kafka Streams'
+//! sub-topologies).
 
 pub mod describe;
+pub mod graph;
 mod ops;
-pub(crate) mod plan;
+pub mod plan;
 
 pub use describe::describe;
+pub use graph::{Flow, NodeId, Port};
 pub use ops::{
-    Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Window, WindowKind,
+    Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Topics, Window,
+    WindowKind,
 };
-pub use plan::{SubInput, SubOutput, SubTopology};
+pub use plan::{LocalPort, NodeKind, Plan, PlanNode, Repartition, SubInput, SubTopology};
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -29,16 +35,16 @@ pub struct Topology {
     pub kafka: Vec<(String, String)>,
     /// Threads, batching and commits.
     pub runtime: RuntimeConfig,
-    /// Input topics.
+    /// Source nodes.
     pub sources: Vec<Source>,
-    /// The chain of steps, in order.
+    /// Steps, in spec order.
     pub steps: Vec<Step>,
     /// Output topics.
     pub sinks: Vec<Sink>,
     /// State stores.
     pub state: StateConfig,
-    /// The chain cut at repartition points, in order.
-    pub subtopologies: Vec<SubTopology>,
+    /// Sub-topologies, stores and internal topics.
+    pub plan: Plan,
     /// The admin API, when enabled.
     pub admin: Option<AdminConfig>,
 }
@@ -59,43 +65,82 @@ pub struct AdminConfig {
 pub const DEFAULT_ADMIN_LISTEN: &str = "127.0.0.1:9470";
 
 impl Topology {
-    /// The source topic names, in spec order.
+    /// The topics the sources name, in spec order (pattern sources add none).
     pub fn source_topics(&self) -> Vec<String> {
-        self.sources.iter().map(|s| s.topic.clone()).collect()
-    }
-
-    /// The store a table source keeps its rows in: only when a grouping
-    /// follows it, which needs each row's old value.
-    pub fn table_source_store(&self) -> Option<String> {
-        let source = self.sources.first().filter(|s| s.table)?;
-        let first = self.subtopologies.first()?.steps.start;
-        self.steps
-            .get(first)
-            .filter(|s| s.op.is_grouping())
-            .map(|_| format!("source-{}", source.topic))
-    }
-
-    /// Names of the stores the steps of `steps` keep (and the table source's,
-    /// when they start at the first step), in the order tasks index them.
-    pub fn stores_of(&self, steps: std::ops::Range<usize>) -> Vec<String> {
-        let source = self.table_source_store().filter(|_| steps.start == 0);
-        source
-            .into_iter()
-            .chain(self.steps[steps].iter().filter_map(|s| match &s.op {
-                Op::ToTable { store } => Some(store.clone()),
-                op => op.aggregation().map(|a| a.store.clone()),
-            }))
+        self.sources
+            .iter()
+            .flat_map(|s| s.topics.names().iter().cloned())
             .collect()
+    }
+
+    /// The source reading `topic`: the one naming it, else the first whose
+    /// pattern matches it (internal topics never match a pattern).
+    pub fn source_of_topic(&self, topic: &str) -> Option<usize> {
+        if let Some(i) = self
+            .sources
+            .iter()
+            .position(|s| s.topics.names().iter().any(|t| t == topic))
+        {
+            return Some(i);
+        }
+        if self.writes(topic) {
+            return None;
+        }
+        self.sources
+            .iter()
+            .position(|s| s.topics.regex().is_some_and(|r| r.is_match(topic)))
+    }
+
+    /// Whether the application writes `topic`: a sink, a late or
+    /// dead-letter topic, or one of its internal topics (a pattern source
+    /// never reads these, or the pipeline would feed itself).
+    pub fn writes(&self, topic: &str) -> bool {
+        let internal = topic
+            .strip_prefix(&self.application_id)
+            .is_some_and(|rest| rest.starts_with('-'))
+            && (topic.ends_with("-repartition") || topic.ends_with("-changelog"));
+        let dead_letter = |p: &ErrorPolicy| matches!(p, ErrorPolicy::DeadLetter(t) if t == topic);
+        internal
+            || self
+                .sinks
+                .iter()
+                .any(|s| s.topic == topic || dead_letter(&s.on_error))
+            || self.sources.iter().any(|s| dead_letter(&s.on_error))
+            || self.steps.iter().any(|s| {
+                dead_letter(&s.on_error)
+                    || s.op
+                        .aggregation()
+                        .and_then(|a| a.late_topic.as_deref())
+                        .is_some_and(|t| t == topic)
+            })
     }
 
     /// Names of every store the topology keeps.
     pub fn stores(&self) -> Vec<String> {
-        self.stores_of(0..self.steps.len())
+        self.plan.stores.iter().map(|s| s.name.clone()).collect()
     }
 
     /// The changelog topic of a store.
     pub fn changelog_topic(&self, store: &str) -> String {
         format!("{}-{store}-changelog", self.application_id)
+    }
+
+    /// The name of a node.
+    pub fn node_name(&self, n: NodeId) -> &str {
+        match n {
+            NodeId::Source(i) => &self.sources[i].name,
+            NodeId::Step(k) => &self.steps[k].name,
+        }
+    }
+
+    /// A port as the spec writes it: `node` or `node.branch`.
+    pub fn port_name(&self, p: Port) -> String {
+        match (p.node, p.branch) {
+            (NodeId::Step(k), Some(b)) => {
+                format!("{}.{}", self.steps[k].name, self.steps[k].branches[b])
+            }
+            (n, _) => self.node_name(n).to_string(),
+        }
     }
 }
 
@@ -161,8 +206,10 @@ pub struct Step {
     pub interface: Interface,
     /// Settings passed to `init`.
     pub settings: Vec<(String, String)>,
-    /// Branch names (last step only); tag `i` of an output goes to branch `i`.
+    /// Branch names; an output with tag `i` goes to branch `i`.
     pub branches: Vec<String>,
+    /// The ports it reads (several: merged).
+    pub inputs: Vec<Port>,
     /// Memory and time limits.
     pub limits: Limits,
     /// Granted capabilities.
@@ -226,15 +273,26 @@ pub struct Grants {
 pub struct Sink {
     /// Topic name.
     pub topic: String,
-    /// The branch feeding it, or every output when none.
-    pub branch: Option<usize>,
+    /// The ports feeding it (several: merged).
+    pub inputs: Vec<Port>,
     /// What a record the broker or client refuses does.
     pub on_error: ErrorPolicy,
 }
 
-impl Sink {
-    /// Whether an output record routed to `branch` goes to this sink.
-    pub fn takes(&self, branch: u32) -> bool {
-        self.branch.is_none_or(|b| b as u32 == branch)
+/// A step for tests of the graph and the plan: `op` reading `inputs`.
+#[cfg(test)]
+pub(crate) fn test_step(name: &str, op: Op, inputs: &[NodeId]) -> Step {
+    Step {
+        name: name.into(),
+        op,
+        component: None,
+        interface: Interface::Processor,
+        settings: vec![],
+        branches: vec![],
+        inputs: inputs.iter().copied().map(Port::of).collect(),
+        limits: Limits::default(),
+        grants: Grants::default(),
+        on_error: ErrorPolicy::Fail,
+        line: 1,
     }
 }

@@ -138,17 +138,64 @@ pub enum TimestampSource {
     Field(String),
 }
 
-/// One input topic and how it is read.
+/// One source node: its topics and how they are read.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
-    /// Topic name.
-    pub topic: String,
+    /// Node name (steps and sinks read it by this name).
+    pub name: String,
+    /// The topics it reads.
+    pub topics: Topics,
     /// Read as a table (each record an upsert of its key) rather than a stream.
     pub table: bool,
     /// Event time of its records.
     pub timestamp: TimestampSource,
     /// What a record whose event time cannot be read does.
     pub on_error: super::ErrorPolicy,
+}
+
+/// The topics of a source.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Topics {
+    /// These topics.
+    Names(Vec<String>),
+    /// Every topic whose whole name matches this regular expression
+    /// (Kafka Streams' `stream(Pattern)`), internal topics excepted.
+    Pattern(String),
+}
+
+impl Topics {
+    /// The topic, when there is exactly one.
+    pub fn single(&self) -> Option<&str> {
+        match self {
+            Topics::Names(n) if n.len() == 1 => Some(&n[0]),
+            _ => None,
+        }
+    }
+
+    /// The named topics (none for a pattern).
+    pub fn names(&self) -> &[String] {
+        match self {
+            Topics::Names(n) => n,
+            Topics::Pattern(_) => &[],
+        }
+    }
+
+    /// The pattern, compiled to match whole topic names.
+    pub fn regex(&self) -> Option<regex::Regex> {
+        match self {
+            Topics::Pattern(p) => regex::Regex::new(&format!("^(?:{p})$")).ok(),
+            Topics::Names(_) => None,
+        }
+    }
+}
+
+impl std::fmt::Display for Topics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Topics::Names(n) => f.write_str(&n.join(", ")),
+            Topics::Pattern(p) => write!(f, "pattern {p}"),
+        }
+    }
 }
 
 /// Where and how state is kept.

@@ -1,157 +1,554 @@
-//! Cutting the chain into sub-topologies at repartition points.
+//! The physical plan: the validated graph cut into sub-topologies, each
+//! with its nodes in execution order, its stores and the topics it reads
+//! and writes. Tasks, workers, the test driver, restore and queries all
+//! read it; nothing else decides these facts.
 //!
 //! A grouping needs every record of a key in one task. Source records are
-//! partitioned by their key, so a `group_by_key` right after the sources (or
-//! after steps that keep keys) groups in place. A `group_by`, or a
-//! `group_by_key` after a step that may have changed keys, writes the records
-//! to `<application-id>-<step>-repartition`, keyed by the grouping key, and
-//! the rest of the chain reads them from there (Kafka Streams does the same).
+//! partitioned by their key, so a `group_by_key` that reads records whose
+//! keys no step changed groups in place. A `group_by`, or a `group_by_key`
+//! after a step that may have changed keys, writes its records to
+//! `<application-id>-<step>-repartition`, keyed by the grouping key, and
+//! the aggregations reading it run in the sub-topology that reads that
+//! topic. Sub-topologies are the connected parts of the graph once those
+//! edges are cut, as in Kafka Streams; they are numbered by their first
+//! node (sources, then steps, in spec order).
 
-use super::{Op, Step};
-use std::ops::Range;
+use super::graph::{self, NodeId, Port};
+use super::{Op, Sink, Source, Step, WindowKind};
 
-/// Where a sub-topology reads from.
+/// The physical plan of a topology.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Plan {
+    /// The sub-topologies, by id.
+    pub subtopologies: Vec<SubTopology>,
+    /// Every store, by stable id.
+    pub stores: Vec<StorePlan>,
+    /// Every repartition topic.
+    pub repartitions: Vec<Repartition>,
+    /// The sub-topology of each source.
+    pub source_sub: Vec<usize>,
+}
+
+/// A state store and who keeps it.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StorePlan {
+    /// Store name; its changelog is `<application-id>-<name>-changelog`.
+    pub name: String,
+    /// A window store (it has a time index too).
+    pub windowed: bool,
+    /// Read in key ranges (session and sliding windows).
+    pub scanned: bool,
+    /// The sub-topology whose tasks keep it.
+    pub sub: usize,
+}
+
+/// An internal topic between a grouping and its aggregations.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Repartition {
+    /// `<application-id>-<step>-repartition`.
+    pub topic: String,
+    /// The grouping step writing it.
+    pub step: usize,
+    /// The sub-topology writing it.
+    pub from: usize,
+    /// The sub-topology reading it.
+    pub to: usize,
+    /// Whether its records are a table's changes (old values travel in a header).
+    pub table: bool,
+}
+
+/// A topic a sub-topology's tasks read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SubInput {
-    /// The pipeline's source topics.
-    Sources,
-    /// An internal repartition topic.
-    Repartition(String),
+    /// The topics of a source.
+    Source(usize),
+    /// A repartition topic (index into [`Plan::repartitions`]).
+    Repartition(usize),
 }
 
-/// Where a sub-topology's outputs go.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SubOutput {
-    /// The pipeline's sinks.
-    Sinks,
-    /// An internal repartition topic (keyed by the grouping key).
-    Repartition(String),
-}
-
-/// A piece of the chain that runs as its own tasks.
+/// A part of the graph that runs as its own tasks, one per partition.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubTopology {
-    /// Position, from 0: tasks are named `<id>_<partition>`.
+    /// Its id: tasks are named `<id>_<partition>`.
     pub id: usize,
-    /// What it reads.
-    pub input: SubInput,
-    /// Its steps, as indices into the chain.
-    pub steps: Range<usize>,
-    /// Where its outputs go.
-    pub output: SubOutput,
+    /// What it reads, each with the node its records enter at.
+    pub inputs: Vec<(SubInput, usize)>,
+    /// Its nodes, each after the nodes it reads.
+    pub nodes: Vec<PlanNode>,
+    /// Its stores (ids into [`Plan::stores`]); a node's local store index
+    /// is a position in this list.
+    pub stores: Vec<usize>,
 }
 
-/// Cuts `steps` where a grouping needs a repartition.
-pub fn plan(application_id: &str, steps: &[Step]) -> Vec<SubTopology> {
-    let mut subs = Vec::new();
-    let mut start = 0;
-    let mut input = SubInput::Sources;
-    let mut keys_changed = false;
-    for (i, step) in steps.iter().enumerate() {
-        let cut = match &step.op {
-            Op::Process { keeps_key } => {
-                keys_changed |= !keeps_key;
+/// One node of a sub-topology.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlanNode {
+    /// What it does.
+    pub kind: NodeKind,
+    /// The ports it reads (several: merged).
+    pub inputs: Vec<LocalPort>,
+    /// Whether the records it reads are a table's changes (with old values).
+    pub table: bool,
+}
+
+/// A port within a sub-topology: a node's index and, for a branching
+/// step, the branch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct LocalPort {
+    /// Index into [`SubTopology::nodes`].
+    pub node: usize,
+    /// The branch, if the node branches.
+    pub branch: Option<usize>,
+}
+
+/// What a plan node does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NodeKind {
+    /// Records of a source enter here and pass on.
+    Source(usize),
+    /// A table source whose rows are kept in a store (a grouping reads it
+    /// and needs each row's old value).
+    TableSource {
+        /// The source.
+        source: usize,
+        /// Local store index.
+        store: usize,
+    },
+    /// Records of a repartition topic enter here and pass on.
+    RepartitionSource(usize),
+    /// A step of the spec.
+    Step {
+        /// The step.
+        step: usize,
+        /// Local index of its store, if it keeps one.
+        store: Option<usize>,
+    },
+    /// Records go to these sinks (indices into the topology's sinks).
+    ToSinks(Vec<usize>),
+    /// Records go to a repartition topic.
+    ToRepartition(usize),
+}
+
+impl SubTopology {
+    /// The node records of `input` enter at.
+    pub fn entry(&self, input: SubInput) -> Option<usize> {
+        self.inputs
+            .iter()
+            .find(|(i, _)| *i == input)
+            .map(|(_, n)| *n)
+    }
+}
+
+impl Plan {
+    /// The names of the stores of sub-topology `sub`, in local index order.
+    pub fn store_names(&self, sub: usize) -> Vec<String> {
+        self.subtopologies[sub]
+            .stores
+            .iter()
+            .map(|&s| self.stores[s].name.clone())
+            .collect()
+    }
+
+    /// The sub-topology keeping store `name`.
+    pub fn sub_of_store(&self, name: &str) -> Option<usize> {
+        self.stores.iter().find(|s| s.name == name).map(|s| s.sub)
+    }
+}
+
+/// Whether step `k` groups and writes a repartition topic, for each step.
+fn cuts(steps: &[Step], order: &[usize]) -> Vec<bool> {
+    let mut changed = vec![false; steps.len()];
+    let mut cut = vec![false; steps.len()];
+    for &k in order {
+        let input_changed = steps[k].inputs.iter().any(|p| match p.node {
+            NodeId::Step(j) => changed[j],
+            NodeId::Source(_) => false,
+        });
+        changed[k] = match &steps[k].op {
+            Op::Process { keeps_key } => !keeps_key || input_changed,
+            Op::GroupBy { .. } => {
+                cut[k] = true;
                 false
             }
-            Op::GroupBy { .. } => true,
-            Op::GroupByKey => keys_changed,
+            Op::GroupByKey => {
+                cut[k] = input_changed;
+                false
+            }
             // Aggregates and tables are keyed by their group: partitioned right.
-            Op::Count(_) | Op::Reduce(_) | Op::Aggregate(_) | Op::ToTable { .. } => {
-                keys_changed = false;
-                false
-            }
+            Op::Count(_) | Op::Reduce(_) | Op::Aggregate(_) | Op::ToTable { .. } => false,
         };
-        if cut {
-            let topic = format!("{application_id}-{}-repartition", step.name);
-            subs.push(SubTopology {
-                id: subs.len(),
-                input: std::mem::replace(&mut input, SubInput::Repartition(topic.clone())),
-                steps: start..i + 1,
-                output: SubOutput::Repartition(topic),
-            });
-            start = i + 1;
-            keys_changed = false;
+    }
+    cut
+}
+
+/// Union-find over the nodes (sources, then steps).
+struct Parts(Vec<usize>);
+
+impl Parts {
+    fn root(&mut self, mut i: usize) -> usize {
+        while self.0[i] != i {
+            self.0[i] = self.0[self.0[i]];
+            i = self.0[i];
+        }
+        i
+    }
+
+    fn join(&mut self, a: usize, b: usize) {
+        let (a, b) = (self.root(a), self.root(b));
+        // The smaller index is the root: a part's root is its first node.
+        if a < b {
+            self.0[b] = a;
+        } else {
+            self.0[a] = b;
         }
     }
-    subs.push(SubTopology {
-        id: subs.len(),
-        input,
-        steps: start..steps.len(),
-        output: SubOutput::Sinks,
-    });
-    subs
+}
+
+/// Plans a validated graph (no cycle, every input known).
+pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[Sink]) -> Plan {
+    let order = graph::step_order(steps).unwrap_or_else(|_| (0..steps.len()).collect());
+    let flows = graph::flows(sources, steps, &order);
+    let cut = cuts(steps, &order);
+    let ns = sources.len();
+    let ord = |n: NodeId| match n {
+        NodeId::Source(i) => i,
+        NodeId::Step(k) => ns + k,
+    };
+    let mut parts = Parts((0..ns + steps.len()).collect());
+    let mut group_readers: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
+    for (k, s) in steps.iter().enumerate() {
+        for p in &s.inputs {
+            match p.node {
+                NodeId::Step(g) if cut[g] => group_readers[g].push(k),
+                n => parts.join(ord(n), ns + k),
+            }
+        }
+    }
+    // The readers of one repartition topic run in one sub-topology.
+    for readers in &group_readers {
+        for w in readers.windows(2) {
+            parts.join(ns + w[0], ns + w[1]);
+        }
+    }
+    for s in sinks {
+        for w in s.inputs.windows(2) {
+            parts.join(ord(w[0].node), ord(w[1].node));
+        }
+    }
+    let mut roots: Vec<usize> = (0..ns + steps.len()).map(|i| parts.root(i)).collect();
+    let mut firsts: Vec<usize> = roots.clone();
+    firsts.sort_unstable();
+    firsts.dedup();
+    for r in &mut roots {
+        *r = firsts.binary_search(r).expect("a root");
+    }
+    let sub_of = |n: NodeId| roots[ord(n)];
+
+    let mut repartitions = Vec::new();
+    let mut repartition_of = vec![None; steps.len()];
+    for (g, readers) in group_readers.iter().enumerate() {
+        if !cut[g] {
+            continue;
+        }
+        repartition_of[g] = Some(repartitions.len());
+        repartitions.push(Repartition {
+            topic: format!("{application_id}-{}-repartition", steps[g].name),
+            step: g,
+            from: sub_of(NodeId::Step(g)),
+            to: readers.first().map_or(0, |&k| sub_of(NodeId::Step(k))),
+            table: flows[g].is_table(),
+        });
+    }
+
+    let mut subs: Vec<SubTopology> = (0..firsts.len())
+        .map(|id| SubTopology {
+            id,
+            inputs: Vec::new(),
+            nodes: Vec::new(),
+            stores: Vec::new(),
+        })
+        .collect();
+    let mut stores: Vec<StorePlan> = Vec::new();
+    // Local node index of each graph node, and of each repartition source.
+    let mut local = vec![usize::MAX; ns + steps.len()];
+    let mut rep_local = vec![usize::MAX; repartitions.len()];
+    let mut add_store = |sub: &mut SubTopology, name: &str, windowed: bool, scanned: bool| {
+        stores.push(StorePlan {
+            name: name.to_string(),
+            windowed,
+            scanned,
+            sub: sub.id,
+        });
+        sub.stores.push(stores.len() - 1);
+        sub.stores.len() - 1
+    };
+    let readers_of = |n: NodeId| {
+        steps
+            .iter()
+            .filter(move |s| s.inputs.iter().any(|p| p.node == n))
+    };
+    for (i, src) in sources.iter().enumerate() {
+        let sub = &mut subs[sub_of(NodeId::Source(i))];
+        let grouped = readers_of(NodeId::Source(i)).any(|s| s.op.is_grouping());
+        let kind = match src.topics.single() {
+            Some(topic) if src.table && grouped => NodeKind::TableSource {
+                source: i,
+                store: add_store(sub, &format!("source-{topic}"), false, false),
+            },
+            _ => NodeKind::Source(i),
+        };
+        local[i] = sub.nodes.len();
+        sub.inputs.push((SubInput::Source(i), sub.nodes.len()));
+        sub.nodes.push(PlanNode {
+            kind,
+            inputs: Vec::new(),
+            table: src.table,
+        });
+    }
+    let port_flow = |p: &Port| graph::port_flow(sources, &flows, *p);
+    for &k in &order {
+        let s = &steps[k];
+        let sub = &mut subs[sub_of(NodeId::Step(k))];
+        let mut inputs = Vec::new();
+        for p in &s.inputs {
+            let node = match p.node {
+                NodeId::Step(g) if cut[g] => {
+                    let r = repartition_of[g].expect("a cut grouping");
+                    if rep_local[r] == usize::MAX {
+                        rep_local[r] = sub.nodes.len();
+                        sub.inputs.push((SubInput::Repartition(r), sub.nodes.len()));
+                        sub.nodes.push(PlanNode {
+                            kind: NodeKind::RepartitionSource(r),
+                            inputs: Vec::new(),
+                            table: repartitions[r].table,
+                        });
+                    }
+                    rep_local[r]
+                }
+                n => local[ord(n)],
+            };
+            inputs.push(LocalPort {
+                node,
+                branch: p.branch,
+            });
+        }
+        let store = match &s.op {
+            Op::ToTable { store } => Some(add_store(sub, store, false, false)),
+            op => op.aggregation().map(|a| {
+                let windowed = a.window.is_some();
+                let scanned = a.window.is_some_and(|w| {
+                    matches!(
+                        w.kind,
+                        WindowKind::Sliding { .. } | WindowKind::Session { .. }
+                    )
+                });
+                add_store(sub, &a.store, windowed, scanned)
+            }),
+        };
+        let table = s.inputs.first().is_some_and(|p| port_flow(p).is_table());
+        local[ns + k] = sub.nodes.len();
+        sub.nodes.push(PlanNode {
+            kind: NodeKind::Step { step: k, store },
+            inputs,
+            table,
+        });
+        if let Some(r) = repartition_of[k] {
+            let from = sub.nodes.len() - 1;
+            sub.nodes.push(PlanNode {
+                kind: NodeKind::ToRepartition(r),
+                inputs: vec![LocalPort {
+                    node: from,
+                    branch: None,
+                }],
+                table,
+            });
+        }
+    }
+    // Sinks reading the same single port share one output node.
+    let mut done = vec![false; sinks.len()];
+    for (i, sink) in sinks.iter().enumerate() {
+        if done[i] || sink.inputs.is_empty() {
+            continue;
+        }
+        let mut group = vec![i];
+        if sink.inputs.len() == 1 {
+            for (j, other) in sinks.iter().enumerate().skip(i + 1) {
+                if other.inputs == sink.inputs {
+                    group.push(j);
+                }
+            }
+        }
+        for &j in &group {
+            done[j] = true;
+        }
+        let sub = &mut subs[sub_of(sink.inputs[0].node)];
+        let inputs = sink
+            .inputs
+            .iter()
+            .map(|p| LocalPort {
+                node: local[ord(p.node)],
+                branch: p.branch,
+            })
+            .collect();
+        sub.nodes.push(PlanNode {
+            kind: NodeKind::ToSinks(group),
+            inputs,
+            table: sink.inputs.iter().all(|p| port_flow(p).is_table()),
+        });
+    }
+    Plan {
+        source_sub: (0..ns).map(|i| sub_of(NodeId::Source(i))).collect(),
+        subtopologies: subs,
+        stores,
+        repartitions,
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::topology::{Aggregation, Emit, Grants, Interface, Limits};
+    use crate::topology::{Aggregation, Emit, ErrorPolicy, TimestampSource, Topics};
 
-    fn step(name: &str, op: Op) -> Step {
-        Step {
-            name: name.into(),
-            op,
-            component: None,
-            interface: Interface::Processor,
-            settings: vec![],
-            branches: vec![],
-            limits: Limits::default(),
-            grants: Grants::default(),
-            on_error: crate::topology::ErrorPolicy::Fail,
-            line: 1,
+    fn source(topic: &str, table: bool) -> Source {
+        Source {
+            name: topic.into(),
+            topics: Topics::Names(vec![topic.into()]),
+            table,
+            timestamp: TimestampSource::Record,
+            on_error: ErrorPolicy::Fail,
         }
     }
 
-    fn count() -> Op {
+    use crate::topology::test_step as step;
+
+    fn sink(from: NodeId) -> Sink {
+        Sink {
+            topic: "out".into(),
+            inputs: vec![Port::of(from)],
+            on_error: ErrorPolicy::Fail,
+        }
+    }
+
+    fn count(store: &str) -> Op {
         Op::Count(Aggregation {
-            store: "c".into(),
+            store: store.into(),
             window: None,
             emit: Emit::Update,
             late_topic: None,
         })
     }
 
+    use NodeId::{Source as So, Step as St};
+
     #[test]
     fn group_by_key_at_the_source_needs_no_repartition() {
-        let steps = [step("g", Op::GroupByKey), step("c", count())];
-        let p = plan("app", &steps);
-        assert_eq!(p.len(), 1);
-        assert_eq!(p[0].steps, 0..2);
-        assert_eq!(p[0].output, SubOutput::Sinks);
         let steps = [
-            step("m", Op::Process { keeps_key: true }),
-            step("g", Op::GroupByKey),
-            step("c", count()),
+            step("g", Op::GroupByKey, &[So(0)]),
+            step("c", count("c"), &[St(0)]),
         ];
-        assert_eq!(plan("app", &steps).len(), 1);
+        let p = plan("app", &[source("in", false)], &steps, &[sink(St(1))]);
+        assert_eq!(p.subtopologies.len(), 1);
+        assert!(p.repartitions.is_empty());
+        let kinds: Vec<_> = p.subtopologies[0].nodes.iter().map(|n| &n.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                &NodeKind::Source(0),
+                &NodeKind::Step {
+                    step: 0,
+                    store: None
+                },
+                &NodeKind::Step {
+                    step: 1,
+                    store: Some(0)
+                },
+                &NodeKind::ToSinks(vec![0]),
+            ]
+        );
+        let steps = [
+            step("m", Op::Process { keeps_key: true }, &[So(0)]),
+            step("g", Op::GroupByKey, &[St(0)]),
+            step("c", count("c"), &[St(1)]),
+        ];
+        let p = plan("app", &[source("in", false)], &steps, &[sink(St(2))]);
+        assert_eq!(p.subtopologies.len(), 1);
     }
 
     #[test]
     fn key_changes_and_group_by_cut_at_the_grouping() {
         let steps = [
-            step("split", Op::Process { keeps_key: false }),
-            step("g", Op::GroupByKey),
-            step("c", count()),
-            step("by-count", Op::GroupBy { field: None }),
-            step("c2", count()),
+            step("split", Op::Process { keeps_key: false }, &[So(0)]),
+            step("g", Op::GroupByKey, &[St(0)]),
+            step("c", count("c"), &[St(1)]),
+            step("by-count", Op::GroupBy { field: None }, &[St(2)]),
+            step("c2", count("c2"), &[St(3)]),
         ];
-        let p = plan("app", &steps);
-        assert_eq!(p.len(), 3);
-        assert_eq!(p[0].steps, 0..2);
+        let p = plan("app", &[source("in", false)], &steps, &[sink(St(4))]);
+        assert_eq!(p.subtopologies.len(), 3);
+        let topics: Vec<_> = p.repartitions.iter().map(|r| r.topic.as_str()).collect();
+        assert_eq!(topics, ["app-g-repartition", "app-by-count-repartition"]);
+        assert_eq!((p.repartitions[0].from, p.repartitions[0].to), (0, 1));
+        assert_eq!((p.repartitions[1].from, p.repartitions[1].to), (1, 2));
         assert_eq!(
-            p[0].output,
-            SubOutput::Repartition("app-g-repartition".into())
+            p.subtopologies[1].inputs,
+            [(SubInput::Repartition(0), 0)],
+            "the aggregation's sub-topology reads the repartition topic first"
         );
+        assert_eq!(p.store_names(1), ["c"]);
+        assert_eq!(p.store_names(2), ["c2"]);
+        assert_eq!(p.sub_of_store("c2"), Some(2));
+    }
+
+    #[test]
+    fn a_merge_of_a_source_and_a_repartitioned_aggregate_is_one_sub_topology() {
+        let steps = [
+            step("split", Op::Process { keeps_key: false }, &[So(0)]),
+            step("g", Op::GroupByKey, &[St(0)]),
+            step("c", count("c"), &[St(1)]),
+            step("both", Op::Process { keeps_key: true }, &[St(2), So(1)]),
+        ];
+        let sources = [source("a", false), source("b", false)];
+        let p = plan("app", &sources, &steps, &[sink(St(3))]);
+        assert_eq!(p.subtopologies.len(), 2);
+        assert_eq!(p.source_sub, [0, 1]);
         assert_eq!(
-            p[1].input,
-            SubInput::Repartition("app-g-repartition".into())
+            p.subtopologies[1].inputs.len(),
+            2,
+            "b and the repartition topic"
         );
-        assert_eq!(p[1].steps, 2..4);
-        assert_eq!(
-            p[1].output,
-            SubOutput::Repartition("app-by-count-repartition".into())
+    }
+
+    #[test]
+    fn disconnected_parts_are_sub_topologies_numbered_by_their_first_node() {
+        let steps = [
+            step("pb", Op::Process { keeps_key: true }, &[So(1)]),
+            step("pa", Op::Process { keeps_key: true }, &[So(0)]),
+        ];
+        let sources = [source("a", false), source("b", false)];
+        let sinks = [sink(St(1)), sink(St(0))];
+        let p = plan("app", &sources, &steps, &sinks);
+        assert_eq!(p.source_sub, [0, 1]);
+        assert_eq!(p.subtopologies[0].nodes.len(), 3, "a, pa, its sink");
+    }
+
+    #[test]
+    fn a_table_source_read_by_a_grouping_keeps_its_rows() {
+        let steps = [
+            step(
+                "g",
+                Op::GroupBy {
+                    field: Some("/r".into()),
+                },
+                &[So(0)],
+            ),
+            step("c", count("c"), &[St(0)]),
+        ];
+        let p = plan("app", &[source("acc", true)], &steps, &[sink(St(1))]);
+        assert_eq!(p.store_names(0), ["source-acc"]);
+        assert!(
+            p.repartitions[0].table,
+            "old values travel with the records"
         );
-        assert_eq!(p[2].steps, 4..5);
-        assert_eq!(p[2].output, SubOutput::Sinks);
+        assert!(p.subtopologies[1].nodes[1].table);
     }
 }

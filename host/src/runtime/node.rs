@@ -1,0 +1,155 @@
+//! The nodes a task runs, built from its sub-topology's plan.
+
+use crate::ops::aggregate::KvAggregate;
+use crate::ops::fold::Fold;
+use crate::ops::table::TableNode;
+use crate::ops::windows::WindowStep;
+use crate::ops::windows::session::SessionAggregate;
+use crate::ops::windows::sliding::SlidingAggregate;
+use crate::ops::windows::time::TimeWindowAggregate;
+use crate::topology::{Aggregation, NodeKind, Op, PlanNode, Topology, WindowKind};
+use std::sync::Arc;
+
+/// Where records leaving a task go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Destination {
+    /// These sinks (indices into the topology's sinks).
+    Sinks(Arc<[usize]>),
+    /// A repartition topic (index into the plan's repartitions).
+    Repartition(usize),
+}
+
+/// What one node of a task does.
+#[derive(Debug)]
+pub(super) enum Node {
+    /// Records pass on unchanged: a source, a repartition source, `group_by_key`.
+    Pass,
+    /// A processor operator; `branching` when its outputs carry branch tags.
+    Process { step: usize, branching: bool },
+    /// Re-key by a field.
+    GroupByField { pointer: String, table: bool },
+    /// Re-key with a processor operator.
+    GroupByOperator { step: usize },
+    /// A table (a table source with a store, or `to_table`).
+    Table(TableNode),
+    /// Aggregation without windows.
+    Aggregate(KvAggregate),
+    /// A windowed aggregation (and its late topic).
+    Windows(Box<dyn WindowStep>, Option<String>),
+    /// Records leave the task.
+    Out(Destination),
+}
+
+impl Node {
+    /// The node a plan node runs as.
+    pub(super) fn new(t: &Topology, p: &PlanNode, store_names: &[String]) -> Node {
+        match &p.kind {
+            NodeKind::Source(_) | NodeKind::RepartitionSource(_) => Node::Pass,
+            NodeKind::TableSource { store, .. } => Node::Table(TableNode {
+                name: store_names[*store].clone(),
+                store: *store,
+            }),
+            NodeKind::ToSinks(sinks) => Node::Out(Destination::Sinks(sinks.as_slice().into())),
+            NodeKind::ToRepartition(r) => Node::Out(Destination::Repartition(*r)),
+            NodeKind::Step { step, store } => {
+                let s = &t.steps[*step];
+                let store = || store.expect("the plan gives a stateful step a store");
+                match &s.op {
+                    Op::Process { .. } => Node::Process {
+                        step: *step,
+                        branching: !s.branches.is_empty(),
+                    },
+                    Op::GroupByKey => Node::Pass,
+                    Op::GroupBy { field: Some(f) } => Node::GroupByField {
+                        pointer: f.clone(),
+                        table: p.table,
+                    },
+                    Op::GroupBy { field: None } => Node::GroupByOperator { step: *step },
+                    Op::ToTable { .. } => Node::Table(TableNode {
+                        name: s.name.clone(),
+                        store: store(),
+                    }),
+                    op => {
+                        let a = op.aggregation().expect("an aggregation");
+                        let fold = match op {
+                            Op::Count(_) => Fold::Count,
+                            Op::Reduce(_) => Fold::Reduce,
+                            _ => Fold::Aggregate,
+                        };
+                        match a.window {
+                            None => Node::Aggregate(KvAggregate {
+                                name: s.name.clone(),
+                                step: *step,
+                                fold,
+                                store: store(),
+                                table: p.table,
+                            }),
+                            Some(_) => Node::Windows(
+                                window_step(&s.name, *step, fold, store(), a),
+                                a.late_topic.clone(),
+                            ),
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The node of a windowed aggregation.
+fn window_step(
+    name: &str,
+    step: usize,
+    fold: Fold,
+    store: usize,
+    a: &Aggregation,
+) -> Box<dyn WindowStep> {
+    let w = a.window.expect("windowed");
+    let ms = |d: std::time::Duration| d.as_millis() as i64;
+    let name = name.to_string();
+    match w.kind {
+        WindowKind::Tumbling { size } => Box::new(TimeWindowAggregate {
+            name,
+            step,
+            fold,
+            store,
+            size: ms(size),
+            advance: ms(size),
+            grace: ms(w.grace),
+            emit: a.emit,
+            stream_time: -1,
+        }),
+        WindowKind::Hopping { size, advance } => Box::new(TimeWindowAggregate {
+            name,
+            step,
+            fold,
+            store,
+            size: ms(size),
+            advance: ms(advance),
+            grace: ms(w.grace),
+            emit: a.emit,
+            stream_time: -1,
+        }),
+        WindowKind::Sliding { difference } => Box::new(SlidingAggregate {
+            name,
+            step,
+            fold,
+            store,
+            difference: ms(difference),
+            grace: ms(w.grace),
+            emit: a.emit,
+            stream_time: -1,
+            emitted_through: i64::MIN,
+        }),
+        WindowKind::Session { gap } => Box::new(SessionAggregate {
+            name,
+            step,
+            fold,
+            store,
+            gap: ms(gap),
+            grace: ms(w.grace),
+            emit: a.emit,
+            stream_time: -1,
+        }),
+    }
+}

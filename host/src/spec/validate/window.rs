@@ -1,0 +1,98 @@
+//! `window = { ... }` of an aggregation step.
+
+use super::Validator;
+use crate::spec::model::WindowSpec;
+use crate::topology::{Window, WindowKind};
+use crate::units::parse_duration;
+use toml::Spanned;
+
+impl Validator<'_> {
+    pub(super) fn window(
+        &mut self,
+        w: &Spanned<WindowSpec>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<Window> {
+        let ws = w.get_ref();
+        let mut ok = true;
+        let mut dur = |v: &mut Self, field: Option<&Spanned<String>>, name: &str, need: bool| {
+            let k = key(&format!("window.{name}"));
+            match field {
+                None if need => {
+                    v.err(
+                        w,
+                        k,
+                        format!("a {} window needs `{name}`", ws.kind.get_ref()),
+                    );
+                    ok = false;
+                    std::time::Duration::ZERO
+                }
+                None => std::time::Duration::ZERO,
+                Some(f) => match parse_duration(f.get_ref()) {
+                    Ok(d) if d.is_zero() && name != "grace" => {
+                        v.err(f, k, "must be more than zero");
+                        ok = false;
+                        d
+                    }
+                    Ok(d) => d,
+                    Err(e) => {
+                        v.err(f, k, e);
+                        ok = false;
+                        std::time::Duration::ZERO
+                    }
+                },
+            }
+        };
+        let kind_name = ws.kind.get_ref().as_str();
+        let fields: &[&str] = match kind_name {
+            "tumbling" => &["size"],
+            "hopping" => &["size", "advance"],
+            "sliding" => &["difference"],
+            "session" => &["gap"],
+            other => {
+                self.err(
+                    &ws.kind,
+                    key("window.kind"),
+                    format!("{other:?}: expected tumbling, hopping, sliding or session"),
+                );
+                return None;
+            }
+        };
+        for (name, f) in [
+            ("size", &ws.size),
+            ("advance", &ws.advance),
+            ("difference", &ws.difference),
+            ("gap", &ws.gap),
+        ] {
+            if let Some(f) = f
+                && !fields.contains(&name)
+            {
+                self.err(f, key(&format!("window.{name}")), format!("`{name}` does not apply to a {kind_name} window (it takes {fields:?} and grace)"));
+            }
+        }
+        let grace = dur(self, ws.grace.as_ref(), "grace", false);
+        let kind = match kind_name {
+            "tumbling" => WindowKind::Tumbling {
+                size: dur(self, ws.size.as_ref(), "size", true),
+            },
+            "hopping" => {
+                let size = dur(self, ws.size.as_ref(), "size", true);
+                let advance = dur(self, ws.advance.as_ref(), "advance", true);
+                if advance > size {
+                    self.err(
+                        w,
+                        key("window.advance"),
+                        "must not exceed `size` (windows would leave gaps)",
+                    );
+                }
+                WindowKind::Hopping { size, advance }
+            }
+            "sliding" => WindowKind::Sliding {
+                difference: dur(self, ws.difference.as_ref(), "difference", true),
+            },
+            _ => WindowKind::Session {
+                gap: dur(self, ws.gap.as_ref(), "gap", true),
+            },
+        };
+        ok.then_some(Window { kind, grace })
+    }
+}
