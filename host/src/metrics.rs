@@ -153,6 +153,8 @@ pub struct Metrics {
     pub restored_records: Family<TaskLabels, Counter>,
     /// Changelog records still to restore per task (0 when done).
     pub restore_remaining: Family<TaskLabels, Gauge>,
+    /// Worker threads that stopped on a panic (eddy then stops).
+    pub workers_failed: Counter,
 }
 
 impl Metrics {
@@ -179,6 +181,7 @@ impl Metrics {
             store_bytes: Family::default(),
             restored_records: Family::default(),
             restore_remaining: Family::default(),
+            workers_failed: Counter::default(),
             registry: Registry::default(),
         };
         r.register(
@@ -255,6 +258,11 @@ impl Metrics {
             "operator_version",
             "1 for the running version of each operator",
             m.operator_version.clone(),
+        );
+        r.register(
+            "workers_failed",
+            "Worker threads that stopped on a panic",
+            m.workers_failed.clone(),
         );
         r.register(
             "operator_reloads",

@@ -205,6 +205,20 @@ impl Instance {
         s.broken.insert(id, why.to_string());
     }
 
+    /// Records that worker `w` of `workers` stopped: its tasks are broken.
+    pub fn worker_failed(&self, w: usize, workers: usize, why: &str) {
+        let mut s = self.status.lock().expect("not poisoned");
+        let ids: Vec<TaskId> = s
+            .assigned
+            .iter()
+            .copied()
+            .filter(|id| super::worker::worker_of(*id, workers) == w)
+            .collect();
+        for id in ids {
+            s.broken.insert(id, format!("worker {w} stopped: {why}"));
+        }
+    }
+
     /// Whether the instance is ready, and what it waits for.
     pub fn readiness(&self) -> Readiness {
         self.status.lock().expect("not poisoned").readiness()

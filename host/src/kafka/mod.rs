@@ -3,7 +3,6 @@
 
 mod config;
 pub mod instance;
-mod ledger;
 pub mod partitioner;
 pub mod reset;
 pub mod restore;
@@ -13,4 +12,19 @@ pub mod topics;
 mod worker;
 
 pub use config::{consumer_config, producer_config};
+
+use crate::runtime::ticket::{BatchTicket, InFlight};
+
+/// A share of a batch's work travels with each produced record as the
+/// producer's delivery opaque: the delivery report completes it.
+impl rdkafka::util::IntoOpaque for InFlight {
+    fn into_ptr(self) -> *mut std::ffi::c_void {
+        self.into_raw().cast_mut().cast()
+    }
+
+    unsafe fn from_ptr(p: *mut std::ffi::c_void) -> Self {
+        // SAFETY: rdkafka hands back, once, a pointer `into_ptr` made.
+        unsafe { InFlight::from_raw(p.cast_const().cast::<BatchTicket>()) }
+    }
+}
 pub use run::{RunError, run};

@@ -14,17 +14,21 @@
 //! An operator failure stops only its partition: it is paused, the error
 //! names the operator, topic, partition and offset, and nothing past the
 //! failed batch is committed.
+//! A worker thread that panics (a bug in eddy) fails the batches it held
+//! and is sent, so nothing past them is committed; eddy then stops as on
+//! SIGTERM and `run` returns the panic as an error.
 
 use super::config::{consumer_config, producer_config};
 use super::instance::Instance;
-use super::ledger::{BatchTicket, PartitionLedger};
 use super::topics;
 use super::worker::{
     self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, TaskId, Work, worker_of,
 };
 use crate::reload::Reloader;
 use crate::runtime::Chain;
-use crate::runtime::source_headers;
+use crate::runtime::dead_letter::{DeadLetter, Parts, unreadable_why};
+use crate::runtime::ticket::{BatchTicket, InFlight, PartitionLedger};
+use crate::time::extract::TimestampError;
 use crate::time::extract::extract;
 use crate::topology::{ErrorPolicy, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
@@ -73,6 +77,16 @@ pub enum RunError {
     /// A Kafka client error.
     #[error("Kafka: {0}")]
     Kafka(#[from] KafkaError),
+    /// A worker thread stopped on a bug; its tasks could commit nothing more.
+    #[error(
+        "worker {worker} stopped: {why}. eddy stopped too (what was delivered is committed); restart it to resume from the last committed offsets, and report the bug"
+    )]
+    WorkerFailed {
+        /// The worker.
+        worker: usize,
+        /// The panic's message.
+        why: String,
+    },
 }
 
 /// An input partition: (index into the consumed topics, partition).
@@ -88,7 +102,7 @@ struct Pending {
     /// skipped or dead-lettered at the source are passed too).
     next: Option<i64>,
     /// Records whose event time could not be read, for a dead-letter topic.
-    dead: Vec<DeadRecord>,
+    dead: Vec<DeadLetter>,
 }
 
 impl Pending {
@@ -107,17 +121,6 @@ impl Pending {
         self.next = None;
         self.dead.clear();
     }
-}
-
-/// A source record bound for a dead-letter topic.
-struct DeadRecord {
-    topic: String,
-    key: Option<Vec<u8>>,
-    value: Option<Vec<u8>>,
-    timestamp: i64,
-    headers: Vec<(String, Option<Vec<u8>>)>,
-    /// (name, value) headers saying what went wrong and where.
-    about: Vec<(&'static str, String)>,
 }
 
 /// How long a revoked partition may take to finish its in-flight batches.
@@ -220,13 +223,20 @@ impl ConsumerContext for Ctx {
         let deadline = Instant::now() + REVOKE_DRAIN;
         loop {
             let mut s = self.shared.lock().expect("not poisoned");
-            let busy = tasks.iter().any(|t| {
+            // The oldest batch still in flight of a task that can finish
+            // (a failed batch never does).
+            let mut in_flight = None;
+            for t in &tasks {
                 let failed = s.failed.contains(t);
-                s.ledgers.get_mut(t).is_some_and(|l| {
-                    let _ = l.advance();
-                    !failed && !l.idle()
-                })
-            });
+                if let Some(l) = s.ledgers.get_mut(t)
+                    && l.advance().is_ok()
+                    && !failed
+                    && in_flight.is_none()
+                {
+                    in_flight = l.oldest().cloned();
+                }
+            }
+            let busy = in_flight.is_some();
             if !busy || Instant::now() > deadline {
                 if busy {
                     tracing::warn!(
@@ -267,7 +277,10 @@ impl ConsumerContext for Ctx {
                 return;
             }
             drop(s);
-            std::thread::sleep(Duration::from_millis(5));
+            // Woken when that batch completes or fails, or at the deadline.
+            if let Some(batch) = in_flight {
+                let _ = batch.wait(deadline);
+            }
         }
     }
 }
@@ -288,17 +301,18 @@ pub struct Delivery {
     /// Sinks that skip or dead-letter refused records, by topic.
     sinks: HashMap<String, ErrorPolicy>,
     metrics: Arc<crate::metrics::Metrics>,
-    /// Refused records to dead-letter, with their batch's ticket (kept
-    /// open for them); a thread of their own sends them.
-    dead: Sender<(Arc<BatchTicket>, DeadRecord)>,
+    /// Refused records to dead-letter, each with a share of its batch's
+    /// work; a thread of their own sends them.
+    dead: Sender<Letter>,
 }
 
 impl ClientContext for Delivery {}
 
 impl ProducerContext for Delivery {
-    type DeliveryOpaque = Arc<BatchTicket>;
+    type DeliveryOpaque = InFlight;
 
-    fn delivery(&self, result: &DeliveryResult<'_>, ticket: Arc<BatchTicket>) {
+    /// Completes the record's share of its batch when `held` drops.
+    fn delivery(&self, result: &DeliveryResult<'_>, held: InFlight) {
         match result {
             Err((e, m)) => {
                 let why = format!("producing to {} failed: {e}", m.topic());
@@ -307,7 +321,7 @@ impl ProducerContext for Delivery {
                     .get(m.topic())
                     .filter(|_| worker::record_refused(e));
                 match policy {
-                    None | Some(ErrorPolicy::Fail) => ticket.fail(why),
+                    None | Some(ErrorPolicy::Fail) => held.ticket().fail(why),
                     Some(ErrorPolicy::Skip) => {
                         tracing::warn!("skipped a record: {why}");
                         self.count(m.topic(), "skip");
@@ -315,31 +329,20 @@ impl ProducerContext for Delivery {
                     Some(ErrorPolicy::DeadLetter(topic)) => {
                         tracing::warn!("dead-lettered a record to {topic}: {why}");
                         self.count(m.topic(), "dead-letter");
-                        let mut about = vec![
-                            ("eddy.error", why.clone()),
-                            ("eddy.error.kind", "production".to_string()),
-                            ("eddy.sink.topic", m.topic().to_string()),
-                        ];
-                        let value = if worker::too_large(e) {
-                            let size = m.payload().map_or(0, <[u8]>::len);
-                            about.push(("eddy.value.size", size.to_string()));
-                            None
-                        } else {
-                            m.payload().map(<[u8]>::to_vec)
-                        };
                         let headers = owned_headers(m);
-                        ticket.add();
-                        let d = DeadRecord {
-                            topic: topic.clone(),
-                            key: m.key().map(<[u8]>::to_vec),
-                            value,
-                            timestamp: m.timestamp().to_millis().unwrap_or(0),
-                            headers,
-                            about,
-                        };
-                        if self.dead.send((ticket.clone(), d)).is_err() {
-                            ticket.fail(why);
-                            ticket.done();
+                        let d = DeadLetter::refused(
+                            topic,
+                            m.topic(),
+                            parts(m, &headers),
+                            &why,
+                            worker::too_large(e),
+                            None,
+                        );
+                        // The dead letter's own share; back here (and
+                        // dropped) when the thread is gone.
+                        if let Err(e) = self.dead.send(Letter::Send(held.hold(), d)) {
+                            held.ticket().fail(why);
+                            drop(e);
                         }
                     }
                 }
@@ -353,7 +356,6 @@ impl ProducerContext for Delivery {
             }
             Ok(_) => {}
         }
-        ticket.done();
     }
 }
 
@@ -447,7 +449,8 @@ pub fn run(
     let internal = topics::internal_topics(t);
     let changelog_offsets: ChangelogOffsets = Arc::default();
     let metrics = crate::metrics::Metrics::new();
-    let (dead_tx, dead_rx) = unbounded::<(Arc<BatchTicket>, DeadRecord)>();
+    let (dead_tx, dead_rx) = unbounded::<Letter>();
+    let letters = dead_tx.clone();
     let producer: ThreadedProducer<Delivery> =
         producer_config(t).create_with_context(Delivery {
             changelogs: internal
@@ -481,7 +484,7 @@ pub fn run(
     consumer.subscribe(&consumed)?;
 
     let producer = Arc::new(producer);
-    spawn_dead_letters(Arc::downgrade(&producer), dead_rx.clone());
+    spawn_dead_letters(Arc::downgrade(&producer), dead_rx);
     let advertised = admin.as_ref().map(|a| a.advertised().to_string());
     let first_inputs = (0..t.plan.subtopologies.len())
         .map(|sub| {
@@ -500,6 +503,7 @@ pub fn run(
     ));
     let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
+    let (died_tx, died_rx) = unbounded::<(usize, String)>();
     let worker_shared = Arc::new(worker::Shared {
         metrics: metrics.clone(),
         t: t.clone(),
@@ -519,12 +523,15 @@ pub fn run(
         let (tx, rx) = bounded::<Msg>(4);
         senders.push(tx);
         let chain = Chain::new(&ops)?.with_metrics(metrics.clone());
+        let died_tx = died_tx.clone();
         let swaps = swap_receivers.next().expect("one per worker");
         let ws = worker_shared.clone();
         workers.push(
             std::thread::Builder::new()
                 .name(format!("eddy-worker-{w}"))
-                .spawn(move || worker::worker(&rx, swaps, chain, &ws))
+                .spawn(move || {
+                    worker::guarded(w, &rx, &died_tx, || worker::worker(&rx, swaps, chain, &ws));
+                })
                 .expect("spawn worker"),
         );
     }
@@ -553,6 +560,7 @@ pub fn run(
     let mut pending: HashMap<Task, Pending> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut last_poll_error = None::<Instant>;
+    let mut failure = None;
     while !shutdown.load(Ordering::Relaxed) {
         let mut count = 0;
         while count < t.runtime.batch_size {
@@ -585,15 +593,11 @@ pub fn run(
                             match extract(&t.sources[src].timestamp, kafka_ts, m.payload()) {
                                 Ok(ts) => ts,
                                 Err(e) => {
-                                    let why = format!(
-                                        "record at offset {} of {}-{} has no event time: {e}",
-                                        m.offset(),
-                                        m.topic(),
-                                        m.partition()
-                                    );
                                     let policy = &t.sources[src].on_error;
                                     let p = pending.entry(task).or_insert_with(Pending::new);
-                                    if !unreadable(&m, policy, &why, p, &metrics) {
+                                    if !unreadable(&m, policy, &e, p, &metrics) {
+                                        let at = (m.topic(), m.partition(), m.offset());
+                                        let why = unreadable_why(&e, at);
                                         fail_task(&consumer, &shared, &inputs, task, &why);
                                     }
                                     continue;
@@ -641,6 +645,13 @@ pub fn run(
         while let Ok((task, why)) = fail_rx.try_recv() {
             fail_task(&consumer, &shared, &inputs, task, &why);
         }
+        if let Ok((worker, why)) = died_rx.try_recv() {
+            tracing::error!("worker {worker} stopped: {why}; stopping eddy");
+            metrics.workers_failed.inc();
+            instance.worker_failed(worker, t.runtime.workers, &why);
+            failure = Some(RunError::WorkerFailed { worker, why });
+            break;
+        }
         if last_commit.elapsed() >= t.runtime.commit_interval {
             if stateful {
                 flush_workers(&senders);
@@ -671,17 +682,17 @@ pub fn run(
     if let Err(e) = producer.flush(Duration::from_secs(30)) {
         tracing::warn!("flushing outputs: {e}");
     }
-    // Dead letters of records refused during that flush (bounded: what
-    // is not sent keeps its offset uncommitted).
-    let until = Instant::now() + Duration::from_secs(5);
-    if !dead_rx.is_empty() {
-        while !dead_rx.is_empty() && Instant::now() < until {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        if let Err(e) = producer.flush(Duration::from_secs(30)) {
-            tracing::warn!("flushing dead letters: {e}");
-        }
+    // Dead letters of records refused during that flush: once the
+    // dead-letter thread has handed them all over, flush again (bounded:
+    // what is not sent keeps its offset uncommitted).
+    let (handed, all_handed) = bounded(1);
+    if letters.send(Letter::Flush(handed)).is_ok()
+        && all_handed.recv_timeout(Duration::from_secs(5)).is_ok()
+        && let Err(e) = producer.flush(Duration::from_secs(30))
+    {
+        tracing::warn!("flushing dead letters: {e}");
     }
+    drop(letters);
     while let Ok((task, why)) = fail_rx.try_recv() {
         fail_task(&consumer, &shared, &inputs, task, &why);
     }
@@ -689,7 +700,7 @@ pub fn run(
     consumer.unsubscribe();
     drop(consumer); // closes the consumer: leaves the group
     tracing::info!("stopped");
-    Ok(())
+    failure.map_or(Ok(()), Err)
 }
 
 /// Sets the lag gauge of each assigned partition: the high watermark the
@@ -754,15 +765,30 @@ fn owned_headers(m: &rdkafka::message::BorrowedMessage<'_>) -> Vec<(String, Opti
         .unwrap_or_default()
 }
 
+/// A message's parts, its headers given owned.
+fn parts<'m>(
+    m: &'m rdkafka::message::BorrowedMessage<'_>,
+    headers: &'m [(String, Option<Vec<u8>>)],
+) -> Parts<'m> {
+    Parts {
+        key: m.key(),
+        value: m.payload(),
+        timestamp: m.timestamp().to_millis().unwrap_or(0),
+        headers,
+    }
+}
+
 /// Applies a source's error policy to a record whose event time cannot be
 /// read: false when the policy is to fail.
 fn unreadable(
     m: &rdkafka::message::BorrowedMessage<'_>,
     policy: &ErrorPolicy,
-    why: &str,
+    error: &TimestampError,
     p: &mut Pending,
     metrics: &crate::metrics::Metrics,
 ) -> bool {
+    let at = (m.topic(), m.partition(), m.offset());
+    let why = unreadable_why(error, at);
     let name = match policy {
         ErrorPolicy::Fail => return false,
         ErrorPolicy::Skip => {
@@ -772,20 +798,8 @@ fn unreadable(
         ErrorPolicy::DeadLetter(topic) => {
             tracing::warn!("dead-lettered a record to {topic}: {why}");
             let headers = owned_headers(m);
-            p.dead.push(DeadRecord {
-                topic: topic.clone(),
-                key: m.key().map(<[u8]>::to_vec),
-                value: m.payload().map(<[u8]>::to_vec),
-                timestamp: m.timestamp().to_millis().unwrap_or(0),
-                headers,
-                about: [
-                    ("eddy.error", why.to_string()),
-                    ("eddy.error.kind", "deserialization".to_string()),
-                ]
-                .into_iter()
-                .chain(source_headers((m.topic(), m.partition(), m.offset())))
-                .collect(),
-            });
+            p.dead
+                .push(DeadLetter::unreadable(topic, parts(m, &headers), error, at));
             "dead-letter"
         }
     };
@@ -800,32 +814,36 @@ fn unreadable(
     true
 }
 
+/// What the dead-letter thread is asked to do.
+enum Letter {
+    /// Send a dead letter, completing the share when it is delivered.
+    Send(InFlight, DeadLetter),
+    /// Answer once everything asked before is handed to the producer.
+    Flush(Sender<()>),
+}
+
 /// Sends the dead letters of sink records the broker refused, from a thread
 /// of its own: neither the delivery callback (which must not block) nor the
-/// poll loop (which may be waiting for those very tickets) can.
+/// poll loop (which may be waiting for those very tickets) can. It ends
+/// when the producer (whose callback holds the other end) is gone.
 fn spawn_dead_letters(
     producer: std::sync::Weak<ThreadedProducer<Delivery>>,
-    letters: crossbeam_channel::Receiver<(Arc<BatchTicket>, DeadRecord)>,
+    letters: crossbeam_channel::Receiver<Letter>,
 ) {
     let spawned = std::thread::Builder::new()
         .name("eddy-dead-letters".into())
         .spawn(move || {
-            loop {
-                match letters.recv_timeout(Duration::from_millis(200)) {
-                    Ok((ticket, d)) => match producer.upgrade() {
-                        Some(p) => send_dead(&p, &ticket, &d),
-                        None => {
-                            ticket.fail(format!("dead letter to {} not sent: stopping", d.topic));
-                            ticket.done();
-                            return;
-                        }
+            while let Ok(letter) = letters.recv() {
+                match letter {
+                    Letter::Send(held, d) => match producer.upgrade() {
+                        Some(p) => send_dead(&p, held, &d),
+                        None => held
+                            .ticket()
+                            .fail(format!("dead letter to {} not sent: stopping", d.topic)),
                     },
-                    Err(crossbeam_channel::RecvTimeoutError::Timeout) => {
-                        if producer.strong_count() == 0 {
-                            return;
-                        }
+                    Letter::Flush(done) => {
+                        let _ = done.send(());
                     }
-                    Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
                 }
             }
         });
@@ -834,27 +852,25 @@ fn spawn_dead_letters(
     }
 }
 
-/// Sends a dead letter under `ticket` (which counts it already).
-fn send_dead(producer: &ThreadedProducer<Delivery>, ticket: &Arc<BatchTicket>, d: &DeadRecord) {
-    let mut h = OwnedHeaders::new_with_capacity(d.headers.len() + d.about.len());
+/// Sends a dead letter as the share `held` of its batch.
+pub(super) fn send_dead(producer: &ThreadedProducer<Delivery>, held: InFlight, d: &DeadLetter) {
+    let mut h = OwnedHeaders::new_with_capacity(d.headers.len());
     for (name, value) in &d.headers {
         h = h.insert(Header {
             key: name,
             value: value.as_deref(),
         });
     }
-    let h = worker::add_about(h, &d.about);
-    let mut rec =
-        BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(&d.topic, ticket.clone())
-            .timestamp(d.timestamp)
-            .headers(h);
+    let mut rec = BaseRecord::<[u8], [u8], InFlight>::with_opaque_to(&d.topic, held)
+        .timestamp(d.timestamp)
+        .headers(h);
     if let Some(k) = &d.key {
         rec = rec.key(k);
     }
     if let Some(v) = &d.value {
         rec = rec.payload(v);
     }
-    worker::send_with_retry(producer, ticket, &d.topic, rec);
+    worker::send_with_retry(producer, &d.topic, rec);
 }
 
 /// Hands every pending batch to its task's worker, and sends the dead
@@ -876,16 +892,16 @@ fn dispatch(
             p.clear();
             continue;
         }
-        let ticket = BatchTicket::new(next);
-        s.ledgers.entry(*task).or_default().push(ticket.clone());
+        let (ticket, processing) = BatchTicket::new(next);
+        s.ledgers.entry(*task).or_default().push(ticket);
         drop(s);
         for d in p.dead.drain(..) {
-            ticket.add();
-            send_dead(producer, &ticket, &d);
+            send_dead(producer, processing.hold(), &d);
         }
         p.next = None;
         if p.offsets.is_empty() {
-            ticket.done(); // nothing to process: only skipped or dead-lettered records
+            // Nothing to process: only skipped or dead-lettered records.
+            drop(processing);
             continue;
         }
         let work = Work {
@@ -893,7 +909,7 @@ fn dispatch(
             partition: task.1,
             batch: p.batch.finish().to_vec(),
             offsets: std::mem::take(&mut p.offsets),
-            ticket,
+            ticket: processing,
         };
         p.batch.clear();
         // Every input partition of one task goes to the same worker.

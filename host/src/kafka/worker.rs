@@ -11,7 +11,6 @@
 //! same for the revoked tasks, then closes their stores.
 
 use super::instance::{Instance, StoreQuery, WorkerAnswer};
-use super::ledger::BatchTicket;
 use super::restore;
 pub use super::topics::Input;
 use crate::metrics::Metrics;
@@ -19,11 +18,13 @@ use crate::ops::Records;
 use crate::reload::Swap;
 use crate::runtime::Chain;
 use crate::runtime::Destination;
+use crate::runtime::dead_letter::{DeadLetter, Parts, batch_headers};
 use crate::runtime::task::{TaskOutput, TaskPipeline};
+use crate::runtime::ticket::{BatchTicket, InFlight};
 use crate::state::Checkpoint;
 use crate::topology::{ErrorPolicy, Sink, Topology};
 use crossbeam_channel::{Receiver, Sender};
-use eddy_batch::{BatchView, RecordRef};
+use eddy_batch::RecordRef;
 use rdkafka::ClientConfig;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
@@ -49,8 +50,9 @@ pub struct Work {
     pub batch: Vec<u8>,
     /// The offset of each record.
     pub offsets: Vec<i64>,
-    /// Tracks the batch's outputs.
-    pub ticket: Arc<BatchTicket>,
+    /// The batch's processing share of its ticket: its outputs take shares
+    /// of their own, so the offsets commit once all are acknowledged.
+    pub ticket: InFlight,
 }
 
 /// What the poll loop sends a worker.
@@ -66,6 +68,38 @@ pub enum Msg {
     Open(Vec<TaskId>),
     /// Read a store of the open tasks.
     Query(Arc<StoreQuery>, Sender<WorkerAnswer>),
+}
+
+/// Runs worker `w`'s loop `body`. If it panics (a bug in eddy: operator
+/// failures never panic), says so on `died`, then fails every batch it is
+/// still sent until its channel closes, so no offset past them is ever
+/// committed, and answers commits and queries at once so nothing waits
+/// for it.
+pub fn guarded(w: usize, rx: &Receiver<Msg>, died: &Sender<(usize, String)>, body: impl FnOnce()) {
+    let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(body)) else {
+        return;
+    };
+    let why = panic
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_string())
+        .or_else(|| panic.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "a panic".into());
+    let _ = died.send((w, why.clone()));
+    for msg in rx.iter() {
+        match msg {
+            Msg::Work(work) => work
+                .ticket
+                .ticket()
+                .fail(format!("worker {w} stopped: {why}")),
+            Msg::Commit(reply) | Msg::Close(_, reply) => {
+                let _ = reply.send(());
+            }
+            Msg::Query(_, reply) => {
+                let _ = reply.send(Vec::new());
+            }
+            Msg::Open(_) => {}
+        }
+    }
 }
 
 /// The worker a task runs on: always the same one.
@@ -203,18 +237,18 @@ fn run_batch(
         partition,
         batch,
         offsets,
-        ticket,
+        ticket: processing,
     } = work;
     let topic = &s.inputs[input].topic;
     let fail = |failed: &mut HashSet<(usize, i32)>, why: String| {
         failed.insert((input, partition));
-        ticket.fail(why.clone());
-        ticket.done();
+        processing.ticket().fail(why.clone());
         let _ = s.fail.send(((input, partition), why));
     };
     if failed.contains(&(input, partition)) {
-        ticket.fail("an earlier batch of this partition failed".into());
-        ticket.done();
+        processing
+            .ticket()
+            .fail("an earlier batch of this partition failed".into());
         return;
     }
     let id = (s.inputs[input].sub, partition);
@@ -238,21 +272,22 @@ fn run_batch(
     match processed {
         Ok(out) => {
             let source = Some((topic.as_str(), partition, &offsets[..]));
-            produce(&out, task, id, &ticket, s, source);
-            reject(&out, chain, source, &ticket, s);
+            produce(&out, task, id, &processing, s, source);
+            reject(&out, chain, source, &processing, s);
         }
         Err(e) => {
             let at = match e.input_index() {
                 Some(i) => format!("offset {}", offsets[i as usize]),
                 None => format!("offsets {}..={}", offsets[0], offsets[offsets.len() - 1]),
             };
-            return fail(
+            fail(
                 failed,
                 format!("{e}, on topic {topic}, partition {partition}, {at}"),
             );
         }
     }
-    ticket.done(); // processing finished; outputs may still be in flight
+    // `processing` drops here: processing finished, outputs may still be
+    // in flight.
 }
 
 /// Opens a task's stores and restores them from their changelogs.
@@ -356,35 +391,26 @@ fn commit(
             );
             task.reported = d;
         }
-        let ticket = BatchTicket::new(0);
+        let (ticket, processing) = BatchTicket::new(0);
         match task.pipeline.flush(chain) {
             Ok(out) => {
-                produce(&out, task, *id, &ticket, s, None);
-                reject(&out, chain, None, &ticket, s);
+                produce(&out, task, *id, &processing, s, None);
+                reject(&out, chain, None, &processing, s);
             }
             Err(e) => ticket.fail(format!("flushing task {}: {e}", name(*id))),
         }
-        ticket.done();
+        drop(processing);
         tickets.push((*id, ticket));
     }
     // Checkpoints may only cover what the broker has.
     let deadline = Instant::now() + Duration::from_secs(60);
     for (id, ticket) in &tickets {
-        loop {
-            match ticket.finished() {
-                Ok(true) => break,
-                Ok(false) if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(2));
-                }
-                Ok(false) => {
-                    tracing::warn!(task = %name(*id), "changelog writes not acknowledged within 60s; not checkpointing");
-                    break;
-                }
-                Err(why) => {
-                    tracing::error!(task = %name(*id), "{why}");
-                    break;
-                }
+        match ticket.wait(deadline) {
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(task = %name(*id), "changelog writes not acknowledged within 60s; not checkpointing");
             }
+            Err(why) => tracing::error!(task = %name(*id), "{why}"),
         }
     }
     for (id, ticket) in tickets {
@@ -431,13 +457,13 @@ fn commit(
     }
 }
 
-/// Produces a task's output with `ticket`; `source` (topic, partition,
+/// Produces a task's output, each record a share of `held`'s batch; `source` (topic, partition,
 /// offsets of the batch's records) names where a refused record came from.
 fn produce(
     out: &TaskOutput,
     task: &Task,
     id: TaskId,
-    ticket: &Arc<BatchTicket>,
+    held: &InFlight,
     s: &Shared,
     source: Option<(&str, i32, &[i64])>,
 ) {
@@ -453,7 +479,7 @@ fn produce(
                         Some((topic, partition, offset))
                     });
                     for &k in sinks.iter() {
-                        send_to_sink(s, ticket, &s.t.sinks[k], &r, from);
+                        send_to_sink(s, held, &s.t.sinks[k], &r, from);
                     }
                 }
                 for &k in sinks.iter() {
@@ -467,7 +493,7 @@ fn produce(
             Destination::Repartition(r) => {
                 let topic = &s.t.plan.repartitions[*r].topic;
                 for r in view.iter() {
-                    send(s, ticket, topic, None, &r, true);
+                    send(s, held, topic, None, &r, true);
                 }
                 s.metrics
                     .topic(&s.metrics.records_out, topic, view.len() as u64);
@@ -476,7 +502,7 @@ fn produce(
     }
     for (topic, late) in &out.late {
         for r in late.view().iter() {
-            send(s, ticket, topic, None, &r, false);
+            send(s, held, topic, None, &r, false);
         }
         s.metrics
             .topic(&s.metrics.records_out, topic, late.len() as u64);
@@ -486,16 +512,14 @@ fn produce(
     }
     for c in &out.changelog {
         let topic = &task.changelogs[c.store];
-        let mut rec =
-            BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
-                .partition(id.1)
-                .key(&c.key)
-                .timestamp(c.timestamp);
+        let mut rec = BaseRecord::<[u8], [u8], InFlight>::with_opaque_to(topic, held.hold())
+            .partition(id.1)
+            .key(&c.key)
+            .timestamp(c.timestamp);
         if let Some(v) = &c.value {
             rec = rec.payload(v);
         }
-        ticket.add();
-        send_record(s, ticket, topic, rec);
+        send_record(s, topic, rec);
     }
 }
 
@@ -506,7 +530,7 @@ fn reject(
     out: &TaskOutput,
     chain: &Chain,
     source: Option<(&str, i32, &[i64])>,
-    ticket: &Arc<BatchTicket>,
+    held: &InFlight,
     s: &Shared,
 ) {
     for r in &out.rejected {
@@ -522,14 +546,8 @@ fn reject(
                     "dead-lettered a record{at} to {topic}: {}",
                     r.error
                 );
-                let view = BatchView::already_checked(&r.record).expect("checked");
-                dead_letter(
-                    s,
-                    ticket,
-                    topic,
-                    &view.get(0),
-                    &r.dead_letter_headers(chain, from),
-                );
+                let letter = DeadLetter::rejected(topic, r, chain, from);
+                super::run::send_dead(&s.producer, held.hold(), &letter);
             }
             _ => {
                 tracing::warn!(
@@ -545,30 +563,29 @@ fn reject(
 /// Sends one record; `old` puts a table change's old value in a header.
 fn send(
     s: &Shared,
-    ticket: &Arc<BatchTicket>,
+    held: &InFlight,
     topic: &str,
     partition: Option<i32>,
     r: &RecordRef<'_>,
     old: bool,
 ) {
-    let mut rec = record(ticket, topic, r, old);
+    let mut rec = record(held.hold(), topic, r, old);
     if let Some(p) = partition {
         rec = rec.partition(p);
     }
-    ticket.add();
-    send_record(s, ticket, topic, rec);
+    send_record(s, topic, rec);
 }
 
-/// `r` as a record for `topic`; `old` puts a table change's old value in a
-/// header.
+/// `r` as a record for `topic`, carrying the share `held`; `old` puts a
+/// table change's old value in a header.
 fn record<'a>(
-    ticket: &Arc<BatchTicket>,
+    held: InFlight,
     topic: &'a str,
     r: &RecordRef<'a>,
     old: bool,
-) -> BaseRecord<'a, [u8], [u8], Arc<BatchTicket>> {
-    let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
-        .timestamp(r.timestamp);
+) -> BaseRecord<'a, [u8], [u8], InFlight> {
+    let mut rec =
+        BaseRecord::<[u8], [u8], InFlight>::with_opaque_to(topic, held).timestamp(r.timestamp);
     if let Some(k) = r.key {
         rec = rec.key(k);
     }
@@ -593,18 +610,18 @@ fn record<'a>(
 /// large, say) goes by the sink's `on_error`.
 fn send_to_sink(
     s: &Shared,
-    ticket: &Arc<BatchTicket>,
+    held: &InFlight,
     sink: &Sink,
     r: &RecordRef<'_>,
     from: Option<(&str, i32, i64)>,
 ) {
-    let rec = record(ticket, &sink.topic, r, false);
-    ticket.add();
-    if let Err(e) = try_send(&s.producer, rec) {
-        ticket.done();
+    let rec = record(held.hold(), &sink.topic, r, false);
+    if let Err(refusal) = try_send(&s.producer, rec) {
+        let (e, refused_record) = *refusal;
+        drop(refused_record); // its share: the outcome is decided here
         let why = format!("producing to {} failed: {e}", sink.topic);
-        if !refused(s, ticket, sink, &why, &e, r, from) {
-            ticket.fail(why);
+        if !refused(s, held, sink, &why, &e, r, from) {
+            held.ticket().fail(why);
         }
     }
 }
@@ -643,7 +660,7 @@ pub fn too_large(e: &KafkaError) -> bool {
 /// policy is to fail (or the error is not the record's).
 fn refused(
     s: &Shared,
-    ticket: &Arc<BatchTicket>,
+    held: &InFlight,
     sink: &Sink,
     why: &str,
     e: &KafkaError,
@@ -661,24 +678,15 @@ fn refused(
         }
         ErrorPolicy::DeadLetter(topic) => {
             tracing::warn!("dead-lettered a record to {topic}: {why}");
-            let mut about = vec![
-                ("eddy.error", why.to_string()),
-                ("eddy.error.kind", "production".to_string()),
-                ("eddy.sink.topic", sink.topic.clone()),
-            ];
-            if let Some(from) = from {
-                about.extend(crate::runtime::source_headers(from));
-            }
-            if too_large(e) {
-                about.push((
-                    "eddy.value.size",
-                    r.value.map_or(0, <[u8]>::len).to_string(),
-                ));
-                let without_value = RecordRef { value: None, ..*r };
-                dead_letter(s, ticket, topic, &without_value, &about);
-            } else {
-                dead_letter(s, ticket, topic, r, &about);
-            }
+            let headers = batch_headers(r);
+            let parts = Parts {
+                key: r.key,
+                value: r.value,
+                timestamp: r.timestamp,
+                headers: &headers,
+            };
+            let letter = DeadLetter::refused(topic, &sink.topic, parts, why, too_large(e), from);
+            super::run::send_dead(&s.producer, held.hold(), &letter);
             "dead-letter"
         }
     };
@@ -704,75 +712,96 @@ fn copy_headers(r: &RecordRef<'_>, more: usize) -> OwnedHeaders {
     h
 }
 
-/// `h` with the (name, text) headers of `about` added.
-pub fn add_about(mut h: OwnedHeaders, about: &[(&str, String)]) -> OwnedHeaders {
-    for (name, value) in about {
-        h = h.insert(Header {
-            key: name,
-            value: Some(value.as_bytes()),
-        });
-    }
-    h
-}
-
-/// Writes `r` to dead-letter topic `topic` with its headers and `about`.
-fn dead_letter(
-    s: &Shared,
-    ticket: &Arc<BatchTicket>,
-    topic: &str,
-    r: &RecordRef<'_>,
-    about: &[(&'static str, String)],
-) {
-    let h = add_about(copy_headers(r, about.len()), about);
-    let mut rec = BaseRecord::<[u8], [u8], Arc<BatchTicket>>::with_opaque_to(topic, ticket.clone())
-        .timestamp(r.timestamp)
-        .headers(h);
-    if let Some(k) = r.key {
-        rec = rec.key(k);
-    }
-    if let Some(v) = r.value {
-        rec = rec.payload(v);
-    }
-    ticket.add();
-    send_record(s, ticket, topic, rec);
-}
-
-fn send_record<'a>(
-    s: &Shared,
-    ticket: &Arc<BatchTicket>,
-    topic: &str,
-    rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
-) {
-    send_with_retry(&s.producer, ticket, topic, rec);
+fn send_record<'a>(s: &Shared, topic: &str, rec: BaseRecord<'a, [u8], [u8], InFlight>) {
+    send_with_retry(&s.producer, topic, rec);
 }
 
 /// Hands a record to the producer, waiting while its queue is full; a
-/// refusal fails `ticket`.
+/// refusal fails the record's batch.
 pub fn send_with_retry<'a>(
     producer: &ThreadedProducer<super::run::Delivery>,
-    ticket: &Arc<BatchTicket>,
     topic: &str,
-    rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
+    rec: BaseRecord<'a, [u8], [u8], InFlight>,
 ) {
-    if let Err(e) = try_send(producer, rec) {
-        ticket.fail(format!("producing to {topic} failed: {e}"));
-        ticket.done();
+    if let Err(refusal) = try_send(producer, rec) {
+        let (e, refused) = *refusal;
+        refused
+            .delivery_opaque
+            .ticket()
+            .fail(format!("producing to {topic} failed: {e}"));
     }
 }
 
-/// Hands a record to the producer, waiting while its queue is full.
+/// A record the producer would not take, and why.
+type Refusal<'a> = (KafkaError, BaseRecord<'a, [u8], [u8], InFlight>);
+
+/// Hands a record to the producer; while its queue is full, serves
+/// delivery reports (which make room) and tries again.
 fn try_send<'a>(
     producer: &ThreadedProducer<super::run::Delivery>,
-    mut rec: BaseRecord<'a, [u8], [u8], Arc<BatchTicket>>,
-) -> Result<(), KafkaError> {
+    mut rec: BaseRecord<'a, [u8], [u8], InFlight>,
+) -> Result<(), Box<Refusal<'a>>> {
     loop {
         match producer.send(rec) {
             Ok(()) => return Ok(()),
             Err((KafkaError::MessageProduction(RDKafkaErrorCode::QueueFull), r)) => {
                 rec = r;
-                std::thread::sleep(Duration::from_millis(1));
+                producer.poll(Duration::from_millis(1));
             }
-            Err((e, _)) => return Err(e),
+            Err(refusal) => return Err(Box::new(refusal)),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::ticket::PartitionLedger;
+
+    #[test]
+    fn a_panicking_worker_fails_its_batch_and_every_later_one_and_says_why() {
+        let (tx, rx) = crossbeam_channel::unbounded::<Msg>();
+        let (died_tx, died) = crossbeam_channel::unbounded();
+        let work = |ticket: InFlight| Work {
+            input: 0,
+            partition: 0,
+            batch: Vec::new(),
+            offsets: vec![0],
+            ticket,
+        };
+        let (in_hand, in_hand_share) = BatchTicket::new(1);
+        let (queued, queued_share) = BatchTicket::new(2);
+        let mut ledger = PartitionLedger::default();
+        ledger.push(in_hand.clone());
+        ledger.push(queued.clone());
+        tx.send(Msg::Work(work(queued_share))).unwrap();
+        let (reply, committed) = crossbeam_channel::bounded(1);
+        tx.send(Msg::Commit(reply)).unwrap();
+        drop(tx);
+        let batch = work(in_hand_share);
+        guarded(3, &rx, &died_tx, move || {
+            let _batch = batch;
+            panic!("index out of bounds");
+        });
+        assert_eq!(
+            died.try_recv().unwrap(),
+            (3, "index out of bounds".to_string())
+        );
+        assert!(committed.try_recv().is_ok(), "a commit is answered at once");
+        assert!(in_hand.finished().unwrap_err().contains("panicked"));
+        assert_eq!(
+            queued.finished(),
+            Err("worker 3 stopped: index out of bounds".into())
+        );
+        assert!(ledger.advance().is_err());
+        assert_eq!(ledger.committable, None, "no offset commits past them");
+    }
+
+    #[test]
+    fn a_worker_that_ends_normally_reports_nothing() {
+        let (_tx, rx) = crossbeam_channel::unbounded::<Msg>();
+        let (died_tx, died) = crossbeam_channel::unbounded();
+        guarded(0, &rx, &died_tx, || {});
+        assert!(died.try_recv().is_err());
     }
 }

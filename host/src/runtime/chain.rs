@@ -389,38 +389,3 @@ fn split_out(batch: &[u8], i: usize) -> (Vec<u8>, Vec<u8>) {
     }
     (rest.into_vec(), alone.into_vec())
 }
-
-impl Rejected {
-    /// The headers a dead-lettered record gets on top of its own: what
-    /// failed, where, and where the record came from (`source`: topic,
-    /// partition and offset, when known).
-    pub fn dead_letter_headers(
-        &self,
-        chain: &Chain,
-        source: Option<(&str, i32, i64)>,
-    ) -> Vec<(&'static str, String)> {
-        let mut h = vec![
-            ("eddy.error", self.error.to_string()),
-            ("eddy.error.kind", self.error.kind().to_string()),
-            ("eddy.operator", chain.name(self.step).to_string()),
-            (
-                "eddy.operator.version",
-                chain.version(self.step).to_string(),
-            ),
-        ];
-        if let Some(source) = source {
-            h.extend(source_headers(source));
-        }
-        h
-    }
-}
-
-/// The dead-letter headers naming where a source record was read: topic,
-/// partition and offset.
-pub fn source_headers((topic, partition, offset): (&str, i32, i64)) -> [(&'static str, String); 3] {
-    [
-        ("eddy.source.topic", topic.to_string()),
-        ("eddy.source.partition", partition.to_string()),
-        ("eddy.source.offset", offset.to_string()),
-    ]
-}

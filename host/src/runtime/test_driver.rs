@@ -18,7 +18,7 @@
 
 use super::Chain;
 use super::Destination;
-use super::source_headers;
+use super::dead_letter::{DeadLetter, Parts};
 use super::task::{TaskOutput, TaskPipeline};
 use crate::ops::{NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
@@ -26,7 +26,7 @@ use crate::state::StateError;
 use crate::time::extract::{TimestampError, extract};
 use crate::topology::{ErrorPolicy, StoreKind, SubInput, Topics, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
-use eddy_batch::{BatchView, BatchWriter};
+use eddy_batch::BatchWriter;
 use std::io::Write;
 
 /// Why a test run stopped.
@@ -147,38 +147,33 @@ pub fn run(
                 let ts = match extract(&source.timestamp, r.timestamp, r.value.as_deref()) {
                     Ok(ts) => ts,
                     Err(error) => {
-                        let error = TestDriverError::Timestamp {
-                            line: *line,
-                            topic: r.topic.clone(),
-                            error,
-                        };
                         match &source.on_error {
-                            ErrorPolicy::Fail => return Err(error),
+                            ErrorPolicy::Fail => {
+                                return Err(TestDriverError::Timestamp {
+                                    line: *line,
+                                    topic: r.topic.clone(),
+                                    error,
+                                });
+                            }
                             ErrorPolicy::Skip => d.unreadable += 1,
                             ErrorPolicy::DeadLetter(topic) => {
                                 // In input order: what came before goes first.
                                 d.batch(input, &pending)?;
                                 pending.clear();
                                 let offset = offset_of(input, *line, &r.topic);
-                                let about = [
-                                    ("eddy.error", error.to_string()),
-                                    ("eddy.error.kind", "deserialization".to_string()),
-                                ]
-                                .into_iter()
-                                .chain(source_headers((&r.topic, 0, offset)));
-                                let headers = r.headers.iter().cloned().chain(
-                                    about.map(|(n, v)| (n.to_string(), Some(v.into_bytes()))),
-                                );
-                                write_record(
-                                    &mut d.out,
+                                let parts = Parts {
+                                    key: r.key.as_deref(),
+                                    value: r.value.as_deref(),
+                                    timestamp: r.timestamp,
+                                    headers: &r.headers,
+                                };
+                                let letter = DeadLetter::unreadable(
                                     topic,
-                                    r.key.as_deref(),
-                                    r.value.as_deref(),
-                                    r.timestamp,
-                                    headers,
-                                )
-                                .map_err(TestDriverError::Io)?;
-                                d.written += 1;
+                                    parts,
+                                    &error,
+                                    (&r.topic, 0, offset),
+                                );
+                                d.write_dead(&letter).map_err(TestDriverError::Io)?;
                             }
                         }
                         continue;
@@ -342,33 +337,8 @@ impl<W: Write> Driver<'_, W> {
                 .filter(|_| sourced)
                 .and_then(|o| self.sources.get(o as usize))
                 .map(|(t, off)| (t.as_str(), 0, *off));
-            let extra = r.dead_letter_headers(&self.chain, source);
-            let view = BatchView::already_checked(&r.record).expect("checked");
-            let rec = view.get(0);
-            let headers = rec
-                .headers
-                .iter()
-                .map(|(n, v)| {
-                    (
-                        String::from_utf8_lossy(n).into_owned(),
-                        v.map(<[u8]>::to_vec),
-                    )
-                })
-                .chain(
-                    extra
-                        .into_iter()
-                        .map(|(n, v)| (n.to_string(), Some(v.into_bytes()))),
-                );
-            write_record(
-                &mut self.out,
-                &topic,
-                rec.key,
-                rec.value,
-                rec.timestamp,
-                headers,
-            )
-            .map_err(io)?;
-            self.written += 1;
+            let letter = DeadLetter::rejected(&topic, r, &self.chain, source);
+            self.write_dead(&letter).map_err(io)?;
         }
         for (topic, late) in &out.late {
             for r in late.view().iter() {
@@ -413,6 +383,19 @@ impl<W: Write> Driver<'_, W> {
                 other => other,
             })?;
         }
+        Ok(())
+    }
+
+    fn write_dead(&mut self, d: &DeadLetter) -> std::io::Result<()> {
+        write_record(
+            &mut self.out,
+            &d.topic,
+            d.key.as_deref(),
+            d.value.as_deref(),
+            d.timestamp,
+            d.headers.iter().cloned(),
+        )?;
+        self.written += 1;
         Ok(())
     }
 
