@@ -17,7 +17,9 @@
 //! eddy alone and EDDY_BENCH_PERF=<file> samples it with `perf record`).
 //! Prints one table row per run.
 
-use eddy_e2e::{Topics, bootstrap, committed, eddy_bin, produce, root, unique, wait_until};
+use eddy_e2e::{
+    Topics, bootstrap, committed, located_eddy_bin as eddy_bin, produce, root, unique, wait_until,
+};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};

@@ -24,8 +24,9 @@ pub fn root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
 }
 
-/// The `eddy` binary next to this test's target directory.
-pub fn eddy_bin() -> PathBuf {
+/// The `eddy` binary beside the running executable, for the benchmarks
+/// (the tests use Cargo's own, `CARGO_BIN_EXE_eddy`).
+pub fn located_eddy_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test exe");
     // Tests run from target/<profile>/deps, benchmarks from target/<profile>.
     let dir = exe.parent().expect("target/<profile>[/deps]");
@@ -238,8 +239,8 @@ pub struct Eddy {
 
 impl Eddy {
     /// Starts `eddy <args>`.
-    pub fn start(args: &[&str]) -> Eddy {
-        let mut child = Command::new(eddy_bin())
+    pub fn start(bin: &Path, args: &[&str]) -> Eddy {
+        let mut child = Command::new(bin)
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -455,8 +456,8 @@ pub fn hostile_chain(step_extra: &str) -> eddy::runtime::Chain {
 
 /// Starts `eddy run <spec>` with the admin API on a free port; returns the
 /// process and the API's address.
-pub fn start_with_admin(spec: &str) -> (Eddy, String) {
-    let eddy = Eddy::start(&["run", spec, "--admin", "127.0.0.1:0"]);
+pub fn start_with_admin(bin: &Path, spec: &str) -> (Eddy, String) {
+    let eddy = Eddy::start(bin, &["run", spec, "--admin", "127.0.0.1:0"]);
     let line = eddy.wait_for_log("admin API listening on http://", Duration::from_secs(60));
     let addr = line.rsplit("http://").next().unwrap().trim().to_string();
     (eddy, addr)
@@ -498,10 +499,10 @@ pub fn header(g: &Got, name: &str) -> String {
 
 /// Runs `eddy test` on `spec` with `input` lines (written into `dir`);
 /// returns the output lines, failing if the run fails.
-pub fn eddy_test(dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
+pub fn eddy_test(bin: &Path, dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
     std::fs::write(dir.join("pipeline.toml"), spec).unwrap();
     std::fs::write(dir.join("input.jsonl"), input).unwrap();
-    let out = Command::new(eddy_bin())
+    let out = Command::new(bin)
         .arg("test")
         .arg(dir.join("pipeline.toml"))
         .arg("--input")

@@ -498,6 +498,50 @@ mod tests {
     }
 
     #[test]
+    fn a_batch_runs_through_the_graph_to_each_destination() {
+        let text = "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n\
+                    [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+                    [[steps]]\nname = \"c\"\nop = \"count\"\n\
+                    [[sinks]]\ntopic = \"counts\"\n\
+                    [[sinks]]\ntopic = \"raw\"\nfrom = \"in\"\n\
+                    [[sinks]]\ntopic = \"raw-too\"\nfrom = \"in\"\n\
+                    [state]\ncache_size = \"0\"\nstore = \"memory\"\n";
+        let t = crate::spec::validate_text(std::path::Path::new("t.toml"), text).unwrap();
+        let mut task = TaskPipeline::new(&t, 0, None).unwrap();
+        let mut chain = Chain::new(&[]).unwrap();
+        let mut w = eddy_batch::BatchWriter::new();
+        for (i, k) in ["a", "b", "a"].iter().enumerate() {
+            w.record(i as u32, Some(k.as_bytes()), Some(b"v"), 10 + i as i64, []);
+        }
+        let input = Records::new(w.into_vec(), vec![0, 1, 2]);
+        let out = task
+            .process(SubInput::Source(0), &mut chain, input)
+            .unwrap();
+        let by_dest: Vec<(Destination, Vec<(u32, String)>)> = out
+            .outputs
+            .iter()
+            .map(|o| (o.to.clone(), values(&o.records)))
+            .collect();
+        let count = |o: u32, v: &str| (o, v.to_string());
+        assert_eq!(
+            by_dest,
+            [
+                (
+                    Destination::Sinks(vec![0].into()),
+                    vec![count(0, "1"), count(1, "1"), count(2, "2")]
+                ),
+                (
+                    Destination::Sinks(vec![1, 2].into()),
+                    vec![count(0, "v"), count(1, "v"), count(2, "v")]
+                ),
+            ],
+            "the counts, and the source records once for both sinks reading them"
+        );
+        assert_eq!(out.changelog.len(), 3, "every count to the changelog");
+        assert!(task.flush(&mut chain).unwrap().outputs.is_empty());
+    }
+
+    #[test]
     fn a_merge_follows_source_records_then_input_order() {
         let a = batch(&[(0, "a0"), (2, "a2"), (2, "a2'")]);
         let b = batch(&[(0, "b0"), (1, "b1"), (3, "b3")]);

@@ -202,3 +202,116 @@ impl WindowStep for TimeWindowAggregate {
         write(&self.name, state, self.store)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::state::StoreSpec;
+    use crate::topology::StoreKind;
+    use eddy_batch::BatchWriter;
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+
+    fn node(size: i64, advance: i64, grace: i64, emit: Emit) -> TimeWindowAggregate {
+        TimeWindowAggregate {
+            name: "w".into(),
+            step: 0,
+            fold: Fold::Count,
+            store: 0,
+            size,
+            advance,
+            grace,
+            emit,
+            stream_time: -1,
+        }
+    }
+
+    fn state() -> TaskState {
+        let specs = [StoreSpec {
+            name: "w".into(),
+            windowed: true,
+            scanned: false,
+        }];
+        TaskState::open(StoreKind::Memory, None, &specs, 0).unwrap()
+    }
+
+    /// Runs (key, timestamp) records through `node` in batches of `batch`;
+    /// returns what it emitted (windowed key text, count) and late records.
+    fn run(
+        node: &mut TimeWindowAggregate,
+        state: &mut TaskState,
+        records: &[(&str, i64)],
+        batch: usize,
+    ) -> (Vec<(String, String)>, u64) {
+        let mut chain = Chain::new(&[]).unwrap();
+        let (mut emitted, mut late_records) = (Vec::new(), 0);
+        for chunk in records.chunks(batch) {
+            let mut w = BatchWriter::new();
+            for (i, (k, ts)) in chunk.iter().enumerate() {
+                w.record(i as u32, Some(k.as_bytes()), Some(b"v"), *ts, []);
+            }
+            let input = Records::new(w.into_vec(), (0..chunk.len() as u32).collect());
+            let (mut out, mut late, mut dropped) =
+                (Emitter::new(), Emitter::new(), Dropped::default());
+            node.process(&input, state, &mut chain, &mut out, &mut late, &mut dropped)
+                .unwrap();
+            late_records += dropped.late;
+            for r in out.finish().view().iter() {
+                emitted.push((
+                    String::from_utf8(r.key.unwrap().to_vec()).unwrap(),
+                    String::from_utf8(r.value.unwrap().to_vec()).unwrap(),
+                ));
+            }
+        }
+        (emitted, late_records)
+    }
+
+    fn window(key: &str, start: i64, size: i64) -> String {
+        String::from_utf8(windowed_key(key.as_bytes(), start, start + size)).unwrap()
+    }
+
+    proptest! {
+        #[test]
+        fn every_update_counts_the_records_of_each_window_so_far(
+            records in proptest::collection::vec((0usize..3, 0i64..100), 1..40),
+            size in 1i64..30,
+            advance_part in 1i64..30,
+            batch in 1usize..8,
+        ) {
+            let advance = advance_part.min(size);
+            let keys = ["a", "b", "c"];
+            let records: Vec<(&str, i64)> = records.iter().map(|(k, t)| (keys[*k], *t)).collect();
+            // A grace past every record: nothing is late, every update goes out.
+            let mut n = node(size, advance, 1_000_000, Emit::Update);
+            let mut st = state();
+            let (got, late) = run(&mut n, &mut st, &records, batch);
+            prop_assert_eq!(late, 0);
+            let mut model: BTreeMap<String, u64> = BTreeMap::new();
+            let mut want = Vec::new();
+            for (k, ts) in &records {
+                for start in time_window_starts(*ts, size, advance) {
+                    let c = model.entry(window(k, start, size)).or_default();
+                    *c += 1;
+                    want.push((window(k, start, size), c.to_string()));
+                }
+            }
+            prop_assert_eq!(got, want);
+        }
+    }
+
+    #[test]
+    fn emit_final_sends_each_window_once_when_it_closes_and_drops_late_records() {
+        let mut n = node(10, 10, 5, Emit::Final);
+        let mut st = state();
+        // Window [0,10) closes at stream time 15 (end + grace).
+        let (got, late) = run(&mut n, &mut st, &[("a", 1), ("a", 9), ("a", 12)], 8);
+        assert!(got.is_empty(), "nothing closed yet: {got:?}");
+        assert_eq!(late, 0);
+        let (got, _) = run(&mut n, &mut st, &[("a", 14), ("a", 3), ("a", 15)], 8);
+        assert_eq!(got, [(window("a", 0, 10), "3".to_string())]);
+        // [0,10) is closed: a record for it is late and changes nothing.
+        let (got, late) = run(&mut n, &mut st, &[("a", 2), ("a", 26)], 8);
+        assert_eq!(late, 1);
+        assert_eq!(got, [(window("a", 10, 10), "3".to_string())]);
+    }
+}

@@ -1,13 +1,15 @@
 //! Stateful topologies in `eddy test`: stream–table duality, and what
 //! comes out of grouping and aggregation without a broker.
 
-use eddy_e2e::{components, eddy_bin};
+use crate::eddy_bin;
+
+use eddy_e2e::components;
 use std::path::Path;
 use std::process::Command;
 
 fn eddy_test(dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
     std::fs::copy(components::SUM, dir.join("sum.wasm")).unwrap();
-    eddy_e2e::eddy_test(dir, spec, input)
+    eddy_e2e::eddy_test(eddy_bin(), dir, spec, input)
 }
 
 fn sum_spec(read_as: &str) -> String {

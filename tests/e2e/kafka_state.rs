@@ -1,6 +1,8 @@
 //! State on a real broker: aggregations, repartitioning, changelogs and
 //! restore.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
     Eddy, Got, Topics, bootstrap, committed, components, consume, produce, total_records, unique,
     wait_until, write_spec,
@@ -94,7 +96,7 @@ fn summed_as_a_stream_gives_7_as_a_table_gives_5_on_the_broker() {
             ("k1".to_string(), "5".to_string(), 2),
         ];
         produce(input, kv(&records));
-        let eddy = Eddy::start(&["run", &spec]);
+        let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
         wait_until(Duration::from_secs(90), "two results", || {
             total_records(output, 1) >= 2
         });
@@ -129,7 +131,7 @@ fn group_by_a_new_key_over_four_partitions_matches_the_model() {
         ));
     }
     produce(input, kv(&records));
-    let eddy = Eddy::start(&["run", &spec]);
+    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
     let want: BTreeMap<String, String> = model
         .iter()
         .map(|(k, v)| (k.clone(), v.to_string()))
@@ -200,7 +202,7 @@ fn counts_continue_after_restarts_from_checkpoint_or_changelog() {
 
     // 1. A first run counts 2,000 records, then stops cleanly (checkpoint).
     round(2_000, 0, &mut model);
-    let first = Eddy::start(&["run", &spec]);
+    let first = Eddy::start(eddy_bin(), &["run", &spec]);
     wait_until(Duration::from_secs(120), "first counts", || {
         latest(output, 2) == expect(&model)
     });
@@ -216,7 +218,7 @@ fn counts_continue_after_restarts_from_checkpoint_or_changelog() {
 
     // 2. Restart with the state intact: nothing read back from the changelog.
     round(1_000, 2_000, &mut model);
-    let second = Eddy::start(&["run", &spec]);
+    let second = Eddy::start(eddy_bin(), &["run", &spec]);
     wait_until(Duration::from_secs(120), "counts after a restart", || {
         latest(output, 2) == expect(&model)
     });
@@ -230,7 +232,7 @@ fn counts_continue_after_restarts_from_checkpoint_or_changelog() {
     // 3. Lose the local state: the counts come back from the changelog.
     std::fs::remove_dir_all(dir.path().join("state")).unwrap();
     round(1_000, 3_000, &mut model);
-    let third = Eddy::start(&["run", &spec]);
+    let third = Eddy::start(eddy_bin(), &["run", &spec]);
     wait_until(
         Duration::from_secs(120),
         "counts after losing the state",
@@ -249,7 +251,7 @@ fn counts_continue_after_restarts_from_checkpoint_or_changelog() {
 type Row = (i32, Option<Vec<u8>>, Option<Vec<u8>>);
 
 fn eddy_reset(spec: &str, extra: &[&str]) -> std::process::Output {
-    std::process::Command::new(eddy_e2e::eddy_bin())
+    std::process::Command::new(crate::eddy_bin())
         .args(["reset", spec])
         .args(extra)
         .output()
@@ -276,7 +278,7 @@ fn a_reset_application_gives_the_same_results_again() {
     produce(input, kv(&records));
     let run = || {
         let before = total_records(output, 2);
-        let eddy = Eddy::start(&["run", &spec]);
+        let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
         wait_until(Duration::from_secs(120), "600 counts", || {
             total_records(output, 2) >= before + 600
         });
@@ -368,7 +370,7 @@ fn reset_to_a_time_moves_offsets_to_the_first_record_at_or_after_it() {
         .map(|i| ("k".to_string(), format!("v{i}"), 1_000 + 10 * i as i64))
         .collect();
     produce(input, kv(&records));
-    let eddy = Eddy::start(&["run", &spec]);
+    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
     wait_until(Duration::from_secs(120), "the input committed", || {
         committed(&app, input, 1) == [Some(100)]
     });
@@ -399,7 +401,7 @@ fn reset_to_a_time_moves_offsets_to_the_first_record_at_or_after_it() {
     assert_eq!(committed(&app, input, 1), [Some(50)]);
 
     // The rerun counts from an empty store, from record 50 on.
-    let eddy = Eddy::start(&["run", &spec]);
+    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
     wait_until(Duration::from_secs(120), "150 counts", || {
         total_records(output, 1) >= 150
     });

@@ -2,7 +2,9 @@
 //! built with `eddy build`, then `eddy test` on its input gives its
 //! expected output (checked with `--expect` and byte for byte).
 
-use eddy_e2e::{eddy_bin, root};
+use crate::eddy_bin;
+
+use eddy_e2e::root;
 use std::process::Command;
 use std::sync::Mutex;
 
@@ -104,7 +106,7 @@ fn orders_merge_branch_and_fan_out_match_expected() {
 
 #[test]
 fn every_example_is_tested() {
-    let src = std::fs::read_to_string(root().join("tests/examples.rs")).unwrap();
+    let src = std::fs::read_to_string(root().join("tests/e2e/examples.rs")).unwrap();
     for e in std::fs::read_dir(root().join("examples")).unwrap() {
         let e = e.unwrap();
         if e.path().join("pipeline.toml").is_file() {

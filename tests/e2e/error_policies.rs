@@ -2,11 +2,13 @@
 //! the good ones and outputs none twice; `skip` drops each bad record alone,
 //! `dead-letter` writes it with headers naming what failed and where.
 
+use crate::eddy_bin;
+
 use eddy::runtime::{Chain, Rejected};
 use eddy::topology::SubInput;
 use eddy::wasm::CallError;
 use eddy_batch::BatchView;
-use eddy_e2e::{batch_values, components, eddy_bin, eddy_test, value_batch};
+use eddy_e2e::{batch_values, components, eddy_test, value_batch};
 use std::process::Command;
 
 fn chain(policy: &str) -> Chain {
@@ -123,6 +125,7 @@ fn dead_letters_carry_the_record_and_headers_naming_the_failure() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
     let lines = eddy_test(
+        eddy_bin(),
         dir.path(),
         "application_id = \"dl\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\non_error = \"dead-letter\"\n[[sinks]]\ntopic = \"out\"\n",
         concat!(
@@ -179,7 +182,7 @@ fn eddy_test_dead_letters_a_source_record_without_an_event_time_in_input_order()
         "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"not json\",\"timestamp\":2}\n",
         "{\"topic\":\"in\",\"key\":\"c\",\"value\":{\"ts\":30},\"timestamp\":3}\n",
     );
-    let lines = eddy_test(dir.path(), spec, input);
+    let lines = eddy_test(eddy_bin(), dir.path(), spec, input);
     let shown: Vec<(String, String)> = lines
         .iter()
         .map(|l| {
@@ -263,8 +266,8 @@ fn an_aggregator_failing_on_a_record_takes_out_that_record_alone_in_every_window
              [[steps]]\nname = \"sum\"\nop = \"aggregate\"\ncomponent = \"sum.wasm\"\non_error = \"dead-letter\"\n{window}\n\
              [[sinks]]\ntopic = \"out\"\n"
         );
-        let clean = eddy_test(dir.path(), &spec, &lines(&good));
-        let got = eddy_test(dir.path(), &spec, &lines(&with_bad));
+        let clean = eddy_test(eddy_bin(), dir.path(), &spec, &lines(&good));
+        let got = eddy_test(eddy_bin(), dir.path(), &spec, &lines(&with_bad));
         let (dead, out): (Vec<_>, Vec<_>) = got
             .into_iter()
             .partition(|l| l["topic"] == "agg-sum-dead-letters");

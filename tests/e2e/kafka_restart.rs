@@ -1,6 +1,8 @@
 //! Stopping eddy mid-stream (gracefully, then by SIGKILL) and starting it
 //! again loses no input record: at-least-once.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
     Eddy, Topics, components, feed, kafka_spec, total_records, unique, wait_for_distinct_values,
     wait_until,
@@ -35,7 +37,7 @@ fn restarts_mid_stream_lose_nothing() {
         .replace("[runtime]", "\"session.timeout.ms\" = 6000\n\n[runtime]");
     std::fs::write(&spec, text).unwrap();
 
-    let first = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let first = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     wait_until(Duration::from_secs(120), "some output", || {
         total_records(output, 4) >= 5_000
     });
@@ -44,13 +46,13 @@ fn restarts_mid_stream_lose_nothing() {
     let fed = total_records(input, 4);
     assert!(fed < N as i64, "stopped mid-stream ({fed} of {N} fed)");
 
-    let second = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let second = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     wait_until(Duration::from_secs(120), "more output", || {
         total_records(output, 4) >= after_first + 5_000
     });
     second.kill(); // no flush, no commit
 
-    let third = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let third = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     feeder.join().unwrap();
     let distinct = wait_for_distinct_values(output, 4, N, Duration::from_secs(240));
     assert!(third.stop());

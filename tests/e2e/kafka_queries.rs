@@ -3,6 +3,8 @@
 //! `/readyz` turns ready only once restored stores answer, and a key owned
 //! by another instance is redirected to it.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
     Topics, bootstrap, get_text, metric, produce, start_with_admin, unique, wait_until, write_spec,
 };
@@ -87,7 +89,7 @@ fn a_key_count_is_answered_as_the_model_counts_it_and_after_a_restore() {
         *model.entry(k.clone()).or_default() += 1;
     }
     feed(input, &records);
-    let (eddy, addr) = start_with_admin(&spec);
+    let (eddy, addr) = start_with_admin(eddy_bin(), &spec);
     wait_until(Duration::from_secs(60), "readyz to answer 200", || {
         ready(&addr).is_some()
     });
@@ -150,7 +152,7 @@ fn a_key_count_is_answered_as_the_model_counts_it_and_after_a_restore() {
 
     // In-memory stores restore from their changelogs at every start: once
     // ready, with no new input, the counts are all there.
-    let (eddy, addr) = start_with_admin(&spec);
+    let (eddy, addr) = start_with_admin(eddy_bin(), &spec);
     wait_until(
         Duration::from_secs(60),
         "readyz to answer 200 again",
@@ -185,7 +187,7 @@ fn a_key_windows_are_answered_for_a_time_range() {
             .or_default() += 1;
     }
     feed(input, &records);
-    let (eddy, addr) = start_with_admin(&spec);
+    let (eddy, addr) = start_with_admin(eddy_bin(), &spec);
     let windows = |k: &str, query: &str| -> Option<BTreeMap<i64, i64>> {
         let (status, _, body) = get(&format!("http://{addr}/stores/per-minute/{k}{query}"));
         assert!(
@@ -264,8 +266,8 @@ fn a_key_owned_by_another_instance_is_redirected_to_it() {
         *model.entry(k.clone()).or_default() += 1;
     }
     feed(input, &records);
-    let (a, a_addr) = start_with_admin(&specs[0]);
-    let (b, b_addr) = start_with_admin(&specs[1]);
+    let (a, a_addr) = start_with_admin(eddy_bin(), &specs[0]);
+    let (b, b_addr) = start_with_admin(eddy_bin(), &specs[1]);
     // Both ready, the 4 tasks split between them.
     wait_until(
         Duration::from_secs(90),

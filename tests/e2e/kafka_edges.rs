@@ -5,6 +5,8 @@
 //! letters say what and where, offsets commit to the end, and the metrics
 //! count them.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
     Got, Topics, committed, components, consume, get_text, header, kafka_spec, metric, produce,
     start_with_admin, total_records, unique, wait_until,
@@ -87,7 +89,7 @@ fn run(
         )
         .replace("[runtime]", "\"message.max.bytes\" = 4096\n\n[runtime]");
     std::fs::write(&spec, text).unwrap();
-    let (eddy, addr) = start_with_admin(spec.to_str().unwrap());
+    let (eddy, addr) = start_with_admin(eddy_bin(), spec.to_str().unwrap());
     let good = (0..N).filter(|i| !unreadable(*i) && !too_large(*i)).count();
     wait_until(
         Duration::from_secs(90),

@@ -1,7 +1,9 @@
 //! Bad specs, bad components and bad input files give errors that name the
 //! file, the line, the key or the operator, and what to do.
 
-use eddy_e2e::{components, eddy_bin};
+use crate::eddy_bin;
+
+use eddy_e2e::components;
 use std::process::Command;
 
 fn eddy(args: &[&str]) -> (bool, String) {

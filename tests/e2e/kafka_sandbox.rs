@@ -6,6 +6,8 @@
 //! file, a socket, the environment or the clock) takes out only the
 //! offending records, and the metrics count them.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
     Eddy, Topics, committed, components, consume, get_text, header, kafka_spec, metric, produce,
     start_with_admin, unique,
@@ -59,7 +61,7 @@ fn failing_operators_stop_their_task_only() {
         .unwrap()
         .replace("workers = 2", "workers = 2\nbatch_size = 1");
     std::fs::write(&spec, text).unwrap();
-    let mut eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let mut eddy = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
 
     let wait = Duration::from_secs(90);
     let trap = eddy.wait_for_log(&format!("task {input}-0 stopped"), wait);
@@ -150,7 +152,7 @@ fn dead_letters_go_to_their_topic_and_the_partition_goes_on() {
         ),
         &format!("[[sinks]]\ntopic = \"{output}\""),
     );
-    let mut eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let mut eddy = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     let got = consume(output, 1, 1997, Duration::from_secs(120));
     let letters = consume(dead, 1, 3, Duration::from_secs(60));
     eddy_e2e::wait_until(
@@ -245,7 +247,7 @@ fn the_hostile_suite_on_the_broker_takes_out_only_the_offending_records() {
         .unwrap()
         .replace("workers = 2", "workers = 2\nbatch_size = 1000");
     std::fs::write(&spec, text).unwrap();
-    let (mut eddy, addr) = start_with_admin(spec.to_str().unwrap());
+    let (mut eddy, addr) = start_with_admin(eddy_bin(), spec.to_str().unwrap());
     eddy_e2e::wait_until(
         Duration::from_secs(120),
         "offsets committed to the end",

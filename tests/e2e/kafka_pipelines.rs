@@ -1,6 +1,8 @@
 //! Pipelines on a real broker: a map over 100,000 records on 4 partitions,
 //! and the flat-map, filter and branch examples record for record.
 
+use crate::eddy_bin;
+
 use eddy::records::read_records;
 use eddy_e2e::{
     Eddy, Topics, components, consume, kafka_spec, produce, root, total_records, unique,
@@ -50,7 +52,7 @@ fn map_100k_records_over_4_partitions_each_exactly_once_in_order() {
         "",
         &format!("[[sinks]]\ntopic = \"{output}\""),
     );
-    let eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let eddy = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     let got = consume(output, 4, N, Duration::from_secs(240));
     assert_eq!(got.len(), N, "all {N} outputs arrive");
     assert!(eddy.stop(), "graceful stop exits 0");
@@ -162,7 +164,7 @@ fn example_on_kafka(example: &str, component: &str) {
             )],
         );
     }
-    let eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let eddy = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     for sink in &sink_names {
         let want: Vec<_> = expected.iter().filter(|r| &r.topic == sink).collect();
         let got = consume(&rename(sink), 1, want.len(), Duration::from_secs(60));
@@ -273,7 +275,7 @@ fn list_and_pattern_sources_merge_into_one_step() {
             names[4]
         ),
     );
-    let eddy = Eddy::start(&["run", spec.to_str().unwrap()]);
+    let eddy = Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
     let got = consume(&names[4], 2, 4 * PER_TOPIC, Duration::from_secs(120));
     assert!(eddy.stop());
     let mut seen: Vec<(u64, u64)> = got

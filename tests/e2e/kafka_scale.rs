@@ -3,6 +3,8 @@
 //! it had in flight for them), then the whole load when the first stops. No
 //! input record is missing from the output.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
     Eddy, Topics, components, feed, kafka_spec, total_records, unique, wait_for_distinct_values,
     wait_until,
@@ -28,14 +30,14 @@ fn a_second_instance_shares_the_partitions_and_takes_over() {
     );
     let spec = spec.to_str().unwrap();
 
-    let first = Eddy::start(&["run", spec]);
+    let first = Eddy::start(eddy_bin(), &["run", spec]);
     first.wait_for_log("assigned", Duration::from_secs(60));
     wait_until(
         Duration::from_secs(60),
         "output from the first instance",
         || total_records(output, 4) > 1_000,
     );
-    let second = Eddy::start(&["run", spec]);
+    let second = Eddy::start(eddy_bin(), &["run", spec]);
     let moved = first.wait_for_log(
         "revoked; finishing in-flight batches",
         Duration::from_secs(60),

@@ -3,8 +3,10 @@
 //! every record processed by exactly one version, the switch monotonic per
 //! partition; refused reloads leave the running version.
 
+use crate::eddy_bin;
+
 use eddy_e2e::{
-    Eddy, Topics, agent, bootstrap, components, consume, eddy_bin, get_text, metric, produce,
+    Eddy, Topics, agent, bootstrap, components, consume, get_text, metric, produce,
     start_with_admin, unique, write_spec,
 };
 use std::collections::BTreeMap;
@@ -88,7 +90,7 @@ fn ten_swaps_under_load_process_every_record_once_and_switch_once_per_partition(
     let dir = tempfile::tempdir().unwrap();
     let app = unique("reload");
     let spec = spec(dir.path(), &app, &input, &output, "");
-    let (mut eddy, addr) = start_with_admin(&spec);
+    let (mut eddy, addr) = start_with_admin(eddy_bin(), &spec);
 
     // Records flow the whole time: chunks of 100 per partition, each
     // partition's records with one key, so its order survives to the output.
@@ -236,7 +238,7 @@ fn refused_reloads_leave_the_running_version_and_say_why() {
         output,
         &format!("[admin]\nlisten = \"0.0.0.0:0\"\ntoken = \"{token}\""),
     );
-    let eddy = Eddy::start(&["run", &spec]);
+    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
     let line = eddy.wait_for_log("admin API listening on http://", Duration::from_secs(60));
     let port = line.rsplit(':').next().unwrap().trim();
     let addr = format!("127.0.0.1:{port}");
@@ -303,7 +305,7 @@ fn the_admin_api_serves_health_topology_and_moving_metrics() {
     let dir = tempfile::tempdir().unwrap();
     let app = unique("admin");
     let spec = spec(dir.path(), &app, input, output, "");
-    let (eddy, addr) = start_with_admin(&spec);
+    let (eddy, addr) = start_with_admin(eddy_bin(), &spec);
     assert_eq!(get_text(&addr, "/healthz"), (200, "ok\n".to_string()));
 
     let (status, json) = get_text(&addr, "/topology");
