@@ -17,10 +17,11 @@ use crate::metrics::Metrics;
 use crate::ops::Records;
 use crate::reload::Swap;
 use crate::runtime::Chain;
-use crate::runtime::Destination;
-use crate::runtime::dead_letter::{DeadLetter, Parts, batch_headers};
+use crate::runtime::dead_letter::{DeadLetter, Parts, SourceAt, batch_headers};
+use crate::runtime::deliver::{Output, Source, TaskInfo, deliver};
 use crate::runtime::task::{TaskOutput, TaskPipeline};
 use crate::runtime::ticket::{BatchTicket, InFlight};
+use crate::state::ChangelogRecord;
 use crate::state::Checkpoint;
 use crate::topology::{ErrorPolicy, Sink, Topology};
 use crossbeam_channel::{Receiver, Sender};
@@ -272,8 +273,7 @@ fn run_batch(
     match processed {
         Ok(out) => {
             let source = Some((topic.as_str(), partition, &offsets[..]));
-            produce(&out, task, id, &processing, s, source);
-            reject(&out, chain, source, &processing, s);
+            deliver_output(&out, task, id, chain, source, &processing, s);
         }
         Err(e) => {
             let at = match e.input_index() {
@@ -393,10 +393,7 @@ fn commit(
         }
         let (ticket, processing) = BatchTicket::new(0);
         match task.pipeline.flush(chain) {
-            Ok(out) => {
-                produce(&out, task, *id, &processing, s, None);
-                reject(&out, chain, None, &processing, s);
-            }
+            Ok(out) => deliver_output(&out, task, *id, chain, None, &processing, s),
             Err(e) => ticket.fail(format!("flushing task {}: {e}", name(*id))),
         }
         drop(processing);
@@ -457,106 +454,66 @@ fn commit(
     }
 }
 
-/// Produces a task's output, each record a share of `held`'s batch; `source` (topic, partition,
-/// offsets of the batch's records) names where a refused record came from.
-fn produce(
+/// Delivers a task's output through the producer, each record a share of
+/// `held`'s batch.
+fn deliver_output(
     out: &TaskOutput,
     task: &Task,
     id: TaskId,
+    chain: &Chain,
+    source: Source<'_>,
     held: &InFlight,
     s: &Shared,
-    source: Option<(&str, i32, &[i64])>,
 ) {
-    // Records per topic, counted once per batch.
-    let mut sent: Vec<(&str, u64)> = Vec::new();
-    for output in &out.outputs {
-        let view = output.records.view();
-        match &output.to {
-            Destination::Sinks(sinks) => {
-                for (i, r) in view.iter().enumerate() {
-                    let from = source.and_then(|(topic, partition, offsets)| {
-                        let offset = *offsets.get(*output.records.origins.get(i)? as usize)?;
-                        Some((topic, partition, offset))
-                    });
-                    for &k in sinks.iter() {
-                        send_to_sink(s, held, &s.t.sinks[k], &r, from);
-                    }
-                }
-                for &k in sinks.iter() {
-                    let topic = s.t.sinks[k].topic.as_str();
-                    match sent.iter_mut().find(|(t, _)| *t == topic) {
-                        Some((_, n)) => *n += view.len() as u64,
-                        None => sent.push((topic, view.len() as u64)),
-                    }
-                }
-            }
-            Destination::Repartition(r) => {
-                let topic = &s.t.plan.repartitions[*r].topic;
-                for r in view.iter() {
-                    send(s, held, topic, None, &r, true);
-                }
-                s.metrics
-                    .topic(&s.metrics.records_out, topic, view.len() as u64);
-            }
-        }
+    let info = TaskInfo {
+        t: &s.t,
+        partition: id.1,
+        changelogs: &task.changelogs,
+    };
+    deliver(
+        out,
+        &info,
+        chain,
+        source,
+        held,
+        &mut Producing { s },
+        Some(&s.metrics),
+    );
+}
+
+/// The producer as the I/O layer of a task's output.
+struct Producing<'a> {
+    s: &'a Shared,
+}
+
+impl Output for Producing<'_> {
+    fn to_sink(
+        &mut self,
+        sink: &Sink,
+        r: &RecordRef<'_>,
+        at: Option<SourceAt<'_>>,
+        held: &InFlight,
+    ) {
+        send_to_sink(self.s, held, sink, r, at);
     }
-    for (topic, late) in &out.late {
-        for r in late.view().iter() {
-            send(s, held, topic, None, &r, false);
-        }
-        s.metrics
-            .topic(&s.metrics.records_out, topic, late.len() as u64);
+
+    fn to_topic(&mut self, topic: &str, r: &RecordRef<'_>, old: bool, held: &InFlight) {
+        send(self.s, held, topic, None, r, old);
     }
-    for (topic, n) in sent {
-        s.metrics.topic(&s.metrics.records_out, topic, n);
-    }
-    for c in &out.changelog {
-        let topic = &task.changelogs[c.store];
+
+    fn to_changelog(&mut self, topic: &str, partition: i32, c: &ChangelogRecord, held: &InFlight) {
         let mut rec = BaseRecord::<[u8], [u8], InFlight>::with_opaque_to(topic, held.hold())
-            .partition(id.1)
+            .partition(partition)
             .key(&c.key)
             .timestamp(c.timestamp);
         if let Some(v) = &c.value {
             rec = rec.payload(v);
         }
-        send_record(s, topic, rec);
+        send_record(self.s, topic, rec);
     }
-}
 
-/// Applies the error policy of each record an operator failed on: counts
-/// it, or writes it to the step's dead-letter topic under `ticket` (so its
-/// offset commits only once the dead letter is acknowledged).
-fn reject(
-    out: &TaskOutput,
-    chain: &Chain,
-    source: Option<(&str, i32, &[i64])>,
-    held: &InFlight,
-    s: &Shared,
-) {
-    for r in &out.rejected {
-        let from = source.and_then(|(topic, partition, offsets)| {
-            let offset = *offsets.get(r.origin? as usize)?;
-            Some((topic, partition, offset))
-        });
-        let at = from.map_or_else(String::new, |(t, p, o)| format!(" at {t}-{p} offset {o}"));
-        match chain.policy(r.step) {
-            ErrorPolicy::DeadLetter(topic) => {
-                tracing::warn!(
-                    step = chain.name(r.step),
-                    "dead-lettered a record{at} to {topic}: {}",
-                    r.error
-                );
-                let letter = DeadLetter::rejected(topic, r, chain, from);
-                super::run::send_dead(&s.producer, held.hold(), &letter);
-            }
-            _ => {
-                tracing::warn!(
-                    step = chain.name(r.step),
-                    "skipped a record{at}: {}",
-                    r.error
-                );
-            }
-        }
+    fn dead_letter(&mut self, d: &DeadLetter, held: &InFlight) {
+        super::run::send_dead(&self.s.producer, held.hold(), d);
     }
 }
 

@@ -3,6 +3,7 @@
 
 mod chain;
 pub mod dead_letter;
+pub mod deliver;
 mod node;
 pub mod task;
 pub mod test_driver;

@@ -17,16 +17,17 @@
 //!   step's stream time to at least T.
 
 use super::Chain;
-use super::Destination;
-use super::dead_letter::{DeadLetter, Parts};
+use super::dead_letter::{DeadLetter, Parts, SourceAt, batch_headers};
+use super::deliver::{Output, TaskInfo, deliver};
 use super::task::{TaskOutput, TaskPipeline};
-use crate::ops::{NodeError, Records};
+use super::ticket::{BatchTicket, InFlight};
+use crate::ops::{Emitter, NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
-use crate::state::StateError;
+use crate::state::{ChangelogRecord, StateError};
 use crate::time::extract::{TimestampError, extract};
-use crate::topology::{ErrorPolicy, StoreKind, SubInput, Topics, Topology};
+use crate::topology::{ErrorPolicy, Sink, StoreKind, SubInput, Topics, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
-use eddy_batch::BatchWriter;
+use eddy_batch::{BatchWriter, RecordRef};
 use std::io::Write;
 
 /// Why a test run stopped.
@@ -86,8 +87,11 @@ struct Driver<'t, W: Write> {
     tasks: Vec<TaskPipeline>,
     out: W,
     written: usize,
-    /// (topic, offset) of each record of the run being processed.
-    sources: Vec<(String, i64)>,
+    /// The topic of the run being processed, and each record's offset.
+    topic: String,
+    offsets: Vec<i64>,
+    /// The changelog topic of each store, per sub-topology.
+    changelogs: Vec<Vec<String>>,
     /// Records skipped by `on_error = "skip"`.
     skipped: usize,
     /// Source records without a readable event time, skipped.
@@ -134,7 +138,17 @@ pub fn run(
         tasks,
         out,
         written: 0,
-        sources: Vec::new(),
+        topic: String::new(),
+        offsets: Vec::new(),
+        changelogs: (0..t.plan.subtopologies.len())
+            .map(|s| {
+                t.plan
+                    .store_names(s)
+                    .iter()
+                    .map(|n| t.changelog_topic(n))
+                    .collect()
+            })
+            .collect(),
         skipped: 0,
         unreadable: 0,
     };
@@ -173,7 +187,7 @@ pub fn run(
                                     &error,
                                     (&r.topic, 0, offset),
                                 );
-                                d.write_dead(&letter).map_err(TestDriverError::Io)?;
+                                d.write_dead(&letter)?;
                             }
                         }
                         continue;
@@ -243,13 +257,13 @@ impl<W: Write> Driver<'_, W> {
         if records.is_empty() {
             return Ok(());
         }
-        for run in records.chunk_by(|a, b| a.3 == b.3) {
+        for run in records.chunk_by(|a, b| a.1.topic == b.1.topic) {
             self.run(input, run)?;
         }
         self.commit()
     }
 
-    /// Runs consecutive records of one source through its sub-topology.
+    /// Runs consecutive records of one topic through its sub-topology.
     fn run(
         &mut self,
         input: &[(usize, InputLine)],
@@ -266,9 +280,10 @@ impl<W: Write> Driver<'_, W> {
             );
         }
         let batch = Records::new(writer.into_vec(), (0..records.len() as u32).collect());
-        self.sources = records
+        self.topic.clone_from(&records[0].1.topic);
+        self.offsets = records
             .iter()
-            .map(|(line, r, _, _)| (r.topic.clone(), offset_of(input, *line, &r.topic)))
+            .map(|(line, r, _, _)| offset_of(input, *line, &r.topic))
             .collect();
         let pinned = |error: NodeError| {
             let i = error.input_index().unwrap_or(0) as usize;
@@ -295,7 +310,7 @@ impl<W: Write> Driver<'_, W> {
             let out = self.tasks[s]
                 .flush(&mut self.chain)
                 .map_err(TestDriverError::Flush)?;
-            self.deliver(&out, false).map_err(DriverError::flush)?;
+            self.deliver(s, &out, false).map_err(DriverError::flush)?;
         }
         Ok(())
     }
@@ -306,7 +321,7 @@ impl<W: Write> Driver<'_, W> {
             let out = self.tasks[s]
                 .advance_time(ts, &mut self.chain)
                 .map_err(TestDriverError::Flush)?;
-            self.deliver(&out, false).map_err(DriverError::flush)?;
+            self.deliver(s, &out, false).map_err(DriverError::flush)?;
         }
         self.commit()
     }
@@ -318,96 +333,53 @@ impl<W: Write> Driver<'_, W> {
         let out = self.tasks[s]
             .process(input, &mut self.chain, batch)
             .map_err(DriverError::Node)?;
-        self.deliver(&out, sourced)
+        self.deliver(s, &out, sourced)
     }
 
-    /// Writes a task's output: dead letters, late records, sink records in
-    /// the order of the records they came from; repartitioned records go
+    /// Writes a dead letter of the source's own (not from a task's output).
+    fn write_dead(&mut self, letter: &DeadLetter) -> Result<(), TestDriverError> {
+        let (_, held) = BatchTicket::new(0);
+        let mut io = Writing::new(self.t, &mut self.out);
+        io.dead_letter(letter, &held);
+        self.written += io.written;
+        io.failed.map_or(Ok(()), |e| Err(TestDriverError::Io(e)))
+    }
+
+    /// Delivers a task's output through the shared delivery code: dead
+    /// letters, late and sink records are written; repartitioned records go
     /// on to the sub-topology reading them. `sourced` when the task's input
     /// was source records (dead letters then name them).
-    fn deliver(&mut self, out: &TaskOutput, sourced: bool) -> Result<(), DriverError> {
-        let io = |e: std::io::Error| DriverError::Other(Box::new(TestDriverError::Io(e)));
-        for r in &out.rejected {
-            let ErrorPolicy::DeadLetter(topic) = self.chain.policy(r.step).clone() else {
-                self.skipped += 1;
-                continue;
-            };
-            let source = r
-                .origin
-                .filter(|_| sourced)
-                .and_then(|o| self.sources.get(o as usize))
-                .map(|(t, off)| (t.as_str(), 0, *off));
-            let letter = DeadLetter::rejected(&topic, r, &self.chain, source);
-            self.write_dead(&letter).map_err(io)?;
+    fn deliver(&mut self, s: usize, out: &TaskOutput, sourced: bool) -> Result<(), DriverError> {
+        let info = TaskInfo {
+            t: self.t,
+            partition: 0,
+            changelogs: &self.changelogs[s],
+        };
+        let source = sourced.then_some((self.topic.as_str(), 0, &self.offsets[..]));
+        // Written at once: the share completes as soon as it is dropped.
+        let (_, held) = BatchTicket::new(0);
+        let mut io = Writing::new(self.t, &mut self.out);
+        let done = deliver(out, &info, &self.chain, source, &held, &mut io, None);
+        let Writing {
+            written,
+            failed,
+            repartitioned,
+            ..
+        } = io;
+        self.written += written;
+        self.skipped += done.skipped as usize;
+        if let Some(e) = failed {
+            return Err(DriverError::Other(Box::new(TestDriverError::Io(e))));
         }
-        for (topic, late) in &out.late {
-            for r in late.view().iter() {
-                self.write(topic, &r).map_err(io)?;
-            }
-        }
-        // Sink records in the order of their origins, across sinks.
-        let mut order: Vec<(u32, usize, usize)> = Vec::new();
-        for (o, output) in out.outputs.iter().enumerate() {
-            if let Destination::Sinks(_) = output.to {
-                let origins = &output.records.origins;
-                order.extend(origins.iter().enumerate().map(|(i, &g)| (g, o, i)));
-            }
-        }
-        order.sort_unstable();
-        let views: Vec<_> = out.outputs.iter().map(|o| o.records.view()).collect();
-        for (_, o, i) in order {
-            let Destination::Sinks(sinks) = &out.outputs[o].to else {
-                continue;
-            };
-            let r = views[o].get(i);
-            for &k in sinks.iter() {
-                let topic = self.t.sinks[k].topic.clone();
-                self.write(&topic, &r).map_err(io)?;
-            }
-        }
-        for output in &out.outputs {
-            let Destination::Repartition(r) = output.to else {
-                continue;
-            };
+        for (r, records) in repartitioned {
             let to = self.t.plan.repartitions[r].to;
-            // Renumber: the next sub-topology sees its input as 0..n.
-            let n = output.records.len() as u32;
-            self.run_from(
-                to,
-                SubInput::Repartition(r),
-                renumber(&output.records, (0..n).collect()),
-            )
-            .map_err(|e| match e {
-                // The next sub-topology's records are not input lines.
-                DriverError::Node(n) => DriverError::Other(Box::new(TestDriverError::Flush(n))),
-                other => other,
-            })?;
+            self.run_from(to, SubInput::Repartition(r), records.finish())
+                .map_err(|e| match e {
+                    // The next sub-topology's records are not input lines.
+                    DriverError::Node(n) => DriverError::Other(Box::new(TestDriverError::Flush(n))),
+                    other => other,
+                })?;
         }
-        Ok(())
-    }
-
-    fn write_dead(&mut self, d: &DeadLetter) -> std::io::Result<()> {
-        write_record(
-            &mut self.out,
-            &d.topic,
-            d.key.as_deref(),
-            d.value.as_deref(),
-            d.timestamp,
-            d.headers.iter().cloned(),
-        )?;
-        self.written += 1;
-        Ok(())
-    }
-
-    fn write(&mut self, topic: &str, r: &eddy_batch::RecordRef<'_>) -> std::io::Result<()> {
-        let headers = r.headers.iter().map(|(n, v)| {
-            (
-                String::from_utf8_lossy(n).into_owned(),
-                v.map(<[u8]>::to_vec),
-            )
-        });
-        write_record(&mut self.out, topic, r.key, r.value, r.timestamp, headers)?;
-        self.written += 1;
         Ok(())
     }
 }
@@ -426,11 +398,91 @@ impl DriverError {
     }
 }
 
-/// A copy of `records` numbered 0..n, tags cleared, with new origins.
-fn renumber(records: &Records, origins: Vec<u32>) -> Records {
-    let mut em = crate::ops::Emitter::new();
-    for (r, o) in records.view().iter().zip(origins) {
-        em.emit(o, r.key, r.value, r.aux, r.timestamp, r.headers.iter());
+/// The records file as the I/O layer of a task's output: sink, late and
+/// dead-letter records are written; records for a repartition topic are
+/// kept for the sub-topology reading it; changelog writes go nowhere (the
+/// stores are in memory and start empty).
+struct Writing<'a, W: Write> {
+    t: &'a Topology,
+    out: &'a mut W,
+    written: usize,
+    /// The first write that failed.
+    failed: Option<std::io::Error>,
+    /// Records for each repartition topic, in order.
+    repartitioned: Vec<(usize, Emitter)>,
+}
+
+impl<'a, W: Write> Writing<'a, W> {
+    fn new(t: &'a Topology, out: &'a mut W) -> Self {
+        Writing {
+            t,
+            out,
+            written: 0,
+            failed: None,
+            repartitioned: Vec::new(),
+        }
     }
-    em.finish()
+
+    fn write(
+        &mut self,
+        topic: &str,
+        key: Option<&[u8]>,
+        value: Option<&[u8]>,
+        timestamp: i64,
+        headers: impl Iterator<Item = (String, Option<Vec<u8>>)>,
+    ) {
+        if self.failed.is_some() {
+            return;
+        }
+        match write_record(self.out, topic, key, value, timestamp, headers) {
+            Ok(()) => self.written += 1,
+            Err(e) => self.failed = Some(e),
+        }
+    }
+
+    fn write_ref(&mut self, topic: &str, r: &RecordRef<'_>) {
+        let headers = batch_headers(r).into_iter();
+        self.write(topic, r.key, r.value, r.timestamp, headers);
+    }
+}
+
+impl<W: Write> Output for Writing<'_, W> {
+    fn to_sink(&mut self, sink: &Sink, r: &RecordRef<'_>, _: Option<SourceAt<'_>>, _: &InFlight) {
+        self.write_ref(&sink.topic, r);
+    }
+
+    fn to_topic(&mut self, topic: &str, r: &RecordRef<'_>, old: bool, _: &InFlight) {
+        let Some(rep) = self
+            .t
+            .plan
+            .repartitions
+            .iter()
+            .position(|p| p.topic == topic)
+        else {
+            return self.write_ref(topic, r);
+        };
+        let at = match self.repartitioned.iter().position(|(p, _)| *p == rep) {
+            Some(at) => at,
+            None => {
+                self.repartitioned.push((rep, Emitter::new()));
+                self.repartitioned.len() - 1
+            }
+        };
+        let records = &mut self.repartitioned[at].1;
+        let origin = records.len() as u32;
+        let aux = if old { r.aux } else { None };
+        records.emit(origin, r.key, r.value, aux, r.timestamp, r.headers.iter());
+    }
+
+    fn to_changelog(&mut self, _: &str, _: i32, _: &ChangelogRecord, _: &InFlight) {}
+
+    fn dead_letter(&mut self, d: &DeadLetter, _: &InFlight) {
+        self.write(
+            &d.topic,
+            d.key.as_deref(),
+            d.value.as_deref(),
+            d.timestamp,
+            d.headers.iter().cloned(),
+        );
+    }
 }
