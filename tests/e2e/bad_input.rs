@@ -191,3 +191,41 @@ fn run_without_a_broker_fails_with_bounded_retries() {
         "gave up in bounded time"
     );
 }
+
+#[test]
+fn eddy_test_reads_pattern_and_list_sources_and_names_a_topic_neither_reads() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "application_id = \"p\"\n\
+                [[sources]]\nname = \"clicks\"\npattern = \"clicks-[a-z]+\"\n\
+                [[sources]]\nname = \"orders\"\ntopics = [\"o1\", \"o2\"]\n\
+                [[sinks]]\ntopic = \"out\"\n";
+    let input = "{\"topic\":\"clicks-eu\",\"value\":\"a\",\"timestamp\":1}\n\
+                 {\"topic\":\"o2\",\"value\":\"b\",\"timestamp\":2}\n\
+                 {\"topic\":\"clicks-us\",\"value\":\"c\",\"timestamp\":3}\n";
+    let values = eddy_e2e::eddy_test(eddy_bin(), dir.path(), spec, input);
+    let got: Vec<(&str, &str)> = values
+        .iter()
+        .map(|v| (v["topic"].as_str().unwrap(), v["value"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        got,
+        [("out", "a"), ("out", "b"), ("out", "c")],
+        "merged in input order"
+    );
+
+    let file = dir.path().join("input.jsonl");
+    std::fs::write(&file, "{\"topic\":\"clicks-EU\",\"value\":\"x\"}\n").unwrap();
+    let spec = dir.path().join("pipeline.toml");
+    let (ok, err) = eddy(&[
+        "test",
+        spec.to_str().unwrap(),
+        "--input",
+        file.to_str().unwrap(),
+    ]);
+    assert!(!ok);
+    assert!(
+        err.contains("input line 1 (topic \"clicks-EU\"): not a source of this pipeline")
+            && err.contains("topics matching \"clicks-[a-z]+\"; o1, o2"),
+        "{err}"
+    );
+}

@@ -3,8 +3,8 @@
 //! `/readyz` answers), and interactive queries: a store read by the worker
 //! owning the key's task, or the name of the instance that owns it.
 
+use super::delivery::Delivery;
 use super::partitioner::partition_of;
-use super::run::Delivery;
 use super::worker::{Msg, TaskId, worker_of};
 use crate::state::query::{Lookup, QueryError, Rows};
 use crate::topology::Topology;

@@ -1,9 +1,12 @@
 //! Kafka I/O: client settings, internal topics, the run loop and its
 //! workers, restoring state from changelogs.
 
+mod broker;
 mod config;
+mod delivery;
 pub mod instance;
 pub mod partitioner;
+mod rebalance;
 pub mod reset;
 pub mod restore;
 mod run;

@@ -18,16 +18,17 @@
 //! and is sent, so nothing past them is committed; eddy then stops as on
 //! SIGTERM and `run` returns the panic as an error.
 
+use super::broker::{check_topics, record_lag};
 use super::config::{consumer_config, producer_config};
+use super::delivery::{Delivery, Letter, owned_headers, parts, send_dead, spawn_dead_letters};
 use super::instance::Instance;
+use super::rebalance::{Ctx, Partitions, describe};
 use super::topics;
-use super::worker::{
-    self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, TaskId, Work, worker_of,
-};
+use super::worker::{self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, Work, worker_of};
 use crate::reload::Reloader;
 use crate::runtime::Chain;
-use crate::runtime::dead_letter::{DeadLetter, Parts, unreadable_why};
-use crate::runtime::ticket::{BatchTicket, InFlight, PartitionLedger};
+use crate::runtime::dead_letter::{DeadLetter, unreadable_why};
+use crate::runtime::ticket::BatchTicket;
 use crate::time::extract::TimestampError;
 use crate::time::extract::extract;
 use crate::topology::{ErrorPolicy, Topology};
@@ -36,12 +37,12 @@ use crossbeam_channel::{Sender, bounded, unbounded};
 use eddy_batch::BatchWriter;
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
-use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::error::KafkaError;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, Producer, ProducerContext, ThreadedProducer};
-use rdkafka::{ClientContext, Offset, TopicPartitionList};
-use std::collections::{HashMap, HashSet};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{Producer, ThreadedProducer};
+use rdkafka::{Offset, TopicPartitionList};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -90,7 +91,7 @@ pub enum RunError {
 }
 
 /// An input partition: (index into the consumed topics, partition).
-type Task = (usize, i32);
+pub(super) type Task = (usize, i32);
 
 /// What the poll loop gathered for one input partition since it last
 /// dispatched it.
@@ -120,270 +121,6 @@ impl Pending {
         self.offsets.clear();
         self.next = None;
         self.dead.clear();
-    }
-}
-
-/// How long a revoked partition may take to finish its in-flight batches.
-const REVOKE_DRAIN: Duration = Duration::from_secs(30);
-/// Attempts to reach the broker at start.
-const CONNECT_ATTEMPTS: u32 = 5;
-
-/// State the poll loop and the rebalance callback share.
-#[derive(Default)]
-struct Shared {
-    ledgers: HashMap<Task, PartitionLedger>,
-    failed: HashSet<Task>,
-    /// Revoked since the poll loop last looked; their unsent records go.
-    revoked: Vec<Task>,
-}
-
-struct Ctx {
-    shared: Arc<Mutex<Shared>>,
-    /// Each consumed topic and the sub-topology reading it (set before
-    /// the consumer subscribes).
-    topics: std::sync::OnceLock<Vec<(String, usize)>>,
-    /// The workers, to close revoked tasks (set once they run).
-    workers: Mutex<Vec<Sender<Msg>>>,
-    /// Set by a revoke; the poll loop then drops the revoked partitions'
-    /// records it has not dispatched, before it takes any new record (the
-    /// callback runs inside `poll`, so a record `poll` returns afterwards may
-    /// already belong to a new assignment of the same partition).
-    rebalanced: AtomicBool,
-    /// Which tasks are assigned and open (set once the workers run).
-    instance: std::sync::OnceLock<Arc<Instance>>,
-}
-
-impl Ctx {
-    /// The tasks of the consumed partitions in `tpl`.
-    fn tasks_of(&self, tpl: &TopicPartitionList) -> Vec<TaskId> {
-        let topics = self.topics.get().map_or(&[][..], Vec::as_slice);
-        let mut ids: Vec<TaskId> = tpl
-            .elements()
-            .iter()
-            .filter_map(|e| {
-                let (_, sub) = topics.iter().find(|(t, _)| t == e.topic())?;
-                Some((*sub, e.partition()))
-            })
-            .collect();
-        ids.sort_unstable();
-        ids.dedup();
-        ids
-    }
-}
-
-impl ClientContext for Ctx {}
-
-impl ConsumerContext for Ctx {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Assign(tpl) = rebalance else {
-            return;
-        };
-        let ids = self.tasks_of(tpl);
-        if let Some(instance) = self.instance.get() {
-            instance.assigned(&ids);
-        }
-        // Open (restore) new tasks now rather than at their first batch, so
-        // readiness and queries do not wait for records.
-        let workers = self.workers.lock().expect("not poisoned");
-        if workers.is_empty() {
-            return;
-        }
-        let mut per_worker: Vec<Vec<TaskId>> = vec![Vec::new(); workers.len()];
-        for id in ids {
-            per_worker[worker_of(id, workers.len())].push(id);
-        }
-        for (w, ids) in workers.iter().zip(per_worker) {
-            if !ids.is_empty() {
-                let _ = w.send(Msg::Open(ids));
-            }
-        }
-    }
-
-    fn pre_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
-        let Rebalance::Revoke(tpl) = rebalance else {
-            if let Rebalance::Assign(tpl) = rebalance {
-                tracing::info!(partitions = %describe(tpl), "assigned");
-            }
-            return;
-        };
-        tracing::info!(partitions = %describe(tpl), "revoked; finishing in-flight batches");
-        let topics = self.topics.get().map_or(&[][..], Vec::as_slice);
-        let tasks: Vec<Task> = tpl
-            .elements()
-            .iter()
-            .filter_map(|e| {
-                topics
-                    .iter()
-                    .position(|(t, _)| t == e.topic())
-                    .map(|i| (i, e.partition()))
-            })
-            .collect();
-        // Finish what is in flight (bounded), then commit it, so the next
-        // owner starts right after what this instance delivered.
-        let deadline = Instant::now() + REVOKE_DRAIN;
-        loop {
-            let mut s = self.shared.lock().expect("not poisoned");
-            // The oldest batch still in flight of a task that can finish
-            // (a failed batch never does).
-            let mut in_flight = None;
-            for t in &tasks {
-                let failed = s.failed.contains(t);
-                if let Some(l) = s.ledgers.get_mut(t)
-                    && l.advance().is_ok()
-                    && !failed
-                    && in_flight.is_none()
-                {
-                    in_flight = l.oldest().cloned();
-                }
-            }
-            let busy = in_flight.is_some();
-            if !busy || Instant::now() > deadline {
-                if busy {
-                    tracing::warn!(
-                        "in-flight batches did not finish within {REVOKE_DRAIN:?}; their records will be processed again by the next owner"
-                    );
-                }
-                drop(s);
-                // Stateful tasks flush, checkpoint and close their stores
-                // before their offsets are committed.
-                let ids: Vec<TaskId> = tasks.iter().map(|t| (topics[t.0].1, t.1)).collect();
-                close_tasks(&self.workers.lock().expect("not poisoned"), &ids);
-                if let Some(instance) = self.instance.get() {
-                    instance.revoked(&ids);
-                }
-                let mut s = self.shared.lock().expect("not poisoned");
-                for t in &tasks {
-                    if let Some(l) = s.ledgers.get_mut(t) {
-                        let _ = l.advance();
-                    }
-                }
-                let mut commit = TopicPartitionList::new();
-                self.rebalanced.store(true, Ordering::Release);
-                for t in &tasks {
-                    if let Some(l) = s.ledgers.remove(t)
-                        && let Some(o) = l.to_commit()
-                    {
-                        let _ = commit.add_partition_offset(&topics[t.0].0, t.1, Offset::Offset(o));
-                    }
-                    s.failed.remove(t);
-                    s.revoked.push(*t);
-                }
-                drop(s);
-                if commit.count() > 0
-                    && let Err(e) = consumer.commit(&commit, CommitMode::Sync)
-                {
-                    tracing::warn!("committing revoked partitions failed: {e}");
-                }
-                return;
-            }
-            drop(s);
-            // Woken when that batch completes or fails, or at the deadline.
-            if let Some(batch) = in_flight {
-                let _ = batch.wait(deadline);
-            }
-        }
-    }
-}
-
-fn describe(tpl: &TopicPartitionList) -> String {
-    tpl.elements()
-        .iter()
-        .map(|e| format!("{}-{}", e.topic(), e.partition()))
-        .collect::<Vec<_>>()
-        .join(",")
-}
-
-/// Producer callbacks: completes tickets, remembers changelog offsets, and
-/// applies a sink's `on_error` to records the broker refused.
-pub struct Delivery {
-    changelogs: HashSet<String>,
-    offsets: ChangelogOffsets,
-    /// Sinks that skip or dead-letter refused records, by topic.
-    sinks: HashMap<String, ErrorPolicy>,
-    metrics: Arc<crate::metrics::Metrics>,
-    /// Refused records to dead-letter, each with a share of its batch's
-    /// work; a thread of their own sends them.
-    dead: Sender<Letter>,
-}
-
-impl ClientContext for Delivery {}
-
-impl ProducerContext for Delivery {
-    type DeliveryOpaque = InFlight;
-
-    /// Completes the record's share of its batch when `held` drops.
-    fn delivery(&self, result: &DeliveryResult<'_>, held: InFlight) {
-        match result {
-            Err((e, m)) => {
-                let why = format!("producing to {} failed: {e}", m.topic());
-                let policy = self
-                    .sinks
-                    .get(m.topic())
-                    .filter(|_| worker::record_refused(e));
-                match policy {
-                    None | Some(ErrorPolicy::Fail) => held.ticket().fail(why),
-                    Some(ErrorPolicy::Skip) => {
-                        tracing::warn!("skipped a record: {why}");
-                        self.count(m.topic(), "skip");
-                    }
-                    Some(ErrorPolicy::DeadLetter(topic)) => {
-                        tracing::warn!("dead-lettered a record to {topic}: {why}");
-                        self.count(m.topic(), "dead-letter");
-                        let headers = owned_headers(m);
-                        let d = DeadLetter::refused(
-                            topic,
-                            m.topic(),
-                            parts(m, &headers),
-                            &why,
-                            worker::too_large(e),
-                            None,
-                        );
-                        // The dead letter's own share; back here (and
-                        // dropped) when the thread is gone.
-                        if let Err(e) = self.dead.send(Letter::Send(held.hold(), d)) {
-                            held.ticket().fail(why);
-                            drop(e);
-                        }
-                    }
-                }
-            }
-            Ok(m) if self.changelogs.contains(m.topic()) => {
-                let mut o = self.offsets.lock().expect("not poisoned");
-                let at = o
-                    .entry((m.topic().to_string(), m.partition()))
-                    .or_insert(-1);
-                *at = (*at).max(m.offset());
-            }
-            Ok(_) => {}
-        }
-    }
-}
-
-impl Delivery {
-    fn count(&self, topic: &str, policy: &str) {
-        self.metrics
-            .records_unwritable
-            .get_or_create(&crate::metrics::TopicPolicyLabels {
-                topic: topic.to_string(),
-                policy: policy.to_string(),
-            })
-            .inc();
-    }
-}
-
-/// Asks the workers to flush, checkpoint and close tasks; waits (bounded).
-fn close_tasks(workers: &[Sender<Msg>], ids: &[TaskId]) {
-    let mut replies = Vec::new();
-    for w in workers {
-        let (tx, rx) = bounded(1);
-        if w.send(Msg::Close(ids.to_vec(), tx)).is_ok() {
-            replies.push(rx);
-        }
-    }
-    for r in replies {
-        if r.recv_timeout(REVOKE_DRAIN).is_err() {
-            tracing::warn!("a worker did not close its revoked tasks within {REVOKE_DRAIN:?}");
-        }
     }
 }
 
@@ -421,7 +158,7 @@ pub fn run(
             ))
         })?;
     let ops = Chain::load(t, engine)?;
-    let shared = Arc::new(Mutex::new(Shared::default()));
+    let shared = Arc::new(Mutex::new(Partitions::default()));
     // Bound first: its address goes into the consumer's client.id, where
     // other instances find it.
     let admin = match &t.admin {
@@ -703,78 +440,11 @@ pub fn run(
     failure.map_or(Ok(()), Err)
 }
 
-/// Sets the lag gauge of each assigned partition: the high watermark the
-/// consumer last saw minus its position (both known locally, no request).
-fn record_lag(consumer: &BaseConsumer<Ctx>, metrics: &crate::metrics::Metrics) {
-    let Ok(position) = consumer.position() else {
-        return;
-    };
-    metrics.lag.clear();
-    for e in position.elements() {
-        let Offset::Offset(at) = e.offset() else {
-            continue;
-        };
-        if let Some(high) = cached_high_watermark(consumer, e.topic(), e.partition()) {
-            metrics
-                .lag
-                .get_or_create(&crate::metrics::PartitionLabels {
-                    topic: e.topic().to_string(),
-                    partition: e.partition().to_string(),
-                })
-                .set((high - at).max(0));
-        }
-    }
-}
-
-/// The high watermark of a partition as the consumer last saw it (from
-/// its fetches: no request to the broker).
-fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, partition: i32) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: a live client handle and a NUL-terminated topic name; the
-    // call only reads librdkafka's local state into the two integers.
-    let err = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
-}
-
 /// Drops unsent records of partitions revoked since the last look.
-fn drop_revoked(pending: &mut HashMap<Task, Pending>, shared: &Mutex<Shared>) {
+fn drop_revoked(pending: &mut HashMap<Task, Pending>, shared: &Mutex<Partitions>) {
     let revoked = std::mem::take(&mut shared.lock().expect("not poisoned").revoked);
     for t in revoked {
         pending.remove(&t);
-    }
-}
-
-/// A message's headers, owned.
-fn owned_headers(m: &rdkafka::message::BorrowedMessage<'_>) -> Vec<(String, Option<Vec<u8>>)> {
-    m.headers()
-        .map(|h| {
-            h.iter()
-                .map(|h| (h.key.to_string(), h.value.map(<[u8]>::to_vec)))
-                .collect()
-        })
-        .unwrap_or_default()
-}
-
-/// A message's parts, its headers given owned.
-fn parts<'m>(
-    m: &'m rdkafka::message::BorrowedMessage<'_>,
-    headers: &'m [(String, Option<Vec<u8>>)],
-) -> Parts<'m> {
-    Parts {
-        key: m.key(),
-        value: m.payload(),
-        timestamp: m.timestamp().to_millis().unwrap_or(0),
-        headers,
     }
 }
 
@@ -814,71 +484,12 @@ fn unreadable(
     true
 }
 
-/// What the dead-letter thread is asked to do.
-enum Letter {
-    /// Send a dead letter, completing the share when it is delivered.
-    Send(InFlight, DeadLetter),
-    /// Answer once everything asked before is handed to the producer.
-    Flush(Sender<()>),
-}
-
-/// Sends the dead letters of sink records the broker refused, from a thread
-/// of its own: neither the delivery callback (which must not block) nor the
-/// poll loop (which may be waiting for those very tickets) can. It ends
-/// when the producer (whose callback holds the other end) is gone.
-fn spawn_dead_letters(
-    producer: std::sync::Weak<ThreadedProducer<Delivery>>,
-    letters: crossbeam_channel::Receiver<Letter>,
-) {
-    let spawned = std::thread::Builder::new()
-        .name("eddy-dead-letters".into())
-        .spawn(move || {
-            while let Ok(letter) = letters.recv() {
-                match letter {
-                    Letter::Send(held, d) => match producer.upgrade() {
-                        Some(p) => send_dead(&p, held, &d),
-                        None => held
-                            .ticket()
-                            .fail(format!("dead letter to {} not sent: stopping", d.topic)),
-                    },
-                    Letter::Flush(done) => {
-                        let _ = done.send(());
-                    }
-                }
-            }
-        });
-    if let Err(e) = spawned {
-        tracing::error!("starting the dead-letter thread: {e}");
-    }
-}
-
-/// Sends a dead letter as the share `held` of its batch.
-pub(super) fn send_dead(producer: &ThreadedProducer<Delivery>, held: InFlight, d: &DeadLetter) {
-    let mut h = OwnedHeaders::new_with_capacity(d.headers.len());
-    for (name, value) in &d.headers {
-        h = h.insert(Header {
-            key: name,
-            value: value.as_deref(),
-        });
-    }
-    let mut rec = BaseRecord::<[u8], [u8], InFlight>::with_opaque_to(&d.topic, held)
-        .timestamp(d.timestamp)
-        .headers(h);
-    if let Some(k) = &d.key {
-        rec = rec.key(k);
-    }
-    if let Some(v) = &d.value {
-        rec = rec.payload(v);
-    }
-    worker::send_with_retry(producer, &d.topic, rec);
-}
-
 /// Hands every pending batch to its task's worker, and sends the dead
 /// letters gathered with it under the same ticket (so its offsets commit
 /// only once they are acknowledged).
 fn dispatch(
     pending: &mut HashMap<Task, Pending>,
-    shared: &Mutex<Shared>,
+    shared: &Mutex<Partitions>,
     senders: &[Sender<Msg>],
     inputs: &[Input],
     producer: &ThreadedProducer<Delivery>,
@@ -923,7 +534,7 @@ fn dispatch(
 /// Commits every partition whose committable offset moved.
 fn commit(
     consumer: &BaseConsumer<Ctx>,
-    shared: &Mutex<Shared>,
+    shared: &Mutex<Partitions>,
     inputs: &[Input],
     mode: CommitMode,
 ) {
@@ -931,7 +542,7 @@ fn commit(
     let mut failures = Vec::new();
     {
         let mut s = shared.lock().expect("not poisoned");
-        let Shared {
+        let Partitions {
             ledgers, failed, ..
         } = &mut *s;
         for (task, l) in ledgers.iter_mut() {
@@ -960,7 +571,7 @@ fn commit(
 /// Stops one task: pauses its partition and reports why.
 fn fail_task(
     consumer: &BaseConsumer<Ctx>,
-    shared: &Mutex<Shared>,
+    shared: &Mutex<Partitions>,
     inputs: &[Input],
     task: Task,
     why: &str,
@@ -979,57 +590,4 @@ fn fail_task(
     if let Err(e) = consumer.pause(&tpl) {
         tracing::warn!("pausing {topic}-{}: {e}", task.1);
     }
-}
-
-/// Checks the broker answers and every topic exists, with bounded retries.
-fn check_topics(
-    consumer: &BaseConsumer<Ctx>,
-    t: &Topology,
-    servers: &str,
-) -> Result<rdkafka::metadata::Metadata, RunError> {
-    let start = Instant::now();
-    let mut last = String::new();
-    for attempt in 1..=CONNECT_ATTEMPTS {
-        match consumer.fetch_metadata(None, Duration::from_secs(5)) {
-            Ok(md) => {
-                let known: HashSet<&str> = md
-                    .topics()
-                    .iter()
-                    .filter(|tp| tp.error().is_none())
-                    .map(|tp| tp.name())
-                    .collect();
-                let named = t.source_topics();
-                let missing: Vec<String> = named
-                    .iter()
-                    .chain(t.sinks.iter().map(|s| &s.topic))
-                    .chain(
-                        t.steps
-                            .iter()
-                            .filter_map(|s| s.op.aggregation()?.late_topic.as_ref()),
-                    )
-                    .filter(|n| !known.contains(n.as_str()))
-                    .cloned()
-                    .collect();
-                if missing.is_empty() {
-                    return Ok(md);
-                }
-                return Err(RunError::MissingTopics(missing));
-            }
-            Err(e) => {
-                last = e.to_string();
-                tracing::warn!(
-                    "Kafka at {servers} not answering (attempt {attempt}/{CONNECT_ATTEMPTS}): {e}"
-                );
-                if attempt < CONNECT_ATTEMPTS {
-                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
-                }
-            }
-        }
-    }
-    Err(RunError::Unreachable {
-        servers: servers.to_string(),
-        attempts: CONNECT_ATTEMPTS,
-        secs: start.elapsed().as_secs(),
-        last,
-    })
 }

@@ -120,7 +120,7 @@ pub struct Shared {
     /// Consumed topics.
     pub inputs: Arc<Vec<Input>>,
     /// The producer.
-    pub producer: Arc<ThreadedProducer<super::run::Delivery>>,
+    pub producer: Arc<ThreadedProducer<super::delivery::Delivery>>,
     /// Reports a failed input partition to the poll loop.
     pub fail: Sender<((usize, i32), String)>,
     /// Acknowledged changelog offsets.
@@ -513,7 +513,7 @@ impl Output for Producing<'_> {
     }
 
     fn dead_letter(&mut self, d: &DeadLetter, held: &InFlight) {
-        super::run::send_dead(&self.s.producer, held.hold(), d);
+        super::delivery::send_dead(&self.s.producer, held.hold(), d);
     }
 }
 
@@ -643,7 +643,7 @@ fn refused(
                 headers: &headers,
             };
             let letter = DeadLetter::refused(topic, &sink.topic, parts, why, too_large(e), from);
-            super::run::send_dead(&s.producer, held.hold(), &letter);
+            super::delivery::send_dead(&s.producer, held.hold(), &letter);
             "dead-letter"
         }
     };
@@ -676,7 +676,7 @@ fn send_record<'a>(s: &Shared, topic: &str, rec: BaseRecord<'a, [u8], [u8], InFl
 /// Hands a record to the producer, waiting while its queue is full; a
 /// refusal fails the record's batch.
 pub fn send_with_retry<'a>(
-    producer: &ThreadedProducer<super::run::Delivery>,
+    producer: &ThreadedProducer<super::delivery::Delivery>,
     topic: &str,
     rec: BaseRecord<'a, [u8], [u8], InFlight>,
 ) {
@@ -695,7 +695,7 @@ type Refusal<'a> = (KafkaError, BaseRecord<'a, [u8], [u8], InFlight>);
 /// Hands a record to the producer; while its queue is full, serves
 /// delivery reports (which make room) and tries again.
 fn try_send<'a>(
-    producer: &ThreadedProducer<super::run::Delivery>,
+    producer: &ThreadedProducer<super::delivery::Delivery>,
     mut rec: BaseRecord<'a, [u8], [u8], InFlight>,
 ) -> Result<(), Box<Refusal<'a>>> {
     loop {

@@ -28,6 +28,7 @@ use crate::time::extract::{TimestampError, extract};
 use crate::topology::{ErrorPolicy, Sink, StoreKind, SubInput, Topics, Topology};
 use crate::wasm::{LoadError, OperatorEngine};
 use eddy_batch::{BatchWriter, RecordRef};
+use std::collections::HashMap;
 use std::io::Write;
 
 /// Why a test run stopped.
@@ -107,10 +108,16 @@ pub fn run(
     input: &[(usize, InputLine)],
     out: &mut impl Write,
 ) -> Result<usize, TestDriverError> {
+    // Each topic's source, found once per topic (a pattern is a regex).
+    let mut source_of: HashMap<&str, usize> = HashMap::new();
     for (line, l) in input {
-        if let InputLine::Record(r) = l
-            && topology.source_of_topic(&r.topic).is_none()
-        {
+        let InputLine::Record(r) = l else { continue };
+        if source_of.contains_key(r.topic.as_str()) {
+            continue;
+        }
+        if let Some(src) = topology.source_of_topic(&r.topic) {
+            source_of.insert(&r.topic, src);
+        } else {
             let sources: Vec<String> = topology
                 .sources
                 .iter()
@@ -156,7 +163,7 @@ pub fn run(
     for (line, l) in input {
         match l {
             InputLine::Record(r) => {
-                let src = topology.source_of_topic(&r.topic).expect("checked");
+                let src = source_of[r.topic.as_str()];
                 let source = &topology.sources[src];
                 let ts = match extract(&source.timestamp, r.timestamp, r.value.as_deref()) {
                     Ok(ts) => ts,
