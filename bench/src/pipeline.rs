@@ -124,7 +124,7 @@ fn main() {
     let t = Instant::now();
     let runner = {
         let stop = stop.clone();
-        std::thread::spawn(move || eddy::kafka::run(&topology, &engine, &stop))
+        std::thread::spawn(move || eddy::app::run(&topology, &engine, &stop))
     };
     wait_until(Duration::from_secs(600), "eddy's output", || {
         total_records(eddy_out, 4) >= n as i64

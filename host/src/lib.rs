@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 pub mod admin;
+pub mod app;
 pub mod build;
 pub mod kafka;
 pub mod metrics;
@@ -20,6 +21,7 @@ pub mod reload;
 pub mod runtime;
 pub mod spec;
 pub mod state;
+pub mod status;
 pub mod time;
 pub mod topology;
 pub mod units;

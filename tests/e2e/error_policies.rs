@@ -4,9 +4,9 @@
 
 use crate::eddy_bin;
 
-use eddy::runtime::{Chain, Rejected};
 use eddy::topology::SubInput;
 use eddy::wasm::CallError;
+use eddy::wasm::{Chain, Rejected};
 use eddy_batch::BatchView;
 use eddy_e2e::{batch_values, components, eddy_test, value_batch};
 use std::process::Command;

@@ -3,9 +3,9 @@
 //! process) carries on: the chain re-instantiates the operator and the next
 //! batch goes through.
 
-use eddy::runtime::Chain;
 use eddy::spec;
 use eddy::wasm::CallError;
+use eddy::wasm::Chain;
 use eddy_e2e::{batch_values, value_batch};
 use std::time::{Duration, Instant};
 

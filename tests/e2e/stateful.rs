@@ -184,3 +184,29 @@ topic = "out"
     assert!(err.contains("1 late record(s) dropped"), "{err}");
     assert!(err.contains("1 record(s) without a key skipped"), "{err}");
 }
+
+#[test]
+fn records_with_a_negative_event_time_are_skipped_at_the_source_as_on_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "application_id = \"neg\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\n\
+                [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+                [[steps]]\nname = \"c\"\nop = \"count\"\n\
+                [[sinks]]\ntopic = \"out\"\n[state]\ncache_size = \"0\"\n";
+    let input = [
+        r#"{"topic":"in","key":"a","value":"{\"ts\":5}"}"#,
+        r#"{"topic":"in","key":"a","value":"{\"ts\":-3}"}"#,
+        r#"{"topic":"in","key":"a","value":"{\"ts\":7}"}"#,
+    ]
+    .join("\n");
+    let out = eddy_test(dir.path(), spec, &input);
+    let counts: Vec<(String, i64)> = out
+        .iter()
+        .map(|r| (r["value"].to_string(), r["timestamp"].as_i64().unwrap()))
+        .collect();
+    let count = |v: &str, ts| (v.to_string(), ts);
+    assert_eq!(
+        counts,
+        [count("1", 5), count("2", 7)],
+        "the record at -3 is not counted: {out:?}"
+    );
+}

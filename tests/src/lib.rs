@@ -438,7 +438,7 @@ pub fn wait_for_distinct_values(
 
 /// A chain of one step, `hostile`, running the hostile fixture operator,
 /// with `step_extra` added to the step's spec lines.
-pub fn hostile_chain(step_extra: &str) -> eddy::runtime::Chain {
+pub fn hostile_chain(step_extra: &str) -> eddy::wasm::Chain {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
     let text = format!(
@@ -451,7 +451,7 @@ pub fn hostile_chain(step_extra: &str) -> eddy::runtime::Chain {
         .iter()
         .map(|s| Some(eddy::wasm::LoadedOperator::load(&engine, s).unwrap()))
         .collect();
-    eddy::runtime::Chain::new(&ops).unwrap()
+    eddy::wasm::Chain::new(&ops).unwrap()
 }
 
 /// Starts `eddy run <spec>` with the admin API on a free port; returns the

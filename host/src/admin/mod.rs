@@ -9,9 +9,9 @@
 
 mod stores;
 
-use crate::kafka::instance::Instance;
 use crate::metrics::Metrics;
 use crate::reload::{ReloadError, Reloader};
+use crate::status::Status;
 use crate::topology::AdminConfig;
 use axum::Router;
 use axum::body::Bytes;
@@ -47,7 +47,7 @@ pub enum AdminError {
 struct Api {
     reloader: Arc<Reloader>,
     metrics: Arc<Metrics>,
-    instance: Arc<Instance>,
+    instance: Arc<dyn Status>,
     token: Option<String>,
 }
 
@@ -97,7 +97,7 @@ impl Bound {
         self,
         reloader: Arc<Reloader>,
         metrics: Arc<Metrics>,
-        instance: Arc<Instance>,
+        instance: Arc<dyn Status>,
     ) -> Result<AdminServer, AdminError> {
         let Bound {
             listener,

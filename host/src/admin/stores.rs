@@ -2,9 +2,9 @@
 //! `from` and `to` (window start times, ms) for window stores.
 
 use super::{Api, error};
-use crate::kafka::instance::{Answer, AskError};
 use crate::records::jsonl::bytes_field;
 use crate::state::query::{Lookup, QueryError, Rows, Stored};
+use crate::status::{Answer, AskError};
 use axum::extract::{Path, Query, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};

@@ -1,8 +1,8 @@
 //! Talking to the broker outside the poll loop: checking it answers and
 //! every topic exists at start, and the lag of each assigned partition.
 
+use super::error::RunError;
 use super::rebalance::Ctx;
-use super::run::RunError;
 use crate::topology::Topology;
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};

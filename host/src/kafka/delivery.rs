@@ -3,16 +3,19 @@
 //! records the broker refused; their dead letters go out from a thread of
 //! their own.
 
-use super::worker::{self, ChangelogOffsets};
+use super::send::{record_refused, send_dead, too_large};
 use crate::runtime::dead_letter::{DeadLetter, Parts};
 use crate::runtime::ticket::InFlight;
 use crate::topology::ErrorPolicy;
 use crossbeam_channel::Sender;
 use rdkafka::ClientContext;
-use rdkafka::message::{Header, Headers, Message, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, DeliveryResult, ProducerContext, ThreadedProducer};
+use rdkafka::message::{Headers, Message};
+use rdkafka::producer::{DeliveryResult, ProducerContext, ThreadedProducer};
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+
+/// Changelog offsets acknowledged by the broker: (topic, partition) → offset.
+pub type ChangelogOffsets = Arc<Mutex<HashMap<(String, i32), i64>>>;
 
 /// Producer callbacks: completes tickets, remembers changelog offsets, and
 /// applies a sink's `on_error` to records the broker refused.
@@ -37,10 +40,7 @@ impl ProducerContext for Delivery {
         match result {
             Err((e, m)) => {
                 let why = format!("producing to {} failed: {e}", m.topic());
-                let policy = self
-                    .sinks
-                    .get(m.topic())
-                    .filter(|_| worker::record_refused(e));
+                let policy = self.sinks.get(m.topic()).filter(|_| record_refused(e));
                 match policy {
                     None | Some(ErrorPolicy::Fail) => held.ticket().fail(why),
                     Some(ErrorPolicy::Skip) => {
@@ -56,7 +56,7 @@ impl ProducerContext for Delivery {
                             m.topic(),
                             parts(m, &headers),
                             &why,
-                            worker::too_large(e),
+                            too_large(e),
                             None,
                         );
                         // The dead letter's own share; back here (and
@@ -154,25 +154,4 @@ pub(super) fn spawn_dead_letters(
     if let Err(e) = spawned {
         tracing::error!("starting the dead-letter thread: {e}");
     }
-}
-
-/// Sends a dead letter as the share `held` of its batch.
-pub(super) fn send_dead(producer: &ThreadedProducer<Delivery>, held: InFlight, d: &DeadLetter) {
-    let mut h = OwnedHeaders::new_with_capacity(d.headers.len());
-    for (name, value) in &d.headers {
-        h = h.insert(Header {
-            key: name,
-            value: value.as_deref(),
-        });
-    }
-    let mut rec = BaseRecord::<[u8], [u8], InFlight>::with_opaque_to(&d.topic, held)
-        .timestamp(d.timestamp)
-        .headers(h);
-    if let Some(k) = &d.key {
-        rec = rec.key(k);
-    }
-    if let Some(v) = &d.value {
-        rec = rec.payload(v);
-    }
-    worker::send_with_retry(producer, &d.topic, rec);
 }

@@ -5,8 +5,10 @@
 
 use super::delivery::Delivery;
 use super::partitioner::partition_of;
-use super::worker::{Msg, TaskId, worker_of};
+use super::worker::{Msg, worker_of};
+use crate::runtime::tasks::TaskId;
 use crate::state::query::{Lookup, QueryError, Rows};
+use crate::status::{Answer, AskError, Owner, Readiness, Status};
 use crate::topology::Topology;
 use crossbeam_channel::{Sender, bounded};
 use rdkafka::producer::{Producer, ThreadedProducer};
@@ -19,7 +21,7 @@ use std::time::{Duration, Instant};
 const QUERY_WAIT: Duration = Duration::from_secs(10);
 
 #[derive(Default)]
-struct Status {
+struct Assignment {
     /// The consumer has had its first assignment.
     joined: bool,
     assigned: BTreeSet<TaskId>,
@@ -28,7 +30,7 @@ struct Status {
     broken: BTreeMap<TaskId, String>,
 }
 
-impl Status {
+impl Assignment {
     fn assigned(&mut self, ids: &[TaskId]) {
         self.joined = true;
         self.assigned.extend(ids);
@@ -70,78 +72,6 @@ impl Status {
     }
 }
 
-/// Whether the instance serves all it was assigned.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Readiness {
-    /// Joined the group and every assigned task is open.
-    pub ready: bool,
-    /// The consumer has had its first assignment.
-    pub joined: bool,
-    /// Tasks assigned (`<sub-topology>_<partition>`).
-    pub tasks: Vec<String>,
-    /// Assigned tasks still restoring their stores.
-    pub restoring: Vec<String>,
-    /// Tasks whose stores could not open, with the reason.
-    pub failed: BTreeMap<String, String>,
-}
-
-/// Another member of the group.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Owner {
-    /// Its consumer's `client.id`.
-    pub client_id: String,
-    /// Its host as the broker sees it.
-    pub host: String,
-    /// Its admin API (`host:port`), when it published one.
-    pub admin: Option<String>,
-}
-
-/// The answer to an interactive query.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Read here: the key's rows (possibly none) in this task's store.
-    Here {
-        /// The key's partition.
-        partition: i32,
-        /// What the store holds.
-        rows: Rows,
-    },
-    /// The key's task is assigned here but still restoring.
-    Restoring {
-        /// The key's partition.
-        partition: i32,
-    },
-    /// The key lives in a task of another instance.
-    Elsewhere {
-        /// The key's partition.
-        partition: i32,
-        /// The instance owning it, when the group says.
-        owner: Option<Owner>,
-    },
-}
-
-/// Why a query could not be answered.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum AskError {
-    /// No store of that name.
-    #[error("no store named `{name}`; the topology's stores are: {known}")]
-    UnknownStore {
-        /// The name asked for.
-        name: String,
-        /// The stores there are.
-        known: String,
-    },
-    /// The store could not answer.
-    #[error(transparent)]
-    Query(#[from] QueryError),
-    /// A worker did not answer in time.
-    #[error("the worker owning the key did not answer within {0:?}; try again")]
-    Busy(Duration),
-    /// The key's task is assigned here but its stores could not open.
-    #[error("the key's task could not open its stores: {0}")]
-    Broken(String),
-}
-
 /// The instance's tasks and how to reach them.
 pub struct Instance {
     t: Topology,
@@ -151,7 +81,7 @@ pub struct Instance {
     /// Per sub-topology, the topic its tasks read first.
     inputs: Vec<String>,
     workers: Mutex<Vec<Sender<Msg>>>,
-    status: Mutex<Status>,
+    status: Mutex<Assignment>,
     producer: Arc<ThreadedProducer<Delivery>>,
     /// This instance's admin API as published to the group.
     advertised: Option<String>,
@@ -173,7 +103,7 @@ impl Instance {
             partitions,
             inputs,
             workers: Mutex::new(Vec::new()),
-            status: Mutex::new(Status::default()),
+            status: Mutex::new(Assignment::default()),
             producer,
             advertised,
         }
@@ -217,71 +147,6 @@ impl Instance {
         for id in ids {
             s.broken.insert(id, format!("worker {w} stopped: {why}"));
         }
-    }
-
-    /// Whether the instance is ready, and what it waits for.
-    pub fn readiness(&self) -> Readiness {
-        self.status.lock().expect("not poisoned").readiness()
-    }
-
-    /// Answers `lookup` on store `store`.
-    pub fn ask(&self, store: &str, lookup: Lookup) -> Result<Answer, AskError> {
-        let Some(sub) = self.t.plan.sub_of_store(store) else {
-            return Err(AskError::UnknownStore {
-                name: store.to_string(),
-                known: self.t.stores().join(", "),
-            });
-        };
-        let partition = partition_of(&lookup.key, self.partitions);
-        let home = (sub, partition);
-        let query = Arc::new(StoreQuery {
-            store: store.to_string(),
-            sub,
-            home,
-            lookup,
-        });
-        let workers = self.workers.lock().expect("not poisoned").clone();
-        let deadline = Instant::now() + QUERY_WAIT;
-        // The worker of the key's own task first; the others only when the
-        // task is not here (a key a producer placed with another
-        // partitioner may still be in one of their tasks).
-        let home_worker = worker_of(home, workers.len());
-        let mut found = self.ask_workers(&workers[home_worker..=home_worker], &query, deadline)?;
-        if found.as_ref().is_none_or(|(id, _)| *id != home) {
-            let others: Vec<Sender<Msg>> = workers
-                .iter()
-                .enumerate()
-                .filter(|(w, _)| *w != home_worker)
-                .map(|(_, s)| s.clone())
-                .collect();
-            if found.is_none() {
-                found = self.ask_workers(&others, &query, deadline)?;
-            }
-        }
-        if let Some((id, rows)) = found {
-            return Ok(Answer::Here {
-                partition: id.1,
-                rows,
-            });
-        }
-        {
-            let status = self.status.lock().expect("not poisoned");
-            if let Some(why) = status.broken.get(&home) {
-                return Err(AskError::Broken(why.clone()));
-            }
-            if status.assigned.contains(&home) {
-                return Ok(Answer::Restoring { partition });
-            }
-        }
-        let owner = self.owner(&self.inputs[sub], partition);
-        if owner
-            .as_ref()
-            .is_some_and(|o| o.admin.is_some() && o.admin == self.advertised)
-        {
-            // The group gave the task here; the assignment is on its way.
-            return Ok(Answer::Restoring { partition });
-        }
-        Ok(Answer::Elsewhere { partition, owner })
     }
 
     /// Asks `workers` for the query's rows (each answers for its open
@@ -445,13 +310,78 @@ pub fn answer<'a>(
     out
 }
 
+impl Status for Instance {
+    fn readiness(&self) -> Readiness {
+        self.status.lock().expect("not poisoned").readiness()
+    }
+
+    fn ask(&self, store: &str, lookup: Lookup) -> Result<Answer, AskError> {
+        let Some(sub) = self.t.plan.sub_of_store(store) else {
+            return Err(AskError::UnknownStore {
+                name: store.to_string(),
+                known: self.t.stores().join(", "),
+            });
+        };
+        let partition = partition_of(&lookup.key, self.partitions);
+        let home = (sub, partition);
+        let query = Arc::new(StoreQuery {
+            store: store.to_string(),
+            sub,
+            home,
+            lookup,
+        });
+        let workers = self.workers.lock().expect("not poisoned").clone();
+        let deadline = Instant::now() + QUERY_WAIT;
+        // The worker of the key's own task first; the others only when the
+        // task is not here (a key a producer placed with another
+        // partitioner may still be in one of their tasks).
+        let home_worker = worker_of(home, workers.len());
+        let mut found = self.ask_workers(&workers[home_worker..=home_worker], &query, deadline)?;
+        if found.as_ref().is_none_or(|(id, _)| *id != home) {
+            let others: Vec<Sender<Msg>> = workers
+                .iter()
+                .enumerate()
+                .filter(|(w, _)| *w != home_worker)
+                .map(|(_, s)| s.clone())
+                .collect();
+            if found.is_none() {
+                found = self.ask_workers(&others, &query, deadline)?;
+            }
+        }
+        if let Some((id, rows)) = found {
+            return Ok(Answer::Here {
+                partition: id.1,
+                rows,
+            });
+        }
+        {
+            let status = self.status.lock().expect("not poisoned");
+            if let Some(why) = status.broken.get(&home) {
+                return Err(AskError::Broken(why.clone()));
+            }
+            if status.assigned.contains(&home) {
+                return Ok(Answer::Restoring { partition });
+            }
+        }
+        let owner = self.owner(&self.inputs[sub], partition);
+        if owner
+            .as_ref()
+            .is_some_and(|o| o.admin.is_some() && o.admin == self.advertised)
+        {
+            // The group gave the task here; the assignment is on its way.
+            return Ok(Answer::Restoring { partition });
+        }
+        Ok(Answer::Elsewhere { partition, owner })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn ready_once_joined_and_every_assigned_task_is_open() {
-        let mut s = Status::default();
+        let mut s = Assignment::default();
         assert!(!s.readiness().ready, "not before the first assignment");
         s.assigned(&[]);
         assert!(s.readiness().ready, "an empty assignment is ready");

@@ -4,12 +4,16 @@
 mod broker;
 mod config;
 mod delivery;
+mod dispatch;
+mod error;
 pub mod instance;
 pub mod partitioner;
+mod produce;
 mod rebalance;
 pub mod reset;
 pub mod restore;
 mod run;
+mod send;
 pub mod tools;
 pub mod topics;
 mod worker;
@@ -30,4 +34,4 @@ impl rdkafka::util::IntoOpaque for InFlight {
         unsafe { InFlight::from_raw(p.cast_const().cast::<BatchTicket>()) }
     }
 }
-pub use run::{RunError, run};
+pub use run::{RunError, Wiring, run};

@@ -4,8 +4,9 @@
 //! goes.
 
 use super::instance::Instance;
-use super::run::Task;
-use super::worker::{Msg, TaskId, worker_of};
+use super::topics::Task;
+use super::worker::{Msg, worker_of};
+use crate::runtime::tasks::TaskId;
 use crate::runtime::ticket::PartitionLedger;
 use crossbeam_channel::{Sender, bounded};
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};

@@ -20,25 +20,28 @@
 
 use super::broker::{check_topics, record_lag};
 use super::config::{consumer_config, producer_config};
-use super::delivery::{Delivery, Letter, owned_headers, parts, send_dead, spawn_dead_letters};
+use super::delivery::{ChangelogOffsets, Delivery, Letter, owned_headers, spawn_dead_letters};
+use super::dispatch::{Pending, dispatch, drop_revoked};
+pub use super::error::RunError;
 use super::instance::Instance;
+use super::produce::OLD_VALUE_HEADER;
+use super::produce::Producing;
 use super::rebalance::{Ctx, Partitions, describe};
 use super::topics;
-use super::worker::{self, ChangelogOffsets, Input, Msg, OLD_VALUE_HEADER, Work, worker_of};
-use crate::reload::Reloader;
-use crate::runtime::Chain;
-use crate::runtime::dead_letter::{DeadLetter, unreadable_why};
-use crate::runtime::ticket::BatchTicket;
-use crate::time::extract::TimestampError;
-use crate::time::extract::extract;
-use crate::topology::{ErrorPolicy, Topology};
-use crate::wasm::{LoadError, OperatorEngine};
-use crossbeam_channel::{Sender, bounded, unbounded};
-use eddy_batch::BatchWriter;
+use super::topics::Task;
+use super::worker::{self, Input, Msg};
+use crate::metrics::Metrics;
+use crate::reload::Swap;
+use crate::runtime::dead_letter::unreadable_why;
+use crate::runtime::intake::{self, Intake};
+use crate::status::Status;
+use crate::topology::Topology;
+use crate::wasm::Chain;
+use crate::wasm::LoadedOperator;
+use crossbeam_channel::{Receiver, Sender, bounded, unbounded};
 use rdkafka::admin::AdminClient;
 use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
-use rdkafka::error::KafkaError;
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
@@ -46,83 +49,6 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// Why `eddy run` stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum RunError {
-    /// The spec lacks something running needs.
-    #[error("{0}")]
-    Config(String),
-    /// An operator failed to load.
-    #[error(transparent)]
-    Load(#[from] LoadError),
-    /// The broker could not be reached.
-    #[error(
-        "cannot reach Kafka at {servers} after {attempts} attempts over {secs}s: {last}. Is the broker running (scripts/kafka start)?"
-    )]
-    Unreachable {
-        /// bootstrap.servers.
-        servers: String,
-        /// Attempts made.
-        attempts: u32,
-        /// Seconds spent.
-        secs: u64,
-        /// The last error.
-        last: String,
-    },
-    /// Topics the pipeline names do not exist.
-    #[error(
-        "topic(s) {0:?} do not exist on the broker; create them first (e.g. scripts/kafka topic-create NAME PARTITIONS)"
-    )]
-    MissingTopics(Vec<String>),
-    /// A Kafka client error.
-    #[error("Kafka: {0}")]
-    Kafka(#[from] KafkaError),
-    /// A worker thread stopped on a bug; its tasks could commit nothing more.
-    #[error(
-        "worker {worker} stopped: {why}. eddy stopped too (what was delivered is committed); restart it to resume from the last committed offsets, and report the bug"
-    )]
-    WorkerFailed {
-        /// The worker.
-        worker: usize,
-        /// The panic's message.
-        why: String,
-    },
-}
-
-/// An input partition: (index into the consumed topics, partition).
-pub(super) type Task = (usize, i32);
-
-/// What the poll loop gathered for one input partition since it last
-/// dispatched it.
-struct Pending {
-    batch: BatchWriter,
-    /// The offset of each record in the batch.
-    offsets: Vec<i64>,
-    /// The offset after the last record taken, batched or not (records
-    /// skipped or dead-lettered at the source are passed too).
-    next: Option<i64>,
-    /// Records whose event time could not be read, for a dead-letter topic.
-    dead: Vec<DeadLetter>,
-}
-
-impl Pending {
-    fn new() -> Self {
-        Pending {
-            batch: BatchWriter::with_capacity(64 << 10, 256),
-            offsets: Vec::new(),
-            next: None,
-            dead: Vec::new(),
-        }
-    }
-
-    fn clear(&mut self) {
-        self.batch.clear();
-        self.offsets.clear();
-        self.next = None;
-        self.dead.clear();
-    }
-}
 
 /// Asks every worker to flush its tasks and checkpoint; waits (bounded).
 fn flush_workers(workers: &[Sender<Msg>]) {
@@ -140,12 +66,33 @@ fn flush_workers(workers: &[Sender<Msg>]) {
     }
 }
 
-/// Runs the topology against Kafka until `shutdown` is set.
+/// What the Kafka runtime is given to run with.
+pub struct Wiring<'a> {
+    /// The loaded operators, one per step (none for host steps).
+    pub ops: &'a [Option<LoadedOperator>],
+    /// The process's metrics.
+    pub metrics: Arc<Metrics>,
+    /// New operator versions, one channel per worker.
+    pub swaps: Vec<Receiver<Swap>>,
+    /// The admin API's address, published to the group in the consumer's
+    /// `client.id` (where other instances find the owner of a key).
+    pub advertised: Option<String>,
+}
+
+/// Runs the topology against Kafka until `shutdown` is set; `started` is
+/// handed the instance's status once its tasks can be asked about.
 pub fn run(
     t: &Topology,
-    engine: &OperatorEngine,
+    wiring: Wiring<'_>,
+    started: impl FnOnce(Arc<dyn Status>) -> Result<(), RunError>,
     shutdown: &Arc<AtomicBool>,
 ) -> Result<(), RunError> {
+    let Wiring {
+        ops,
+        metrics,
+        swaps,
+        advertised,
+    } = wiring;
     let servers = t
         .kafka
         .iter()
@@ -157,23 +104,14 @@ pub fn run(
                 t.spec_path.display()
             ))
         })?;
-    let ops = Chain::load(t, engine)?;
     let shared = Arc::new(Mutex::new(Partitions::default()));
-    // Bound first: its address goes into the consumer's client.id, where
-    // other instances find it.
-    let admin = match &t.admin {
-        Some(cfg) => {
-            Some(crate::admin::Bound::bind(cfg).map_err(|e| RunError::Config(e.to_string()))?)
-        }
-        None => None,
-    };
     let mut consumer_cfg = consumer_config(t);
-    if let Some(a) = &admin
+    if let Some(a) = &advertised
         && !t.kafka.iter().any(|(k, _)| k == "client.id")
     {
         consumer_cfg.set(
             "client.id",
-            super::instance::client_id(&t.application_id, a.advertised()),
+            super::instance::client_id(&t.application_id, a),
         );
     }
     let consumer: BaseConsumer<Ctx> = consumer_cfg.create_with_context(Ctx {
@@ -185,7 +123,6 @@ pub fn run(
     })?;
     let internal = topics::internal_topics(t);
     let changelog_offsets: ChangelogOffsets = Arc::default();
-    let metrics = crate::metrics::Metrics::new();
     let (dead_tx, dead_rx) = unbounded::<Letter>();
     let letters = dead_tx.clone();
     let producer: ThreadedProducer<Delivery> =
@@ -222,7 +159,6 @@ pub fn run(
 
     let producer = Arc::new(producer);
     spawn_dead_letters(Arc::downgrade(&producer), dead_rx);
-    let advertised = admin.as_ref().map(|a| a.advertised().to_string());
     let first_inputs = (0..t.plan.subtopologies.len())
         .map(|sub| {
             inputs
@@ -241,25 +177,27 @@ pub fn run(
     let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
     let (died_tx, died_rx) = unbounded::<(usize, String)>();
-    let worker_shared = Arc::new(worker::Shared {
+    let worker_shared = Arc::new(worker::Env {
         metrics: metrics.clone(),
         t: t.clone(),
         inputs: inputs.clone(),
-        producer: producer.clone(),
         fail: fail_tx,
-        changelog_offsets,
-        restore_client: super::config::restore_config(t),
-        state_root: t.state.dir.join(&t.application_id),
+        io: Producing {
+            producer: producer.clone(),
+            metrics: metrics.clone(),
+            changelog_offsets,
+            restore_client: super::config::restore_config(t),
+            state_root: t.state.dir.join(&t.application_id),
+        },
         instance: instance.clone(),
     });
     let mut senders: Vec<Sender<Msg>> = Vec::new();
     let mut workers = Vec::new();
-    let (swap_senders, swap_receivers) = Reloader::channels(t.runtime.workers);
-    let mut swap_receivers = swap_receivers.into_iter();
+    let mut swap_receivers = swaps.into_iter();
     for w in 0..t.runtime.workers {
         let (tx, rx) = bounded::<Msg>(4);
         senders.push(tx);
-        let chain = Chain::new(&ops)?.with_metrics(metrics.clone());
+        let chain = Chain::new(ops)?.with_metrics(metrics.clone());
         let died_tx = died_tx.clone();
         let swaps = swap_receivers.next().expect("one per worker");
         let ws = worker_shared.clone();
@@ -272,23 +210,8 @@ pub fn run(
                 .expect("spawn worker"),
         );
     }
-    let reloader = Arc::new(
-        Reloader::new(engine.clone(), t, &ops, swap_senders).with_metrics(metrics.clone()),
-    );
-    let _watcher = if t.runtime.watch {
-        Some(crate::reload::watch::watch(reloader.clone()).map_err(RunError::Config)?)
-    } else {
-        None
-    };
     instance.set_workers(senders.clone());
-    let _admin = match admin {
-        Some(bound) => Some(
-            bound
-                .serve(reloader.clone(), metrics.clone(), instance.clone())
-                .map_err(|e| RunError::Config(e.to_string()))?,
-        ),
-        None => None,
-    };
+    started(instance.clone())?;
     drop(worker_shared);
     *consumer.context().workers.lock().expect("not poisoned") = senders.clone();
     let stateful = !t.stores().is_empty();
@@ -327,16 +250,32 @@ pub fn run(
                     let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
                     let timestamp = match inputs[input].source() {
                         Some(src) => {
-                            match extract(&t.sources[src].timestamp, kafka_ts, m.payload()) {
-                                Ok(ts) => ts,
-                                Err(e) => {
-                                    let policy = &t.sources[src].on_error;
-                                    let p = pending.entry(task).or_insert_with(Pending::new);
-                                    if !unreadable(&m, policy, &e, p, &metrics) {
-                                        let at = (m.topic(), m.partition(), m.offset());
-                                        let why = unreadable_why(&e, at);
-                                        fail_task(&consumer, &shared, &inputs, task, &why);
-                                    }
+                            let at = (m.topic(), m.partition(), m.offset());
+                            let headers = || owned_headers(&m);
+                            let source = &t.sources[src];
+                            let p = pending.entry(task).or_insert_with(Pending::new);
+                            match intake::take(
+                                source,
+                                m.key(),
+                                m.payload(),
+                                kafka_ts,
+                                headers,
+                                at,
+                                Some(&metrics),
+                            ) {
+                                Intake::Take(ts) => ts,
+                                Intake::Skip => {
+                                    p.next = Some(m.offset() + 1);
+                                    continue;
+                                }
+                                Intake::Dead(letter) => {
+                                    p.dead.push(letter);
+                                    p.next = Some(m.offset() + 1);
+                                    continue;
+                                }
+                                Intake::Fail(e) => {
+                                    let why = unreadable_why(&e, at);
+                                    fail_task(&consumer, &shared, &inputs, task, &why);
                                     continue;
                                 }
                             }
@@ -345,11 +284,6 @@ pub fn run(
                     };
                     let p = pending.entry(task).or_insert_with(Pending::new);
                     p.next = Some(m.offset() + 1);
-                    if timestamp < 0 {
-                        // Kafka Streams drops records with negative event times.
-                        tracing::warn!(topic = %m.topic(), partition = m.partition(), offset = m.offset(), "skipping a record with a negative timestamp");
-                        continue;
-                    }
                     let headers = m.headers();
                     let old = headers.as_ref().and_then(|h| {
                         h.iter()
@@ -412,7 +346,6 @@ pub fn run(
         .clear();
     instance.set_workers(Vec::new());
     drop(senders);
-    reloader.close();
     for w in workers {
         let _ = w.join();
     }
@@ -438,97 +371,6 @@ pub fn run(
     drop(consumer); // closes the consumer: leaves the group
     tracing::info!("stopped");
     failure.map_or(Ok(()), Err)
-}
-
-/// Drops unsent records of partitions revoked since the last look.
-fn drop_revoked(pending: &mut HashMap<Task, Pending>, shared: &Mutex<Partitions>) {
-    let revoked = std::mem::take(&mut shared.lock().expect("not poisoned").revoked);
-    for t in revoked {
-        pending.remove(&t);
-    }
-}
-
-/// Applies a source's error policy to a record whose event time cannot be
-/// read: false when the policy is to fail.
-fn unreadable(
-    m: &rdkafka::message::BorrowedMessage<'_>,
-    policy: &ErrorPolicy,
-    error: &TimestampError,
-    p: &mut Pending,
-    metrics: &crate::metrics::Metrics,
-) -> bool {
-    let at = (m.topic(), m.partition(), m.offset());
-    let why = unreadable_why(error, at);
-    let name = match policy {
-        ErrorPolicy::Fail => return false,
-        ErrorPolicy::Skip => {
-            tracing::warn!("skipped a record: {why}");
-            "skip"
-        }
-        ErrorPolicy::DeadLetter(topic) => {
-            tracing::warn!("dead-lettered a record to {topic}: {why}");
-            let headers = owned_headers(m);
-            p.dead
-                .push(DeadLetter::unreadable(topic, parts(m, &headers), error, at));
-            "dead-letter"
-        }
-    };
-    metrics
-        .records_unreadable
-        .get_or_create(&crate::metrics::TopicPolicyLabels {
-            topic: m.topic().to_string(),
-            policy: name.to_string(),
-        })
-        .inc();
-    p.next = Some(m.offset() + 1);
-    true
-}
-
-/// Hands every pending batch to its task's worker, and sends the dead
-/// letters gathered with it under the same ticket (so its offsets commit
-/// only once they are acknowledged).
-fn dispatch(
-    pending: &mut HashMap<Task, Pending>,
-    shared: &Mutex<Partitions>,
-    senders: &[Sender<Msg>],
-    inputs: &[Input],
-    producer: &ThreadedProducer<Delivery>,
-) {
-    for (task, p) in pending.iter_mut() {
-        let Some(next) = p.next else {
-            continue;
-        };
-        let mut s = shared.lock().expect("not poisoned");
-        if s.failed.contains(task) {
-            p.clear();
-            continue;
-        }
-        let (ticket, processing) = BatchTicket::new(next);
-        s.ledgers.entry(*task).or_default().push(ticket);
-        drop(s);
-        for d in p.dead.drain(..) {
-            send_dead(producer, processing.hold(), &d);
-        }
-        p.next = None;
-        if p.offsets.is_empty() {
-            // Nothing to process: only skipped or dead-lettered records.
-            drop(processing);
-            continue;
-        }
-        let work = Work {
-            input: task.0,
-            partition: task.1,
-            batch: p.batch.finish().to_vec(),
-            offsets: std::mem::take(&mut p.offsets),
-            ticket: processing,
-        };
-        p.batch.clear();
-        // Every input partition of one task goes to the same worker.
-        let worker = worker_of((inputs[task.0].sub, task.1), senders.len());
-        if senders[worker].send(Msg::Work(work)).is_err() {
-            tracing::error!("worker {worker} is gone");
-        }
-    }
 }
 
 /// Commits every partition whose committable offset moved.

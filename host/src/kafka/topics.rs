@@ -9,6 +9,9 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::metadata::Metadata;
 use std::time::Duration;
 
+/// An input partition: (index into the consumed topics, partition).
+pub type Task = (usize, i32);
+
 /// An internal topic eddy needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InternalTopic {

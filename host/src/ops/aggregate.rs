@@ -18,8 +18,8 @@
 
 use super::fold::{Current, Fold, Update, fold, outcome_value};
 use super::{Dropped, Emitter, NodeError, Records};
-use crate::runtime::Chain;
 use crate::state::{StateError, TaskState, keys};
+use crate::wasm::Chain;
 use eddy_batch::BatchView;
 use std::borrow::Cow;
 

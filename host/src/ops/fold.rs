@@ -7,9 +7,9 @@
 //! result for the next ones (see the `aggregator` interface in the WIT).
 
 use super::NodeError;
-use crate::runtime::{Chain, ChainError};
 use crate::topology::ErrorPolicy;
 use crate::wasm::CallError;
+use crate::wasm::{Chain, ChainError};
 use eddy_batch::{BatchView, BatchWriter};
 use foldhash::{HashMap, HashMapExt};
 use std::borrow::Cow;

@@ -11,8 +11,8 @@ pub mod group;
 pub mod table;
 pub mod windows;
 
-use crate::runtime::ChainError;
 use crate::state::StateError;
+use crate::wasm::ChainError;
 use eddy_batch::{BatchView, BatchWriter};
 
 /// A batch between nodes, with the source record each record came from.

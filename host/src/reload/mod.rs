@@ -6,8 +6,8 @@
 pub mod watch;
 
 use crate::metrics::{Metrics, OperatorLabels};
-use crate::runtime::Chain;
 use crate::topology::Topology;
+use crate::wasm::Chain;
 use crate::wasm::{LoadError, LoadedOperator, OperatorEngine, OperatorInstance};
 use crossbeam_channel::{Receiver, Sender};
 use std::sync::{Arc, Mutex};

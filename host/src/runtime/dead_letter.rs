@@ -4,7 +4,7 @@
 //! on, a record the broker refused) and for every I/O layer, so a dead
 //! letter looks the same on Kafka and in `eddy test`.
 
-use super::{Chain, Rejected};
+use crate::wasm::{Chain, Rejected};
 use eddy_batch::{BatchView, RecordRef};
 
 /// Where a source record was read: topic, partition, offset.

@@ -6,13 +6,14 @@
 //! `eddy test`) only sends; each record it sends carries a share of the
 //! batch's ticket.
 
+use super::Destination;
 use super::dead_letter::{DeadLetter, SourceAt};
 use super::task::TaskOutput;
 use super::ticket::InFlight;
-use super::{Chain, Destination};
 use crate::metrics::Metrics;
 use crate::state::ChangelogRecord;
 use crate::topology::{ErrorPolicy, Sink, Topology};
+use crate::wasm::Chain;
 use eddy_batch::RecordRef;
 
 /// Where a task's records go.

@@ -11,11 +11,11 @@
 //! nodes after them.
 
 use super::node::{Destination, Node};
-use super::{Chain, Rejected};
 use crate::metrics::NodeLabels;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
 use crate::state::{ChangelogRecord, StateError, StoreSpec, TaskState};
 use crate::topology::{LocalPort, NodeKind, SubInput, Topology};
+use crate::wasm::{Chain, Rejected};
 use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
 

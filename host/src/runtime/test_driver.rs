@@ -16,16 +16,18 @@
 //! - A time line (`{"advance_time": T}`) commits, then moves every window
 //!   step's stream time to at least T.
 
-use super::Chain;
-use super::dead_letter::{DeadLetter, Parts, SourceAt, batch_headers};
-use super::deliver::{Output, TaskInfo, deliver};
-use super::task::{TaskOutput, TaskPipeline};
+use super::dead_letter::{DeadLetter, SourceAt, batch_headers};
+use super::deliver::Output;
+use super::intake::{self, Intake};
+use super::task::TaskPipeline;
+use super::tasks::{CommitError, Opened, TaskError, TaskId, TaskIo, Tasks};
 use super::ticket::{BatchTicket, InFlight};
 use crate::ops::{Emitter, NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
-use crate::state::{ChangelogRecord, StateError};
-use crate::time::extract::{TimestampError, extract};
-use crate::topology::{ErrorPolicy, Sink, StoreKind, SubInput, Topics, Topology};
+use crate::state::ChangelogRecord;
+use crate::time::extract::TimestampError;
+use crate::topology::{Sink, StoreKind, SubInput, Topics, Topology};
+use crate::wasm::Chain;
 use crate::wasm::{LoadError, OperatorEngine};
 use eddy_batch::{BatchWriter, RecordRef};
 use std::collections::HashMap;
@@ -49,9 +51,9 @@ pub enum TestDriverError {
     /// An operator failed to load.
     #[error(transparent)]
     Load(#[from] LoadError),
-    /// Stores could not be opened.
-    #[error(transparent)]
-    State(#[from] StateError),
+    /// A task could not be opened (its stores).
+    #[error("{0}")]
+    Open(String),
     /// A record's event time could not be read.
     #[error("input line {line} (topic {topic:?}): {error}")]
     Timestamp {
@@ -72,31 +74,42 @@ pub enum TestDriverError {
         /// Its topic.
         topic: String,
         /// Its offset within the topic (position among that topic's records).
-        offset: usize,
+        offset: i64,
     },
     /// A failure not tied to an input record (a commit's flush).
     #[error("{0}")]
     Flush(NodeError),
+    /// A commit failed otherwise.
+    #[error("{0}")]
+    Commit(CommitError),
     /// Writing output failed.
     #[error("writing output: {0}")]
     Io(#[from] std::io::Error),
 }
 
+impl From<CommitError> for TestDriverError {
+    fn from(e: CommitError) -> Self {
+        match e {
+            CommitError::Flush { error, .. } => TestDriverError::Flush(error),
+            other => TestDriverError::Commit(other),
+        }
+    }
+}
+
+/// A record waiting for its batch: input line, record, event time,
+/// source, offset in its topic.
+type Pending<'a> = (usize, &'a OwnedRecord, i64, usize, i64);
+
 struct Driver<'t, W: Write> {
     t: &'t Topology,
-    chain: Chain,
-    tasks: Vec<TaskPipeline>,
-    out: W,
-    written: usize,
-    /// The topic of the run being processed, and each record's offset.
-    topic: String,
-    offsets: Vec<i64>,
-    /// The changelog topic of each store, per sub-topology.
-    changelogs: Vec<Vec<String>>,
+    tasks: Tasks<Writing<W>>,
     /// Records skipped by `on_error = "skip"`.
-    skipped: usize,
-    /// Source records without a readable event time, skipped.
-    unreadable: usize,
+    skipped: u64,
+}
+
+/// Every sub-topology is one task, on partition 0.
+fn task(sub: usize) -> TaskId {
+    (sub, 0)
 }
 
 /// Runs the input lines (records and time lines, with their line numbers)
@@ -108,127 +121,72 @@ pub fn run(
     input: &[(usize, InputLine)],
     out: &mut impl Write,
 ) -> Result<usize, TestDriverError> {
-    // Each topic's source, found once per topic (a pattern is a regex).
-    let mut source_of: HashMap<&str, usize> = HashMap::new();
-    for (line, l) in input {
-        let InputLine::Record(r) = l else { continue };
-        if source_of.contains_key(r.topic.as_str()) {
-            continue;
-        }
-        if let Some(src) = topology.source_of_topic(&r.topic) {
-            source_of.insert(&r.topic, src);
-        } else {
-            let sources: Vec<String> = topology
-                .sources
-                .iter()
-                .map(|s| match &s.topics {
-                    Topics::Names(n) => n.join(", "),
-                    Topics::Pattern(p) => format!("topics matching {p:?}"),
-                })
-                .collect();
-            return Err(TestDriverError::UnknownTopic {
-                line: *line,
-                topic: r.topic.clone(),
-                sources: sources.join("; "),
-            });
-        }
-    }
+    let source_of = sources_of(topology, input)?;
     let ops = Chain::load(topology, engine)?;
     let mut t = topology.clone();
     t.state.store = StoreKind::Memory;
-    let tasks = (0..t.plan.subtopologies.len())
-        .map(|s| TaskPipeline::new(&t, s, None))
-        .collect::<Result<Vec<_>, _>>()?;
+    let io = Writing::new(&t, out);
     let mut d = Driver {
         t: topology,
-        chain: Chain::new(&ops)?,
-        tasks,
-        out,
-        written: 0,
-        topic: String::new(),
-        offsets: Vec::new(),
-        changelogs: (0..t.plan.subtopologies.len())
-            .map(|s| {
-                t.plan
-                    .store_names(s)
-                    .iter()
-                    .map(|n| t.changelog_topic(n))
-                    .collect()
-            })
-            .collect(),
+        tasks: Tasks::new(t, Chain::new(&ops)?, io, None),
         skipped: 0,
-        unreadable: 0,
     };
+    for sub in 0..topology.plan.subtopologies.len() {
+        d.tasks.open(task(sub)).map_err(TestDriverError::Open)?;
+    }
+    // The next offset of each topic: its records are numbered in file order.
+    let mut next: HashMap<&str, i64> = HashMap::new();
     let mut pending: Vec<Pending<'_>> = Vec::new();
     for (line, l) in input {
         match l {
             InputLine::Record(r) => {
+                let offset = next.entry(r.topic.as_str()).or_insert(0);
+                let at = *offset;
+                *offset += 1;
                 let src = source_of[r.topic.as_str()];
                 let source = &topology.sources[src];
-                let ts = match extract(&source.timestamp, r.timestamp, r.value.as_deref()) {
-                    Ok(ts) => ts,
-                    Err(error) => {
-                        match &source.on_error {
-                            ErrorPolicy::Fail => {
-                                return Err(TestDriverError::Timestamp {
-                                    line: *line,
-                                    topic: r.topic.clone(),
-                                    error,
-                                });
-                            }
-                            ErrorPolicy::Skip => d.unreadable += 1,
-                            ErrorPolicy::DeadLetter(topic) => {
-                                // In input order: what came before goes first.
-                                d.batch(input, &pending)?;
-                                pending.clear();
-                                let offset = offset_of(input, *line, &r.topic);
-                                let parts = Parts {
-                                    key: r.key.as_deref(),
-                                    value: r.value.as_deref(),
-                                    timestamp: r.timestamp,
-                                    headers: &r.headers,
-                                };
-                                let letter = DeadLetter::unreadable(
-                                    topic,
-                                    parts,
-                                    &error,
-                                    (&r.topic, 0, offset),
-                                );
-                                d.write_dead(&letter)?;
-                            }
-                        }
-                        continue;
+                let (key, value) = (r.key.as_deref(), r.value.as_deref());
+                let headers = || r.headers.clone();
+                let at = (r.topic.as_str(), 0, at);
+                match intake::take(source, key, value, r.timestamp, headers, at, None) {
+                    Intake::Take(ts) => pending.push((*line, r, ts, src, at.2)),
+                    Intake::Skip => {}
+                    Intake::Dead(letter) => {
+                        // In input order: what came before goes first.
+                        d.batch(&pending)?;
+                        pending.clear();
+                        d.write_dead(&letter)?;
                     }
-                };
-                pending.push((*line, r, ts, src));
+                    Intake::Fail(error) => {
+                        let topic = r.topic.clone();
+                        let line = *line;
+                        return Err(TestDriverError::Timestamp { line, topic, error });
+                    }
+                }
                 if pending.len() == topology.runtime.batch_size {
-                    d.batch(input, &pending)?;
+                    d.batch(&pending)?;
                     pending.clear();
                 }
             }
             InputLine::AdvanceTime(ts) => {
-                d.batch(input, &pending)?;
+                d.batch(&pending)?;
                 pending.clear();
                 d.advance(*ts)?;
             }
         }
     }
-    d.batch(input, &pending)?;
-    let (late, no_key) = d.tasks.iter().fold((0, 0), |(l, k), t| {
-        (l + t.dropped.late, k + t.dropped.no_key)
-    });
-    if late > 0 {
-        tracing::warn!("{late} late record(s) dropped (later than their windows' end + grace)");
-    }
-    if no_key > 0 {
+    d.batch(&pending)?;
+    let dropped = d.tasks.dropped();
+    if dropped.late > 0 {
         tracing::warn!(
-            "{no_key} record(s) without a key skipped (a grouping or an aggregation needs one)"
+            "{} late record(s) dropped (later than their windows' end + grace)",
+            dropped.late
         );
     }
-    if d.unreadable > 0 {
+    if dropped.no_key > 0 {
         tracing::warn!(
-            "{} record(s) without a readable event time skipped (the source's on_error = \"skip\")",
-            d.unreadable
+            "{} record(s) without a key skipped (a grouping or an aggregation needs one)",
+            dropped.no_key
         );
     }
     if d.skipped > 0 {
@@ -237,47 +195,57 @@ pub fn run(
             d.skipped
         );
     }
-    Ok(d.written)
+    Ok(d.tasks.io().written)
 }
 
-/// A record waiting for its batch: input line, record, event time, source.
-type Pending<'a> = (usize, &'a OwnedRecord, i64, usize);
-
-/// The offset of the record on input line `line` in its topic: how many
-/// records of `topic` come before it.
-fn offset_of(input: &[(usize, InputLine)], line: usize, topic: &str) -> i64 {
-    input
-        .iter()
-        .take_while(|(l, _)| *l < line)
-        .filter(|(_, x)| matches!(x, InputLine::Record(o) if o.topic == topic))
-        .count() as i64
+/// Each topic's source, found once per topic (a pattern is a regex).
+fn sources_of<'a>(
+    topology: &Topology,
+    input: &'a [(usize, InputLine)],
+) -> Result<HashMap<&'a str, usize>, TestDriverError> {
+    let mut source_of: HashMap<&str, usize> = HashMap::new();
+    for (line, l) in input {
+        let InputLine::Record(r) = l else { continue };
+        if source_of.contains_key(r.topic.as_str()) {
+            continue;
+        }
+        if let Some(src) = topology.source_of_topic(&r.topic) {
+            source_of.insert(&r.topic, src);
+            continue;
+        }
+        let sources: Vec<String> = (topology.sources.iter())
+            .map(|s| match &s.topics {
+                Topics::Names(n) => n.join(", "),
+                Topics::Pattern(p) => format!("topics matching {p:?}"),
+            })
+            .collect();
+        return Err(TestDriverError::UnknownTopic {
+            line: *line,
+            topic: r.topic.clone(),
+            sources: sources.join("; "),
+        });
+    }
+    Ok(source_of)
 }
 
 impl<W: Write> Driver<'_, W> {
     /// Processes one batch of source records, a run of one source's
     /// consecutive records at a time, then commits.
-    fn batch(
-        &mut self,
-        input: &[(usize, InputLine)],
-        records: &[Pending<'_>],
-    ) -> Result<(), TestDriverError> {
+    fn batch(&mut self, records: &[Pending<'_>]) -> Result<(), TestDriverError> {
         if records.is_empty() {
             return Ok(());
         }
         for run in records.chunk_by(|a, b| a.1.topic == b.1.topic) {
-            self.run(input, run)?;
+            self.run(run)?;
         }
         self.commit()
     }
 
-    /// Runs consecutive records of one topic through its sub-topology.
-    fn run(
-        &mut self,
-        input: &[(usize, InputLine)],
-        records: &[Pending<'_>],
-    ) -> Result<(), TestDriverError> {
+    /// Runs consecutive records of one topic through its sub-topology and
+    /// everything its outputs reach.
+    fn run(&mut self, records: &[Pending<'_>]) -> Result<(), TestDriverError> {
         let mut writer = BatchWriter::new();
-        for (i, (_, r, ts, _)) in records.iter().enumerate() {
+        for (i, (_, r, ts, _, _)) in records.iter().enumerate() {
             writer.record(
                 i as u32,
                 r.key.as_deref(),
@@ -287,121 +255,98 @@ impl<W: Write> Driver<'_, W> {
             );
         }
         let batch = Records::new(writer.into_vec(), (0..records.len() as u32).collect());
-        self.topic.clone_from(&records[0].1.topic);
-        self.offsets = records
-            .iter()
-            .map(|(line, r, _, _)| offset_of(input, *line, &r.topic))
-            .collect();
-        let pinned = |error: NodeError| {
-            let i = error.input_index().unwrap_or(0) as usize;
-            let (line, r, _, _) = records[i.min(records.len() - 1)];
-            TestDriverError::Operator {
-                error,
-                line,
-                topic: r.topic.clone(),
-                offset: offset_of(input, line, &r.topic) as usize,
-            }
-        };
+        let topic = &records[0].1.topic;
+        let offsets: Vec<i64> = records.iter().map(|p| p.4).collect();
         let src = records[0].3;
         let sub = self.t.plan.source_sub[src];
-        self.run_from(sub, SubInput::Source(src), batch)
-            .map_err(|e| match e {
-                DriverError::Node(n) => pinned(n),
-                DriverError::Other(o) => *o,
-            })
+        // Written at once: the share completes as soon as it is dropped.
+        let (_, held) = BatchTicket::new(0);
+        let source = Some((topic.as_str(), 0, &offsets[..]));
+        let done = self
+            .tasks
+            .run(task(sub), SubInput::Source(src), batch, source, &held);
+        match done {
+            Ok(r) => self.skipped += r.skipped,
+            Err(TaskError::Node(error)) => {
+                let i = error.input_index().unwrap_or(0) as usize;
+                let (line, r, _, _, offset) = records[i.min(records.len() - 1)];
+                let topic = r.topic.clone();
+                return Err(TestDriverError::Operator {
+                    error,
+                    line,
+                    topic,
+                    offset,
+                });
+            }
+            Err(e @ TaskError::Open { .. }) => return Err(TestDriverError::Open(e.to_string())),
+        }
+        self.written()?;
+        self.repartitioned()
     }
 
-    /// Flushes every task's caches, in topology order.
-    fn commit(&mut self) -> Result<(), TestDriverError> {
-        for s in 0..self.tasks.len() {
-            let out = self.tasks[s]
-                .flush(&mut self.chain)
-                .map_err(TestDriverError::Flush)?;
-            self.deliver(s, &out, false).map_err(DriverError::flush)?;
+    /// Runs the records the last run wrote to repartition topics through
+    /// the sub-topologies reading them, depth first.
+    fn repartitioned(&mut self) -> Result<(), TestDriverError> {
+        let written = std::mem::take(&mut self.tasks.io().repartitioned);
+        for (r, records) in written {
+            let to = self.t.plan.repartitions[r].to;
+            let (_, held) = BatchTicket::new(0);
+            let input = SubInput::Repartition(r);
+            let done = self
+                .tasks
+                .run(task(to), input, records.finish(), None, &held);
+            match done {
+                Ok(r) => self.skipped += r.skipped,
+                // The next sub-topology's records are not input lines.
+                Err(TaskError::Node(n)) => return Err(TestDriverError::Flush(n)),
+                Err(e) => return Err(TestDriverError::Open(e.to_string())),
+            }
+            self.written()?;
+            self.repartitioned()?;
         }
         Ok(())
     }
 
-    /// Moves every window step's stream time to at least `ts`.
-    fn advance(&mut self, ts: i64) -> Result<(), TestDriverError> {
-        for s in 0..self.tasks.len() {
-            let out = self.tasks[s]
-                .advance_time(ts, &mut self.chain)
-                .map_err(TestDriverError::Flush)?;
-            self.deliver(s, &out, false).map_err(DriverError::flush)?;
+    /// Commits every task, in topology order: what a task's flush sends to
+    /// a repartition topic is processed before the next task commits.
+    fn commit(&mut self) -> Result<(), TestDriverError> {
+        for sub in 0..self.t.plan.subtopologies.len() {
+            let (done, errors) = self.tasks.commit(&[task(sub)], false);
+            self.skipped += done.skipped;
+            if let Some(e) = errors.into_iter().next() {
+                return Err(e.into());
+            }
+            self.written()?;
+            self.repartitioned()?;
         }
-        self.commit()
+        Ok(())
     }
 
-    /// Runs `batch`, read from `input`, through sub-topology `s` and
-    /// everything its outputs reach.
-    fn run_from(&mut self, s: usize, input: SubInput, batch: Records) -> Result<(), DriverError> {
-        let sourced = matches!(input, SubInput::Source(_));
-        let out = self.tasks[s]
-            .process(input, &mut self.chain, batch)
-            .map_err(DriverError::Node)?;
-        self.deliver(s, &out, sourced)
+    /// Moves every window step's stream time to at least `ts`, then commits.
+    fn advance(&mut self, ts: i64) -> Result<(), TestDriverError> {
+        for sub in 0..self.t.plan.subtopologies.len() {
+            let done = self.tasks.advance_time(task(sub), ts);
+            self.skipped += done.map_err(TestDriverError::Flush)?.skipped;
+            self.written()?;
+            self.repartitioned()?;
+        }
+        self.commit()
     }
 
     /// Writes a dead letter of the source's own (not from a task's output).
     fn write_dead(&mut self, letter: &DeadLetter) -> Result<(), TestDriverError> {
         let (_, held) = BatchTicket::new(0);
-        let mut io = Writing::new(self.t, &mut self.out);
-        io.dead_letter(letter, &held);
-        self.written += io.written;
-        io.failed.map_or(Ok(()), |e| Err(TestDriverError::Io(e)))
+        self.tasks.io().dead_letter(letter, &held);
+        self.written()
     }
 
-    /// Delivers a task's output through the shared delivery code: dead
-    /// letters, late and sink records are written; repartitioned records go
-    /// on to the sub-topology reading them. `sourced` when the task's input
-    /// was source records (dead letters then name them).
-    fn deliver(&mut self, s: usize, out: &TaskOutput, sourced: bool) -> Result<(), DriverError> {
-        let info = TaskInfo {
-            t: self.t,
-            partition: 0,
-            changelogs: &self.changelogs[s],
-        };
-        let source = sourced.then_some((self.topic.as_str(), 0, &self.offsets[..]));
-        // Written at once: the share completes as soon as it is dropped.
-        let (_, held) = BatchTicket::new(0);
-        let mut io = Writing::new(self.t, &mut self.out);
-        let done = deliver(out, &info, &self.chain, source, &held, &mut io, None);
-        let Writing {
-            written,
-            failed,
-            repartitioned,
-            ..
-        } = io;
-        self.written += written;
-        self.skipped += done.skipped as usize;
-        if let Some(e) = failed {
-            return Err(DriverError::Other(Box::new(TestDriverError::Io(e))));
-        }
-        for (r, records) in repartitioned {
-            let to = self.t.plan.repartitions[r].to;
-            self.run_from(to, SubInput::Repartition(r), records.finish())
-                .map_err(|e| match e {
-                    // The next sub-topology's records are not input lines.
-                    DriverError::Node(n) => DriverError::Other(Box::new(TestDriverError::Flush(n))),
-                    other => other,
-                })?;
-        }
-        Ok(())
-    }
-}
-
-enum DriverError {
-    Node(NodeError),
-    Other(Box<TestDriverError>),
-}
-
-impl DriverError {
-    fn flush(self) -> TestDriverError {
-        match self {
-            DriverError::Node(n) => TestDriverError::Flush(n),
-            DriverError::Other(o) => *o,
-        }
+    /// The first write that failed, if one did.
+    fn written(&mut self) -> Result<(), TestDriverError> {
+        self.tasks
+            .io()
+            .failed
+            .take()
+            .map_or(Ok(()), |e| Err(e.into()))
     }
 }
 
@@ -409,9 +354,10 @@ impl DriverError {
 /// dead-letter records are written; records for a repartition topic are
 /// kept for the sub-topology reading it; changelog writes go nowhere (the
 /// stores are in memory and start empty).
-struct Writing<'a, W: Write> {
-    t: &'a Topology,
-    out: &'a mut W,
+struct Writing<W: Write> {
+    out: W,
+    /// The repartition topics, by index.
+    repartitions: Vec<String>,
     written: usize,
     /// The first write that failed.
     failed: Option<std::io::Error>,
@@ -419,11 +365,16 @@ struct Writing<'a, W: Write> {
     repartitioned: Vec<(usize, Emitter)>,
 }
 
-impl<'a, W: Write> Writing<'a, W> {
-    fn new(t: &'a Topology, out: &'a mut W) -> Self {
+impl<W: Write> Writing<W> {
+    fn new(t: &Topology, out: W) -> Self {
         Writing {
-            t,
             out,
+            repartitions: t
+                .plan
+                .repartitions
+                .iter()
+                .map(|r| r.topic.clone())
+                .collect(),
             written: 0,
             failed: None,
             repartitioned: Vec::new(),
@@ -441,7 +392,7 @@ impl<'a, W: Write> Writing<'a, W> {
         if self.failed.is_some() {
             return;
         }
-        match write_record(self.out, topic, key, value, timestamp, headers) {
+        match write_record(&mut self.out, topic, key, value, timestamp, headers) {
             Ok(()) => self.written += 1,
             Err(e) => self.failed = Some(e),
         }
@@ -453,19 +404,28 @@ impl<'a, W: Write> Writing<'a, W> {
     }
 }
 
-impl<W: Write> Output for Writing<'_, W> {
+impl<W: Write> TaskIo for Writing<W> {
+    fn open(&mut self, t: &Topology, id: TaskId, _: &[String]) -> Result<Opened, String> {
+        let pipeline = TaskPipeline::new(t, id.0, None).map_err(|e| e.to_string())?;
+        let restored_to = HashMap::new();
+        Ok(Opened {
+            pipeline,
+            restored_to,
+        })
+    }
+
+    fn acked(&self, _: &str, _: i32) -> Option<i64> {
+        None
+    }
+}
+
+impl<W: Write> Output for Writing<W> {
     fn to_sink(&mut self, sink: &Sink, r: &RecordRef<'_>, _: Option<SourceAt<'_>>, _: &InFlight) {
         self.write_ref(&sink.topic, r);
     }
 
     fn to_topic(&mut self, topic: &str, r: &RecordRef<'_>, old: bool, _: &InFlight) {
-        let Some(rep) = self
-            .t
-            .plan
-            .repartitions
-            .iter()
-            .position(|p| p.topic == topic)
-        else {
+        let Some(rep) = self.repartitions.iter().position(|p| p == topic) else {
             return self.write_ref(topic, r);
         };
         let at = match self.repartitioned.iter().position(|(p, _)| *p == rep) {

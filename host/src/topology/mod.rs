@@ -10,12 +10,12 @@
 
 pub mod describe;
 pub mod graph;
-mod ops;
+mod parts;
 pub mod plan;
 
 pub use describe::describe;
 pub use graph::{Flow, NodeId, Port};
-pub use ops::{
+pub use parts::{
     Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Topics, Window,
     WindowKind,
 };

@@ -1,12 +1,15 @@
 //! The Wasm side of the host: one engine, components compiled once,
-//! instances per worker, the sandbox and its limits.
+//! instances per worker, the sandbox and its limits, and the chain of a
+//! worker's operator instances with their error policies.
 
+mod chain;
 mod component;
 mod engine;
 mod error;
 mod instance;
 mod sandbox;
 
+pub use chain::{Chain, ChainError, ChainOutput, Rejected};
 pub use component::{LoadedOperator, version_of};
 pub use engine::OperatorEngine;
 pub use error::{CallError, LoadError};

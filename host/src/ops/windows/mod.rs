@@ -12,8 +12,8 @@ pub mod sliding;
 pub mod time;
 
 use super::{Dropped, Emitter, NodeError, Records};
-use crate::runtime::Chain;
 use crate::state::{TaskState, keys};
+use crate::wasm::Chain;
 use base64::Engine;
 use eddy_batch::HeadersRef;
 

@@ -22,9 +22,9 @@ use super::super::aggregate::state_err;
 use super::super::fold::{ChainStep, Fold, OpChain, run_chains};
 use super::super::{Dropped, Emitter, NodeError, Records};
 use super::{Closer, WindowStep, delete_windows, emit_windows, flush_cached, windowed_key, write};
-use crate::runtime::Chain;
 use crate::state::{TaskState, keys};
 use crate::topology::Emit;
+use crate::wasm::Chain;
 use foldhash::{HashMap, HashMapExt};
 
 /// A sliding window aggregation node.

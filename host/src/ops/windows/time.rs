@@ -20,10 +20,10 @@ use super::super::aggregate::read_current;
 use super::super::fold::{Fold, Update, fold, outcome_value};
 use super::super::{Dropped, Emitter, NodeError, Records};
 use super::{Closer, WindowStep, close_windows, flush_cached, windowed_key, write};
-use crate::runtime::Chain;
 use crate::state::{TaskState, keys};
 use crate::time::windows::time_window_starts;
 use crate::topology::Emit;
+use crate::wasm::Chain;
 use eddy_batch::BatchView;
 use std::borrow::Cow;
 

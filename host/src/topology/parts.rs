@@ -1,5 +1,6 @@
-//! What a step does: run an operator, group, aggregate, or turn a stream
-//! into a table; and the state and time settings those need.
+//! The parts of a topology besides its graph: what a step does (run an
+//! operator, group, aggregate, window, turn a stream into a table), how a
+//! source is read, and the state and time settings those need.
 
 use std::path::PathBuf;
 use std::time::Duration;

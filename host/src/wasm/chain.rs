@@ -5,9 +5,9 @@
 //! record, the index of the source record it came from, so outputs can be
 //! tied to input offsets and errors to the record that caused them.
 
+use super::{CallError, LoadError, LoadedOperator, OperatorInstance};
 use crate::metrics::{FailureLabels, Metrics, OperatorLabels, PolicyLabels};
 use crate::topology::ErrorPolicy;
-use crate::wasm::{CallError, LoadError, LoadedOperator, OperatorInstance};
 use eddy_batch::{BatchView, BatchWriter};
 use std::borrow::Cow;
 use std::ops::Range;
