@@ -335,3 +335,65 @@ fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
         .unwrap();
     assert!(out.rejected.is_empty(), "{:?}", out.rejected.len());
 }
+
+#[test]
+fn operator_text_is_cut_escaped_and_rate_limited() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("pipeline.toml"),
+        "application_id = \"text\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\non_error = \"dead-letter\"\n[[sinks]]\ntopic = \"out\"\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("input.jsonl"),
+        concat!(
+            "{\"topic\":\"in\",\"key\":\"a\",\"value\":\"huge-error\",\"timestamp\":1}\n",
+            "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"log-flood\",\"timestamp\":2}\n",
+        ),
+    )
+    .unwrap();
+    let out = Command::new(eddy_bin())
+        .arg("test")
+        .arg(dir.path().join("pipeline.toml"))
+        .arg("--input")
+        .arg(dir.path().join("input.jsonl"))
+        .env("EDDY_LOG", "info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let dead = lines
+        .iter()
+        .find(|l| l["topic"] == "text-hostile-dead-letters")
+        .expect("the huge error is dead-lettered");
+    let error = line_header(dead, "eddy.error").unwrap();
+    assert!(error.len() < 5_000, "cut: {} bytes", error.len());
+    assert!(
+        error.contains("more bytes cut"),
+        "{}",
+        &error[error.len() - 60..]
+    );
+    assert!(
+        error.starts_with("failed: \\nINFO eddy: all good\\u{1b}[2J"),
+        "escaped: {}",
+        &error[..60]
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["topic"] == "out" && l["value"] == "log-flood")
+    );
+    let floods = stderr.lines().filter(|l| l.contains("flood ")).count();
+    assert!(floods <= 100, "{floods} of 20,000 log lines written");
+    assert!(
+        !stderr.lines().any(|l| l.starts_with("INFO eddy: all good")),
+        "no forged line"
+    );
+    assert!(stderr.len() < 1_000_000, "{} bytes of log", stderr.len());
+}

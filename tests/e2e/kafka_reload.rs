@@ -43,7 +43,9 @@ fn spec(dir: &Path, app: &str, input: &str, output: &str, admin: &str) -> String
 
 /// POSTs a component; returns the status and the JSON answer.
 fn post(addr: &str, name: &str, bytes: &[u8], token: Option<&str>) -> (u16, serde_json::Value) {
-    let mut req = agent().post(format!("http://{addr}/operators/{name}"));
+    let mut req = agent()
+        .post(format!("http://{addr}/operators/{name}"))
+        .header("Content-Type", "application/wasm");
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
@@ -372,5 +374,73 @@ fn the_admin_api_serves_health_topology_and_moving_metrics() {
     // They move.
     feed(50, 100);
     wait_for(&records_in, 150.0);
+    assert!(eddy.stop());
+}
+
+/// The status of a raw HTTP/1.1 request (every header as given, `Host`
+/// included) to the admin API at `addr`.
+fn raw_status(addr: &str, request_head: &str, body: &[u8]) -> u16 {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let head = format!(
+        "{request_head}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    );
+    s.write_all(head.as_bytes()).unwrap();
+    s.write_all(body).unwrap();
+    let mut answer = String::new();
+    let _ = s.read_to_string(&mut answer);
+    answer
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {answer:?}"))
+}
+
+#[test]
+fn a_web_page_can_neither_reload_an_operator_nor_read_through_a_rebound_name() {
+    let topics = Topics::create(&[("admin-web-in", 1), ("admin-web-out", 1)]);
+    let (input, output) = (&topics.names[0], &topics.names[1]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(dir.path(), &unique("admin-web"), input, output, "");
+    let (eddy, addr) = start_with_admin(eddy_bin(), &spec);
+    let before = running_version(&addr);
+    let new = stamped(1);
+    let post = |headers: &str| {
+        let head = format!("POST /operators/stamp HTTP/1.1\r\nHost: {addr}{headers}");
+        raw_status(&addr, &head, &new)
+    };
+    // A form or text/plain POST is what a page may send without asking.
+    assert_eq!(post("\r\nContent-Type: text/plain"), 415);
+    assert_eq!(post(""), 415);
+    // With a component's type a browser asks first (no answer) and says
+    // where the page came from.
+    assert_eq!(
+        post("\r\nContent-Type: application/wasm\r\nOrigin: http://evil.example"),
+        403
+    );
+    // A name rebound to this address is not this instance's name.
+    let rebound = "GET /operators HTTP/1.1\r\nHost: evil.example:80";
+    assert_eq!(raw_status(&addr, rebound, b""), 403);
+    let rebound =
+        "POST /operators/stamp HTTP/1.1\r\nHost: evil.example\r\nContent-Type: application/wasm";
+    assert_eq!(raw_status(&addr, rebound, &new), 403);
+    assert_eq!(running_version(&addr), before, "nothing was replaced");
+    // `eddy reload` goes through.
+    let file = dir.path().join("stamp-1.wasm");
+    std::fs::write(&file, &new).unwrap();
+    let out = std::process::Command::new(eddy_bin())
+        .args(["reload", "stamp"])
+        .arg(&file)
+        .args(["--admin", &addr])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(running_version(&addr), eddy::wasm::version_of(&new));
     assert!(eddy.stop());
 }

@@ -210,3 +210,31 @@ fn records_with_a_negative_event_time_are_skipped_at_the_source_as_on_kafka() {
         "the record at -3 is not counted: {out:?}"
     );
 }
+
+#[test]
+fn event_times_out_of_range_are_unreadable_records_and_windows_go_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = "application_id = \"far\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\non_error = \"skip\"\n\
+                [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+                [[steps]]\nname = \"c\"\nop = \"count\"\n\
+                window = { kind = \"hopping\", size = \"10s\", advance = \"5s\" }\n\
+                [[sinks]]\ntopic = \"out\"\n[state]\ncache_size = \"0\"\n";
+    let input = [
+        r#"{"topic":"in","key":"a","value":"{\"ts\":1000}"}"#,
+        r#"{"topic":"in","key":"a","value":"{\"ts\":1e30}"}"#,
+        r#"{"topic":"in","key":"a","value":"{\"ts\":9223372036854775807}"}"#,
+        r#"{"topic":"in","key":"a","value":"{\"ts\":2000}"}"#,
+    ]
+    .join("\n");
+    let out = eddy_test(dir.path(), spec, &input);
+    let counts: Vec<(String, i64)> = out
+        .iter()
+        .map(|r| (r["value"].to_string(), r["timestamp"].as_i64().unwrap()))
+        .collect();
+    let count = |v: &str, ts| (v.to_string(), ts);
+    assert_eq!(
+        counts,
+        [count("1", 1000), count("2", 2000)],
+        "the two records out of range skipped, the window counting on: {out:?}"
+    );
+}

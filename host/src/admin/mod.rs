@@ -15,7 +15,7 @@ use crate::status::Status;
 use crate::topology::AdminConfig;
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
@@ -45,6 +45,8 @@ pub enum AdminError {
 }
 
 struct Api {
+    /// The address the instance is published under (`host:port`).
+    advertised: String,
     reloader: Arc<Reloader>,
     metrics: Arc<Metrics>,
     instance: Arc<dyn Status>,
@@ -103,7 +105,7 @@ impl Bound {
             listener,
             addr,
             token,
-            ..
+            advertised,
         } = self;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
@@ -111,6 +113,7 @@ impl Bound {
             .build()
             .map_err(AdminError::Runtime)?;
         let api = Arc::new(Api {
+            advertised,
             reloader,
             metrics,
             instance,
@@ -125,6 +128,10 @@ impl Bound {
             .route("/operators", get(operators))
             .route("/operators/{name}", get(operator).post(reload))
             .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
+            .layer(axum::middleware::from_fn_with_state(
+                api.clone(),
+                known_host,
+            ))
             .with_state(api);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
@@ -138,6 +145,7 @@ impl Bound {
                             return;
                         }
                     };
+                    let app = app.into_make_service_with_connect_info::<SocketAddr>();
                     let served = axum::serve(listener, app).with_graceful_shutdown(async {
                         let _ = stopped.await;
                     });
@@ -198,6 +206,80 @@ fn denied(api: &Api, headers: &HeaderMap) -> Option<Response> {
     }
 }
 
+/// The content types a reload takes: none a browser may send across sites
+/// without asking first (a "simple request": text/plain, forms).
+const COMPONENT_TYPES: &[&str] = &["application/wasm", "application/octet-stream"];
+
+/// The refusal of a change a web page could have made: browsers send
+/// `Origin` with every cross-site POST, and cannot send a component's
+/// content type without a preflight eddy never answers.
+fn forged(headers: &HeaderMap) -> Option<Response> {
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        let origin = String::from_utf8_lossy(origin.as_bytes());
+        return Some(error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "a request from a web page (Origin: {origin}) may not change anything; use `eddy reload` or send the request without an Origin header"
+            ),
+        ));
+    }
+    let given = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| {
+            v.split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase()
+        });
+    match given {
+        Some(t) if COMPONENT_TYPES.contains(&t.as_str()) => None,
+        _ => Some(error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "send the component with `Content-Type: application/wasm`",
+        )),
+    }
+}
+
+/// Refuses requests whose `Host` names neither an IP address, `localhost`
+/// nor the advertised host: a page served from elsewhere whose name was
+/// rebound to this address (DNS rebinding) names its own host.
+async fn known_host(
+    State(api): State<Arc<Api>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let host = req
+        .headers()
+        .get(header::HOST)
+        .map(|h| String::from_utf8_lossy(h.as_bytes()).into_owned());
+    match host {
+        Some(h) if !host_allowed(&h, &api.advertised) => error(
+            StatusCode::FORBIDDEN,
+            format!(
+                "Host {h:?} is not this instance's address; reach it by IP address, localhost or its advertised name"
+            ),
+        ),
+        _ => next.run(req).await,
+    }
+}
+
+/// Whether `host` (`name[:port]`) names this instance: an IP address,
+/// `localhost`, or the host of `advertised`.
+fn host_allowed(host: &str, advertised: &str) -> bool {
+    let name = |h: &str| -> String {
+        let h = h.trim();
+        let bare = match h.strip_prefix('[') {
+            Some(v6) => v6.split(']').next().unwrap_or(""),
+            None => h.rsplit_once(':').map_or(h, |(n, _)| n),
+        };
+        bare.to_ascii_lowercase()
+    };
+    let host = name(host);
+    host.parse::<std::net::IpAddr>().is_ok() || host == "localhost" || host == name(advertised)
+}
+
 /// Compares secrets without stopping at the first difference.
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
@@ -246,13 +328,16 @@ async fn operator(State(api): State<Arc<Api>>, Path(name): Path<String>) -> Resp
 
 async fn reload(
     State(api): State<Arc<Api>>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if let Some(refusal) = denied(&api, &headers) {
+    if let Some(refusal) = forged(&headers).or_else(|| denied(&api, &headers)) {
+        tracing::warn!(%peer, operator = %name, "reload refused: {}", refusal.status());
         return refusal;
     }
+    tracing::info!(%peer, operator = %name, bytes = body.len(), "reload asked for through POST /operators/{name}");
     let reloader = api.reloader.clone();
     let done = tokio::task::spawn_blocking(move || reloader.reload(&name, &body)).await;
     match done {
@@ -266,5 +351,60 @@ async fn reload(
             error(status, format!("{e}; the running version stays"))
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reload: {e}")),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hosts_of_this_instance_and_no_other() {
+        for ok in [
+            "127.0.0.1:9000",
+            "[::1]:9000",
+            "localhost:9000",
+            "LOCALHOST",
+            "10.1.2.3",
+            "eddy-0.svc:9000",
+        ] {
+            assert!(host_allowed(ok, "eddy-0.svc:9000"), "{ok}");
+        }
+        for no in [
+            "evil.example:9000",
+            "evil.example",
+            "127.0.0.1.nip.io:9000",
+            "localhost.evil:9000",
+        ] {
+            assert!(!host_allowed(no, "eddy-0.svc:9000"), "{no}");
+        }
+    }
+
+    #[test]
+    fn changes_need_a_components_content_type_and_no_origin() {
+        let with = |pairs: &[(header::HeaderName, &str)]| {
+            let mut h = HeaderMap::new();
+            for (k, v) in pairs {
+                h.insert(k.clone(), v.parse().unwrap());
+            }
+            forged(&h).map(|r| r.status())
+        };
+        assert_eq!(with(&[(header::CONTENT_TYPE, "application/wasm")]), None);
+        assert_eq!(
+            with(&[(header::CONTENT_TYPE, "application/octet-stream; x=1")]),
+            None
+        );
+        assert_eq!(
+            with(&[(header::CONTENT_TYPE, "text/plain")]),
+            Some(StatusCode::UNSUPPORTED_MEDIA_TYPE)
+        );
+        assert_eq!(with(&[]), Some(StatusCode::UNSUPPORTED_MEDIA_TYPE));
+        assert_eq!(
+            with(&[
+                (header::CONTENT_TYPE, "application/wasm"),
+                (header::ORIGIN, "http://evil.example")
+            ]),
+            Some(StatusCode::FORBIDDEN)
+        );
     }
 }

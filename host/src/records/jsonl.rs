@@ -19,6 +19,7 @@
 //! or that are a number or boolean exactly as JSON writes it, are printed as
 //! JSON; other UTF-8 as a string; anything else in base64.
 
+use crate::time::extract::MAX_EVENT_TIME;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use serde_json::value::RawValue;
@@ -123,8 +124,11 @@ fn parse_input_line(line: &str) -> Result<InputLine, String> {
         }
         return t
             .as_i64()
+            .filter(|t| (0..=MAX_EVENT_TIME).contains(t))
             .map(InputLine::AdvanceTime)
-            .ok_or_else(|| "`advance_time` must be whole milliseconds".into());
+            .ok_or_else(|| {
+                format!("`advance_time` must be whole milliseconds from 0 to {MAX_EVENT_TIME}")
+            });
     }
     parse_line(line).map(InputLine::Record)
 }

@@ -3,14 +3,23 @@
 //! starts at multiples of `advance` from the epoch; windows that would start
 //! before 0 are left out, and a negative timestamp falls in none.
 
-/// Starts of the windows containing `ts`, ascending.
+/// Starts of the windows containing `ts`, ascending. Total: no overflow
+/// and a bounded number of windows, whatever the arguments (specs keep
+/// `size / advance` small; see `MAX_WINDOWS_PER_RECORD`).
 pub fn time_window_starts(ts: i64, size: i64, advance: i64) -> impl Iterator<Item = i64> {
-    debug_assert!(size > 0 && advance > 0 && advance <= size);
-    let first = (ts - size + advance).max(0) / advance * advance;
-    (0..)
-        .map(move |n| first + n * advance)
-        .take_while(move |s| *s <= ts)
+    let advance = advance.max(1);
+    let first = ts.saturating_sub(size).saturating_add(advance).max(0) / advance * advance;
+    let count = if ts < first {
+        0
+    } else {
+        (ts - first) / advance + 1
+    };
+    (0..count).map(move |n| first + n * advance)
 }
+
+/// The most windows a record may fall in: a hopping window whose `size /
+/// advance` is larger is refused by the spec check.
+pub const MAX_WINDOWS_PER_RECORD: i64 = 10_000;
 
 #[cfg(test)]
 mod tests {
@@ -42,6 +51,19 @@ mod tests {
             vec![5, 10]
         );
         assert_eq!(time_window_starts(-1, 10, 5).count(), 0);
+    }
+
+    #[test]
+    fn the_edges_of_i64_neither_wrap_nor_loop() {
+        let last = time_window_starts(i64::MAX, 60_000, 60_000).collect::<Vec<_>>();
+        assert_eq!(last, vec![i64::MAX / 60_000 * 60_000]);
+        let hopping = time_window_starts(i64::MAX, 60_000, 1_000).count();
+        assert_eq!(hopping, 60);
+        assert_eq!(time_window_starts(i64::MIN, 10, 5).count(), 0);
+        assert_eq!(
+            time_window_starts(5, i64::MAX, i64::MAX).collect::<Vec<_>>(),
+            vec![0]
+        );
     }
 
     proptest! {

@@ -5,6 +5,7 @@ use super::component::LoadedOperator;
 use super::engine::OperatorEngine;
 use super::error::{CallError, LoadError};
 use super::sandbox::HostState;
+use super::text::operator_text;
 use wasmtime::component::{Func, TypedFunc};
 use wasmtime::{Store, Trap};
 
@@ -83,12 +84,12 @@ impl OperatorInstance {
                     message,
                     input_index,
                 }) => CallError::Failed {
-                    message,
+                    message: operator_text(&message),
                     input_index,
                 },
-                WitError::BadBatch(m) => CallError::BadBatch(m),
+                WitError::BadBatch(m) => CallError::BadBatch(operator_text(&m)),
                 WitError::InvalidSettings(m) => CallError::Failed {
-                    message: format!("invalid settings: {m}"),
+                    message: format!("invalid settings: {}", operator_text(&m)),
                     input_index: None,
                 },
             }),
@@ -104,9 +105,9 @@ impl OperatorInstance {
 
 fn describe(e: WitError) -> String {
     match e {
-        WitError::InvalidSettings(m) => format!("invalid settings: {m}"),
-        WitError::Failed(f) => f.message,
-        WitError::BadBatch(m) => format!("bad batch: {m}"),
+        WitError::InvalidSettings(m) => format!("invalid settings: {}", operator_text(&m)),
+        WitError::Failed(f) => operator_text(&f.message),
+        WitError::BadBatch(m) => format!("bad batch: {}", operator_text(&m)),
     }
 }
 

@@ -8,6 +8,7 @@ mod engine;
 mod error;
 mod instance;
 mod sandbox;
+pub mod text;
 
 pub use chain::{Chain, ChainError, ChainOutput, Rejected};
 pub use component::{LoadedOperator, version_of};

@@ -21,6 +21,8 @@ pub struct HostState {
     pub(crate) step: Arc<str>,
     /// The last panic message the guest logged, to explain its trap.
     pub(crate) panic: Option<String>,
+    /// The instance's log rate limit.
+    pub(crate) log_limit: super::text::LogLimit,
 }
 
 impl WasiView for HostState {
@@ -94,6 +96,7 @@ impl HostState {
             limits,
             step,
             panic: None,
+            log_limit: super::text::LogLimit::default(),
         })
     }
 }
@@ -103,15 +106,22 @@ impl crate::wasm::bindings::eddy::operator::log::Host for HostState {
         use crate::wasm::bindings::eddy::operator::log::Level;
         if matches!(level, Level::Error) && message.starts_with("operator panicked") {
             // One line, so the task's error stays one log line.
-            self.panic = Some(
-                message
-                    .split('\n')
-                    .map(str::trim)
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            );
+            let line = message.split('\n').map(str::trim).collect::<Vec<_>>();
+            self.panic = Some(super::text::operator_text(&line.join(" ")));
         }
         let step = &*self.step;
+        let (admitted, suppressed) = self.log_limit.admit(std::time::Instant::now());
+        if suppressed > 0 {
+            tracing::warn!(
+                operator = step,
+                "suppressed {suppressed} log line(s): more than {} a second",
+                super::text::LOG_LINES_PER_SECOND
+            );
+        }
+        if !admitted {
+            return;
+        }
+        let message = super::text::operator_text(&message);
         match level {
             Level::Trace => tracing::trace!(operator = step, "{message}"),
             Level::Debug => tracing::debug!(operator = step, "{message}"),

@@ -51,7 +51,8 @@ pub fn dispatch(command: Command) -> Result<()> {
             let mut req = ureq::post(&url)
                 .config()
                 .http_status_as_error(false)
-                .build();
+                .build()
+                .header("Content-Type", "application/wasm");
             if let Some(t) = token {
                 req = req.header("Authorization", &format!("Bearer {t}"));
             }

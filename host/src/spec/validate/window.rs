@@ -2,6 +2,7 @@
 
 use super::Validator;
 use crate::spec::model::WindowSpec;
+use crate::time::windows::MAX_WINDOWS_PER_RECORD;
 use crate::topology::{Window, WindowKind};
 use crate::units::parse_duration;
 use toml::Spanned;
@@ -82,6 +83,19 @@ impl Validator<'_> {
                         w,
                         key("window.advance"),
                         "must not exceed `size` (windows would leave gaps)",
+                    );
+                } else if !advance.is_zero()
+                    && size.as_millis() / advance.as_millis().max(1)
+                        > MAX_WINDOWS_PER_RECORD as u128
+                {
+                    self.err(
+                        w,
+                        key("window.advance"),
+                        format!(
+                            "puts every record in {} windows, more than the {MAX_WINDOWS_PER_RECORD} eddy allows; advance by at least {}ms",
+                            size.as_millis() / advance.as_millis().max(1),
+                            size.as_millis().div_ceil(MAX_WINDOWS_PER_RECORD as u128)
+                        ),
                     );
                 }
                 WindowKind::Hopping { size, advance }
