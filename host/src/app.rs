@@ -21,6 +21,10 @@ pub fn run(
     engine: &OperatorEngine,
     shutdown: &Arc<AtomicBool>,
 ) -> Result<(), RunError> {
+    let problems = crate::kafka::check(t);
+    if !problems.is_empty() {
+        return Err(RunError::Config(problems.join("\n")));
+    }
     let ops = Chain::load(t, engine)?;
     let metrics = Metrics::new();
     let config = |e: String| RunError::Config(e);

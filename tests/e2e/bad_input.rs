@@ -229,3 +229,33 @@ fn eddy_test_reads_pattern_and_list_sources_and_names_a_topic_neither_reads() {
         "{err}"
     );
 }
+
+#[test]
+fn check_refuses_what_run_would_refuse_and_run_refuses_it_before_connecting() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("state-file");
+    std::fs::write(&blocker, "a file where the state dir goes").unwrap();
+    let text = format!(
+        "application_id = \"bad-kafka\"\n[kafka]\n\"bootstrap.servers\" = \"127.0.0.1:1\"\n\"no.such.property\" = \"1\"\n\
+         [[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+         [[steps]]\nname = \"n\"\nop = \"count\"\n[[sinks]]\ntopic = \"out\"\n\
+         [state]\ndir = {:?}\n",
+        blocker.join("stores").display().to_string()
+    );
+    let spec = dir.path().join("pipeline.toml");
+    std::fs::write(&spec, text).unwrap();
+    let spec = spec.to_str().unwrap();
+    let (ok, err) = eddy(&["check", spec]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("no.such.property"), "{err}");
+    assert!(
+        err.contains("state.dir") && err.contains("is a file"),
+        "{err}"
+    );
+    let (ok, err) = eddy(&["run", spec]);
+    assert!(!ok && err.contains("no.such.property"), "{err}");
+    assert!(
+        !err.contains("cannot reach Kafka"),
+        "refused before trying the (absent) broker: {err}"
+    );
+}

@@ -237,3 +237,39 @@ fn unreadable_event_times_are_skipped_and_refused_outputs_dead_lettered() {
         large.len() as f64
     );
 }
+
+#[test]
+fn eddy_produce_fails_loudly_naming_the_records_it_could_not_produce() {
+    let topics = Topics::create(&[("produce-lossy", 1)]);
+    let topic = &topics.names[0];
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("records.jsonl");
+    // The middle record is larger than the producer takes (1,000,000 bytes).
+    let big = "x".repeat(2 << 20);
+    let lines = [
+        format!(r#"{{"topic":"{topic}","key":"a","value":"one","timestamp":{BASE}}}"#),
+        format!(r#"{{"topic":"{topic}","key":"b","value":"{big}","timestamp":{BASE}}}"#),
+        format!(r#"{{"topic":"{topic}","key":"c","value":"three","timestamp":{BASE}}}"#),
+    ];
+    std::fs::write(&file, lines.join("\n")).unwrap();
+    let out = std::process::Command::new(eddy_bin())
+        .arg("produce")
+        .arg("--input")
+        .arg(&file)
+        .args(["--bootstrap", &eddy_e2e::bootstrap()])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success(),
+        "a lost record is a failure: {stderr}"
+    );
+    assert!(
+        stderr.contains("1 of 3 record(s) not produced (2 acknowledged)")
+            && stderr.contains("record 2:"),
+        "{stderr}"
+    );
+    let got = consume(topic, 1, 2, Duration::from_secs(30));
+    let values: Vec<&[u8]> = got.iter().map(|g| g.value.as_deref().unwrap()).collect();
+    assert_eq!(values, [&b"one"[..], b"three"], "the others went through");
+}

@@ -185,56 +185,52 @@ topic = "out"
     assert!(err.contains("1 record(s) without a key skipped"), "{err}");
 }
 
+/// A keyed count of the `/ts` event times of `values` (all of key `a`),
+/// with `source` and `window` added to its source and count: the output
+/// as (value, timestamp).
+fn counted(name: &str, source: &str, window: &str, values: &[&str]) -> Vec<(String, i64)> {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = format!(
+        "application_id = \"{name}\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\n{source}\n\
+         [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+         [[steps]]\nname = \"c\"\nop = \"count\"\n{window}\n\
+         [[sinks]]\ntopic = \"out\"\n[state]\ncache_size = \"0\"\n"
+    );
+    let input: Vec<String> = (values.iter())
+        .map(|v| serde_json::json!({"topic": "in", "key": "a", "value": v}).to_string())
+        .collect();
+    let out = eddy_test(dir.path(), &spec, &input.join("\n"));
+    (out.iter())
+        .map(|r| (r["value"].to_string(), r["timestamp"].as_i64().unwrap()))
+        .collect()
+}
+
+fn count(v: &str, ts: i64) -> (String, i64) {
+    (v.to_string(), ts)
+}
+
 #[test]
 fn records_with_a_negative_event_time_are_skipped_at_the_source_as_on_kafka() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = "application_id = \"neg\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\n\
-                [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
-                [[steps]]\nname = \"c\"\nop = \"count\"\n\
-                [[sinks]]\ntopic = \"out\"\n[state]\ncache_size = \"0\"\n";
-    let input = [
-        r#"{"topic":"in","key":"a","value":"{\"ts\":5}"}"#,
-        r#"{"topic":"in","key":"a","value":"{\"ts\":-3}"}"#,
-        r#"{"topic":"in","key":"a","value":"{\"ts\":7}"}"#,
-    ]
-    .join("\n");
-    let out = eddy_test(dir.path(), spec, &input);
-    let counts: Vec<(String, i64)> = out
-        .iter()
-        .map(|r| (r["value"].to_string(), r["timestamp"].as_i64().unwrap()))
-        .collect();
-    let count = |v: &str, ts| (v.to_string(), ts);
+    let values = [r#"{"ts":5}"#, r#"{"ts":-3}"#, r#"{"ts":7}"#];
     assert_eq!(
-        counts,
+        counted("neg", "", "", &values),
         [count("1", 5), count("2", 7)],
-        "the record at -3 is not counted: {out:?}"
+        "the record at -3 is not counted"
     );
 }
 
 #[test]
 fn event_times_out_of_range_are_unreadable_records_and_windows_go_on() {
-    let dir = tempfile::tempdir().unwrap();
-    let spec = "application_id = \"far\"\n[[sources]]\ntopic = \"in\"\ntimestamp = \"/ts\"\non_error = \"skip\"\n\
-                [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
-                [[steps]]\nname = \"c\"\nop = \"count\"\n\
-                window = { kind = \"hopping\", size = \"10s\", advance = \"5s\" }\n\
-                [[sinks]]\ntopic = \"out\"\n[state]\ncache_size = \"0\"\n";
-    let input = [
-        r#"{"topic":"in","key":"a","value":"{\"ts\":1000}"}"#,
-        r#"{"topic":"in","key":"a","value":"{\"ts\":1e30}"}"#,
-        r#"{"topic":"in","key":"a","value":"{\"ts\":9223372036854775807}"}"#,
-        r#"{"topic":"in","key":"a","value":"{\"ts\":2000}"}"#,
-    ]
-    .join("\n");
-    let out = eddy_test(dir.path(), spec, &input);
-    let counts: Vec<(String, i64)> = out
-        .iter()
-        .map(|r| (r["value"].to_string(), r["timestamp"].as_i64().unwrap()))
-        .collect();
-    let count = |v: &str, ts| (v.to_string(), ts);
+    let values = [
+        r#"{"ts":1000}"#,
+        r#"{"ts":1e30}"#,
+        r#"{"ts":9223372036854775807}"#,
+        r#"{"ts":2000}"#,
+    ];
+    let window = "window = { kind = \"hopping\", size = \"10s\", advance = \"5s\" }";
     assert_eq!(
-        counts,
+        counted("far", "on_error = \"skip\"", window, &values),
         [count("1", 1000), count("2", 2000)],
-        "the two records out of range skipped, the window counting on: {out:?}"
+        "the two records out of range skipped, the window counting on"
     );
 }

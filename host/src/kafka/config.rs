@@ -85,3 +85,108 @@ pub fn restore_config(t: &Topology) -> ClientConfig {
     );
     c
 }
+
+/// What `eddy run` would refuse about the spec's Kafka settings and state
+/// directory, found without connecting: each `[kafka]` property goes
+/// through librdkafka's own configuration check (name, type, range) in
+/// every client eddy makes, and a stateful topology's state directory must
+/// be a directory eddy can create and write.
+pub fn check(t: &Topology) -> Vec<String> {
+    let spec = t.spec_path.display();
+    let mut problems = Vec::new();
+    for (client, cfg) in [
+        ("consumer", consumer_config(t)),
+        ("producer", producer_config(t)),
+        ("admin client", admin_config(t)),
+    ] {
+        if let Err(e) = cfg.create_native_config() {
+            let problem =
+                format!("{spec}: [kafka]: librdkafka refuses the {client}'s settings: {e}");
+            if !problems.contains(&problem) {
+                problems.push(problem);
+            }
+        }
+    }
+    if !t.stores().is_empty()
+        && let Err(why) = writable_dir(&t.state.dir)
+    {
+        problems.push(format!(
+            "{spec}: state.dir = {:?}: {why}",
+            t.state.dir.display().to_string()
+        ));
+    }
+    problems
+}
+
+/// Whether `dir` is, or can be made, a directory eddy writes in.
+fn writable_dir(dir: &std::path::Path) -> Result<(), String> {
+    let mut at = dir;
+    loop {
+        match std::fs::metadata(at) {
+            Ok(m) if m.is_dir() => {
+                return if m.permissions().readonly() {
+                    Err(format!("{} is read-only", at.display()))
+                } else {
+                    Ok(())
+                };
+            }
+            Ok(_) => return Err(format!("{} is a file, not a directory", at.display())),
+            Err(_) => match at.parent() {
+                Some(p) if !p.as_os_str().is_empty() => at = p,
+                _ => return Ok(()),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn topology(extra: &str) -> Topology {
+        let text = format!(
+            "application_id = \"c\"\n[[sources]]\ntopic = \"in\"\n\
+             [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"n\"\nop = \"count\"\n\
+             [[sinks]]\ntopic = \"out\"\n{extra}"
+        );
+        crate::spec::validate_text(std::path::Path::new("p.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn librdkafka_checks_the_settings_without_connecting() {
+        let ok =
+            topology("[kafka]\n\"bootstrap.servers\" = \"127.0.0.1:1\"\n\"linger.ms\" = \"5\"\n");
+        assert!(check(&ok).is_empty(), "{:?}", check(&ok));
+        let bad = topology("[kafka]\n\"no.such.property\" = \"1\"\n\"linger.ms\" = \"soon\"\n");
+        let problems = check(&bad);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.starts_with("p.toml: [kafka]:") && p.contains("no.such.property")),
+            "{problems:?}"
+        );
+    }
+
+    #[test]
+    fn a_state_dir_that_is_a_file_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("state");
+        std::fs::write(&file, "not a dir").unwrap();
+        let t = topology(&format!(
+            "[state]\ndir = {:?}\n",
+            file.join("sub").display().to_string()
+        ));
+        let problems = check(&t);
+        assert!(
+            problems
+                .iter()
+                .any(|p| p.contains("state.dir") && p.contains("is a file, not a directory")),
+            "{problems:?}"
+        );
+        let fine = topology(&format!(
+            "[state]\ndir = {:?}\n",
+            dir.path().join("new/deeper").display().to_string()
+        ));
+        assert!(check(&fine).is_empty());
+    }
+}

@@ -18,7 +18,7 @@ pub mod tools;
 pub mod topics;
 mod worker;
 
-pub use config::{consumer_config, producer_config};
+pub use config::{check, consumer_config, producer_config};
 
 use crate::runtime::ticket::{BatchTicket, InFlight};
 

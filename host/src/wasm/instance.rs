@@ -37,10 +37,10 @@ impl OperatorInstance {
                 .set_fuel(fuel)
                 .map_err(|e| init_err(format!("setting fuel: {e}")))?;
         }
-        let instance = op
-            .pre
-            .instantiate(&mut store)
-            .map_err(|e| init_err(classify(&e, op).to_string()))?;
+        let instance = op.pre.instantiate(&mut store).map_err(|e| {
+            let refused = store.data_mut().limits.take_refused();
+            init_err(classify(&e, op, refused).to_string())
+        })?;
         let init = instance
             .get_typed_func::<(&[(String, String)],), (Result<(), WitError>,)>(&mut store, &op.init)
             .map_err(|e| init_err(format!("`init` has the wrong type: {e:#}")))?;
@@ -55,9 +55,10 @@ impl OperatorInstance {
                     op.step.interface.name()
                 ))
             })?;
-        let (res,) = init
-            .call(&mut store, (&op.step.settings,))
-            .map_err(|e| init_err(classify(&e, op).to_string()))?;
+        let (res,) = init.call(&mut store, (&op.step.settings,)).map_err(|e| {
+            let refused = store.data_mut().limits.take_refused();
+            init_err(classify(&e, op, refused).to_string())
+        })?;
         res.map_err(|e| init_err(describe(e)))?;
         Ok(OperatorInstance {
             store,
@@ -94,7 +95,10 @@ impl OperatorInstance {
                 },
             }),
             Err(e) => Err(
-                match (classify(&e, &self.op), self.store.data_mut().panic.take()) {
+                match (
+                    classify(&e, &self.op, self.store.data_mut().limits.take_refused()),
+                    self.store.data_mut().panic.take(),
+                ) {
                     (CallError::Trap(t), Some(panic)) => CallError::Trap(format!("{t} ({panic})")),
                     (other, _) => other,
                 },
@@ -111,16 +115,17 @@ fn describe(e: WitError) -> String {
     }
 }
 
-/// Sorts a runtime error into timeout, out of memory or trap.
-fn classify(e: &wasmtime::Error, op: &LoadedOperator) -> CallError {
+/// Sorts a runtime error into timeout, out of memory or trap; `refused` is
+/// what the instance's budget refused during the call, if anything.
+fn classify(e: &wasmtime::Error, op: &LoadedOperator, refused: Option<String>) -> CallError {
     if let Some(Trap::Interrupt) = e.downcast_ref::<Trap>() {
         return CallError::Timeout(op.step.limits.timeout);
     }
     if let Some(Trap::OutOfFuel) = e.downcast_ref::<Trap>() {
         return CallError::OutOfFuel(op.step.limits.fuel.unwrap_or(0));
     }
-    let text = format!("{e:?}");
-    if text.contains("forcing trap when growing memory") {
+    if let Some(what) = refused {
+        tracing::debug!(operator = %op.name, "out of memory: {what}");
         return CallError::OutOfMemory(op.step.limits.memory_bytes);
     }
     match e.downcast_ref::<Trap>() {

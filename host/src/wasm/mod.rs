@@ -2,6 +2,7 @@
 //! instances per worker, the sandbox and its limits, and the chain of a
 //! worker's operator instances with their error policies.
 
+mod budget;
 mod chain;
 mod component;
 mod engine;

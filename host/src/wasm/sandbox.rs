@@ -9,14 +9,14 @@
 use crate::topology::{Grants, Limits};
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
-use wasmtime::{StoreLimits, StoreLimitsBuilder};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// The data of one instance's store.
 pub struct HostState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
-    pub(crate) limits: StoreLimits,
+    /// What the instance may allocate, all memories and tables together.
+    pub(crate) limits: super::budget::Budget,
     /// Step name, for the operator's log lines.
     pub(crate) step: Arc<str>,
     /// The last panic message the guest logged, to explain its trap.
@@ -84,12 +84,7 @@ impl HostState {
             b.allow_tcp(false);
             b.allow_udp(false);
         }
-        let limits = StoreLimitsBuilder::new()
-            .memory_size(limits.memory_bytes)
-            // Fail loudly: a guest allocator that sees a failed grow would
-            // abort with a less telling message.
-            .trap_on_grow_failure(true)
-            .build();
+        let limits = super::budget::Budget::new(limits.memory_bytes);
         Ok(HostState {
             wasi: b.build(),
             table: ResourceTable::new(),

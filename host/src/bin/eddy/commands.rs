@@ -113,7 +113,7 @@ pub fn dispatch(command: Command) -> Result<()> {
             let t = load(&spec)?;
             let engine =
                 wasm::OperatorEngine::for_topology(&t).context("starting the Wasm engine")?;
-            let mut problems = Vec::new();
+            let mut problems = eddy::kafka::check(&t);
             for step in t.steps.iter().filter(|s| s.component.is_some()) {
                 match wasm::LoadedOperator::load(&engine, step) {
                     Ok(op) => {
@@ -163,9 +163,9 @@ pub fn dispatch(command: Command) -> Result<()> {
         }
         Command::Produce { input, bootstrap } => {
             let records = records::read_records(&input)?;
-            eddy::kafka::tools::produce(&bootstrap, &records)
-                .with_context(|| format!("producing to {bootstrap}"))?;
-            eprintln!("produced {} record(s)", records.len());
+            let produced = eddy::kafka::tools::produce(&bootstrap, &records)
+                .with_context(|| format!("producing {} to {bootstrap}", input.display()))?;
+            eprintln!("produced {produced} record(s), each acknowledged");
         }
         Command::Consume {
             topic,
