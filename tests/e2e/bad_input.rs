@@ -259,3 +259,32 @@ fn check_refuses_what_run_would_refuse_and_run_refuses_it_before_connecting() {
         "refused before trying the (absent) broker: {err}"
     );
 }
+
+#[test]
+fn a_signal_stops_eddy_while_it_is_still_trying_to_reach_kafka() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &spec,
+        "application_id = \"early-stop\"\n[kafka]\n\"bootstrap.servers\" = \"127.0.0.1:9\"\n\
+         [[sources]]\ntopic = \"in\"\n[[sinks]]\ntopic = \"out\"\n",
+    )
+    .unwrap();
+    let eddy = eddy_e2e::Eddy::start(eddy_bin(), &["run", spec.to_str().unwrap()]);
+    eddy.wait_for_log(
+        "not answering (attempt 1/",
+        std::time::Duration::from_secs(60),
+    );
+    let log = eddy.log.clone();
+    assert!(eddy.stop(), "a clean stop");
+    eddy_e2e::wait_until(
+        std::time::Duration::from_secs(10),
+        "the stop logged",
+        || (log.lock().unwrap().iter()).any(|l| l.contains("stopped while connecting to Kafka")),
+    );
+    let log = log.lock().unwrap().join("\n");
+    assert!(
+        !log.contains("attempt 5/"),
+        "did not go through every attempt: {log}"
+    );
+}

@@ -14,6 +14,11 @@ use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+mod admin;
+mod offline;
+pub use admin::{agent, get_text, metric, start_with_admin};
+pub use offline::{batch_values, eddy_test, hostile_chain, value_batch};
+
 /// Paths of the components built by build.rs.
 pub mod components {
     include!(concat!(env!("OUT_DIR"), "/components.rs"));
@@ -436,57 +441,6 @@ pub fn wait_for_distinct_values(
     distinct
 }
 
-/// A chain of one step, `hostile`, running the hostile fixture operator,
-/// with `step_extra` added to the step's spec lines.
-pub fn hostile_chain(step_extra: &str) -> eddy::wasm::Chain {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
-    let text = format!(
-        "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\ninterface = \"processor\"\n{step_extra}\n[[sinks]]\ntopic = \"out\"\n"
-    );
-    let topo = eddy::spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
-    let engine = eddy::wasm::OperatorEngine::for_topology(&topo).unwrap();
-    let ops: Vec<Option<eddy::wasm::LoadedOperator>> = topo
-        .steps
-        .iter()
-        .map(|s| Some(eddy::wasm::LoadedOperator::load(&engine, s).unwrap()))
-        .collect();
-    eddy::wasm::Chain::new(&ops).unwrap()
-}
-
-/// Starts `eddy run <spec>` with the admin API on a free port; returns the
-/// process and the API's address.
-pub fn start_with_admin(bin: &Path, spec: &str) -> (Eddy, String) {
-    let eddy = Eddy::start(bin, &["run", spec, "--admin", "127.0.0.1:0"]);
-    let line = eddy.wait_for_log("admin API listening on http://", Duration::from_secs(60));
-    let addr = line.rsplit("http://").next().unwrap().trim().to_string();
-    (eddy, addr)
-}
-
-/// An HTTP client that returns error statuses as answers.
-pub fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(Duration::from_secs(120)))
-        .build()
-        .into()
-}
-
-/// GETs `path` from the admin API at `addr`: status and body.
-pub fn get_text(addr: &str, path: &str) -> (u16, String) {
-    let mut res = agent().get(format!("http://{addr}{path}")).call().unwrap();
-    let status = res.status().as_u16();
-    (status, res.body_mut().read_to_string().unwrap())
-}
-
-/// The value of the metric line starting with `prefix` (name and labels).
-pub fn metric(text: &str, prefix: &str) -> Option<f64> {
-    text.lines()
-        .find(|l| l.starts_with(prefix))
-        .and_then(|l| l.rsplit(' ').next())
-        .and_then(|v| v.parse().ok())
-}
-
 /// The value of header `name` of a record read back, as text.
 pub fn header(g: &Got, name: &str) -> String {
     g.headers
@@ -495,53 +449,4 @@ pub fn header(g: &Got, name: &str) -> String {
         .and_then(|(_, v)| v.clone())
         .map(|v| String::from_utf8(v).unwrap())
         .unwrap_or_else(|| panic!("no header {name}: {:?}", g.headers))
-}
-
-/// Runs `eddy test` on `spec` with `input` lines (written into `dir`);
-/// returns the output lines, failing if the run fails.
-pub fn eddy_test(bin: &Path, dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
-    std::fs::write(dir.join("pipeline.toml"), spec).unwrap();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
-    let out = Command::new(bin)
-        .arg("test")
-        .arg(dir.join("pipeline.toml"))
-        .arg("--input")
-        .arg(dir.join("input.jsonl"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "eddy test failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect()
-}
-
-/// A batch of records with key `k`, the given text values and timestamps
-/// 0, 1, 2, ...
-pub fn value_batch<S: AsRef<str>>(values: &[S]) -> Vec<u8> {
-    let mut w = eddy_batch::BatchWriter::new();
-    for (i, v) in values.iter().enumerate() {
-        w.record(
-            i as u32,
-            Some(b"k"),
-            Some(v.as_ref().as_bytes()),
-            i as i64,
-            [],
-        );
-    }
-    w.into_vec()
-}
-
-/// The values of a batch, as text.
-pub fn batch_values(batch: &[u8]) -> Vec<String> {
-    eddy_batch::BatchView::new(batch)
-        .unwrap()
-        .iter()
-        .map(|r| String::from_utf8(r.value.unwrap().to_vec()).unwrap())
-        .collect()
 }

@@ -7,20 +7,39 @@ use crate::topology::Topology;
 use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+/// Waits `d` before the next attempt, or less once `shutdown` is set (a
+/// signal handler's flag: there is nothing to wait on but the flag).
+fn back_off(d: Duration, shutdown: &AtomicBool) {
+    let until = Instant::now() + d;
+    while !shutdown.load(Ordering::Relaxed) {
+        let left = until.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return;
+        }
+        std::thread::sleep(left.min(Duration::from_millis(50)));
+    }
+}
 
 /// Attempts to reach the broker at start.
 const CONNECT_ATTEMPTS: u32 = 5;
 
-/// Checks the broker answers and every topic exists, with bounded retries.
+/// Checks the broker answers and every topic exists, with bounded retries;
+/// none when `shutdown` was set meanwhile (a signal stops eddy at start too).
 pub(super) fn check_topics(
     consumer: &BaseConsumer<Ctx>,
     t: &Topology,
     servers: &str,
-) -> Result<rdkafka::metadata::Metadata, RunError> {
+    shutdown: &AtomicBool,
+) -> Result<Option<rdkafka::metadata::Metadata>, RunError> {
     let start = Instant::now();
     let mut last = String::new();
     for attempt in 1..=CONNECT_ATTEMPTS {
+        if shutdown.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         match consumer.fetch_metadata(None, Duration::from_secs(5)) {
             Ok(md) => {
                 let known: HashSet<&str> = md
@@ -42,7 +61,7 @@ pub(super) fn check_topics(
                     .cloned()
                     .collect();
                 if missing.is_empty() {
-                    return Ok(md);
+                    return Ok(Some(md));
                 }
                 return Err(RunError::MissingTopics(missing));
             }
@@ -52,7 +71,7 @@ pub(super) fn check_topics(
                     "Kafka at {servers} not answering (attempt {attempt}/{CONNECT_ATTEMPTS}): {e}"
                 );
                 if attempt < CONNECT_ATTEMPTS {
-                    std::thread::sleep(Duration::from_secs(1 << (attempt - 1)));
+                    back_off(Duration::from_secs(1 << (attempt - 1)), shutdown);
                 }
             }
         }

@@ -141,7 +141,10 @@ pub fn run(
             metrics: metrics.clone(),
             dead: dead_tx,
         })?;
-    let md = check_topics(&consumer, t, &servers)?;
+    let Some(md) = check_topics(&consumer, t, &servers, shutdown)? else {
+        tracing::info!("stopped while connecting to Kafka");
+        return Ok(());
+    };
     let inputs = Arc::new(topics::inputs(t, &md).map_err(RunError::Config)?);
     let _ = consumer
         .context()

@@ -110,3 +110,41 @@ impl Validator<'_> {
         ok.then_some(Window { kind, grace })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn durations_and_window_shapes_that_would_wrap_or_explode_are_refused() {
+        let window = |w: &str| {
+            let text = format!(
+                "application_id = \"a\"\n[[sources]]\ntopic = \"in\"\n\
+                 [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\nwindow = {w}\n\
+                 [[sinks]]\ntopic = \"out\"\n"
+            );
+            match super::super::parse_with(std::path::Path::new("p.toml"), &text, false) {
+                Ok(_) => Vec::new(),
+                Err(e) => e.0.iter().map(ToString::to_string).collect::<Vec<_>>(),
+            }
+        };
+        let huge = window("{ kind = \"tumbling\", size = \"5124095576030431h\" }");
+        assert!(
+            huge.iter()
+                .any(|e| e.contains("window.size") && e.contains("100 years")),
+            "{huge:?}"
+        );
+        let grace =
+            window("{ kind = \"tumbling\", size = \"1m\", grace = \"9000000000000000000ms\" }");
+        assert!(
+            grace.iter().any(|e| e.contains("window.grace")),
+            "{grace:?}"
+        );
+        let dense = window("{ kind = \"hopping\", size = \"1h\", advance = \"1ms\" }");
+        assert!(
+            dense.iter().any(|e| e.contains("window.advance")
+                && e.contains("3600000 windows")
+                && e.contains("at least 360ms")),
+            "{dense:?}"
+        );
+        assert!(window("{ kind = \"hopping\", size = \"1h\", advance = \"360ms\" }").is_empty());
+    }
+}
