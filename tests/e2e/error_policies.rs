@@ -340,27 +340,15 @@ fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
 fn operator_text_is_cut_escaped_and_rate_limited() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(components::HOSTILE, dir.path().join("hostile.wasm")).unwrap();
-    std::fs::write(
-        dir.path().join("pipeline.toml"),
+    let out = eddy_e2e::eddy_test_run(
+        eddy_bin(),
+        dir.path(),
         "application_id = \"text\"\n[[sources]]\ntopic = \"in\"\n[[steps]]\nname = \"hostile\"\ncomponent = \"hostile.wasm\"\non_error = \"dead-letter\"\n[[sinks]]\ntopic = \"out\"\n",
-    )
-    .unwrap();
-    std::fs::write(
-        dir.path().join("input.jsonl"),
         concat!(
             "{\"topic\":\"in\",\"key\":\"a\",\"value\":\"huge-error\",\"timestamp\":1}\n",
             "{\"topic\":\"in\",\"key\":\"b\",\"value\":\"log-flood\",\"timestamp\":2}\n",
         ),
-    )
-    .unwrap();
-    let out = Command::new(eddy_bin())
-        .arg("test")
-        .arg(dir.path().join("pipeline.toml"))
-        .arg("--input")
-        .arg(dir.path().join("input.jsonl"))
-        .env("EDDY_LOG", "info")
-        .output()
-        .unwrap();
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{stderr}");
     let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)

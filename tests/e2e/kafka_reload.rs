@@ -58,6 +58,24 @@ fn post(addr: &str, name: &str, bytes: &[u8], token: Option<&str>) -> (u16, serd
     )
 }
 
+/// Writes `bytes` to `file` and reloads operator `stamp` from it with
+/// `eddy reload`; returns the JSON answer, failing if the reload fails.
+fn eddy_reload(file: &Path, bytes: &[u8], addr: &str) -> serde_json::Value {
+    std::fs::write(file, bytes).unwrap();
+    let out = std::process::Command::new(eddy_bin())
+        .args(["reload", "stamp"])
+        .arg(file)
+        .args(["--admin", addr])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).unwrap()
+}
+
 fn running_version(addr: &str) -> String {
     let mut res = agent()
         .get(format!("http://{addr}/operators"))
@@ -152,17 +170,7 @@ fn ten_swaps_under_load_process_every_record_once_and_switch_once_per_partition(
             // Through `eddy reload`.
             2 => {
                 let file = dir.path().join(format!("v{n}.wasm"));
-                std::fs::write(&file, &bytes).unwrap();
-                let out = std::process::Command::new(eddy_bin())
-                    .args(["reload", "stamp", file.to_str().unwrap(), "--admin", &addr])
-                    .output()
-                    .unwrap();
-                assert!(
-                    out.status.success(),
-                    "{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                let answer: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+                let answer = eddy_reload(&file, &bytes, &addr);
                 assert_eq!(answer["version"], version.as_str());
                 pauses_us.extend(pauses(&answer));
             }
@@ -428,19 +436,7 @@ fn a_web_page_can_neither_reload_an_operator_nor_read_through_a_rebound_name() {
     assert_eq!(raw_status(&addr, rebound, &new), 403);
     assert_eq!(running_version(&addr), before, "nothing was replaced");
     // `eddy reload` goes through.
-    let file = dir.path().join("stamp-1.wasm");
-    std::fs::write(&file, &new).unwrap();
-    let out = std::process::Command::new(eddy_bin())
-        .args(["reload", "stamp"])
-        .arg(&file)
-        .args(["--admin", &addr])
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    eddy_reload(&dir.path().join("stamp-1.wasm"), &new, &addr);
     assert_eq!(running_version(&addr), eddy::wasm::version_of(&new));
     assert!(eddy.stop());
 }

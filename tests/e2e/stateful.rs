@@ -5,7 +5,6 @@ use crate::eddy_bin;
 
 use eddy_e2e::components;
 use std::path::Path;
-use std::process::Command;
 
 fn eddy_test(dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
     std::fs::copy(components::SUM, dir.join("sum.wasm")).unwrap();
@@ -166,19 +165,12 @@ window = { kind = "tumbling", size = "10s" }
 [[sinks]]
 topic = "out"
 "#;
-    std::fs::write(dir.path().join("pipeline.toml"), spec).unwrap();
-    std::fs::write(
-        dir.path().join("input.jsonl"),
+    let out = eddy_e2e::eddy_test_run(
+        eddy_bin(),
+        dir.path(),
+        spec,
         "{\"topic\":\"in\",\"key\":\"a\",\"value\":\"x\",\"timestamp\":20000}\n{\"topic\":\"in\",\"key\":\"a\",\"value\":\"x\",\"timestamp\":1000}\n{\"topic\":\"in\",\"value\":\"no key\",\"timestamp\":20001}\n",
-    )
-    .unwrap();
-    let out = Command::new(eddy_bin())
-        .arg("test")
-        .arg(dir.path().join("pipeline.toml"))
-        .arg("--input")
-        .arg(dir.path().join("input.jsonl"))
-        .output()
-        .unwrap();
+    );
     assert!(out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("1 late record(s) dropped"), "{err}");

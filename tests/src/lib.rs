@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 mod admin;
 mod offline;
 pub use admin::{agent, get_text, metric, start_with_admin};
-pub use offline::{batch_values, eddy_test, hostile_chain, value_batch};
+pub use offline::{batch_values, eddy_test, eddy_test_run, hostile_chain, value_batch};
 
 /// Paths of the components built by build.rs.
 pub mod components {

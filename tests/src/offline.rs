@@ -26,15 +26,7 @@ pub fn hostile_chain(step_extra: &str) -> eddy::wasm::Chain {
 /// Runs `eddy test` on `spec` with `input` lines (written into `dir`);
 /// returns the output lines, failing if the run fails.
 pub fn eddy_test(bin: &Path, dir: &Path, spec: &str, input: &str) -> Vec<serde_json::Value> {
-    std::fs::write(dir.join("pipeline.toml"), spec).unwrap();
-    std::fs::write(dir.join("input.jsonl"), input).unwrap();
-    let out = Command::new(bin)
-        .arg("test")
-        .arg(dir.join("pipeline.toml"))
-        .arg("--input")
-        .arg(dir.join("input.jsonl"))
-        .output()
-        .unwrap();
+    let out = eddy_test_run(bin, dir, spec, input);
     assert!(
         out.status.success(),
         "eddy test failed: {}",
@@ -45,6 +37,21 @@ pub fn eddy_test(bin: &Path, dir: &Path, spec: &str, input: &str) -> Vec<serde_j
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect()
+}
+
+/// Runs `eddy test` on `spec` with `input` lines (written into `dir`), with
+/// operator logs at `info`; returns the whole outcome, stderr included.
+pub fn eddy_test_run(bin: &Path, dir: &Path, spec: &str, input: &str) -> std::process::Output {
+    std::fs::write(dir.join("pipeline.toml"), spec).unwrap();
+    std::fs::write(dir.join("input.jsonl"), input).unwrap();
+    Command::new(bin)
+        .arg("test")
+        .arg(dir.join("pipeline.toml"))
+        .arg("--input")
+        .arg(dir.join("input.jsonl"))
+        .env("EDDY_LOG", "info")
+        .output()
+        .unwrap()
 }
 
 /// A batch of records with key `k`, the given text values and timestamps

@@ -88,25 +88,20 @@ pub fn restore_config(t: &Topology) -> ClientConfig {
 
 /// What `eddy run` would refuse about the spec's Kafka settings and state
 /// directory, found without connecting: each `[kafka]` property goes
-/// through librdkafka's own configuration check (name, type, range) in
-/// every client eddy makes, and a stateful topology's state directory must
-/// be a directory eddy can create and write.
+/// through librdkafka's own configuration check (name, type, range), and a
+/// stateful topology's state directory must be a directory eddy can create
+/// and write.
 pub fn check(t: &Topology) -> Vec<String> {
     let spec = t.spec_path.display();
-    let mut problems = Vec::new();
-    for (client, cfg) in [
-        ("consumer", consumer_config(t)),
-        ("producer", producer_config(t)),
-        ("admin client", admin_config(t)),
-    ] {
-        if let Err(e) = cfg.create_native_config() {
-            let problem =
-                format!("{spec}: [kafka]: librdkafka refuses the {client}'s settings: {e}");
-            if !problems.contains(&problem) {
-                problems.push(problem);
-            }
-        }
-    }
+    // One property at a time: librdkafka stops at the first it refuses.
+    let mut problems: Vec<String> = (t.kafka.iter())
+        .filter_map(|(k, v)| {
+            let refused = ClientConfig::new().set(k, v).create_native_config().err()?;
+            Some(format!(
+                "{spec}: kafka.{k:?}: librdkafka refuses it: {refused}"
+            ))
+        })
+        .collect();
     if !t.stores().is_empty()
         && let Err(why) = writable_dir(&t.state.dir)
     {
@@ -159,12 +154,18 @@ mod tests {
         assert!(check(&ok).is_empty(), "{:?}", check(&ok));
         let bad = topology("[kafka]\n\"no.such.property\" = \"1\"\n\"linger.ms\" = \"soon\"\n");
         let problems = check(&bad);
-        assert!(
-            problems
-                .iter()
-                .any(|p| p.starts_with("p.toml: [kafka]:") && p.contains("no.such.property")),
-            "{problems:?}"
+        assert_eq!(
+            problems.len(),
+            2,
+            "each refused property once: {problems:?}"
         );
+        for key in ["no.such.property", "linger.ms"] {
+            let prefix = format!("p.toml: kafka.\"{key}\": librdkafka refuses it:");
+            assert!(
+                problems.iter().any(|p| p.starts_with(&prefix)),
+                "{key}: {problems:?}"
+            );
+        }
     }
 
     #[test]

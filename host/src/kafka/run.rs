@@ -251,30 +251,27 @@ pub fn run(
                         drop_revoked(&mut pending, &shared);
                     }
                     let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
-                    let timestamp = match inputs[input].source() {
+                    let p = pending.entry(task).or_insert_with(Pending::new);
+                    let taken = match inputs[input].source() {
                         Some(src) => {
                             let at = (m.topic(), m.partition(), m.offset());
                             let headers = || owned_headers(&m);
+                            let (key, value) = (m.key(), m.payload());
                             let source = &t.sources[src];
-                            let p = pending.entry(task).or_insert_with(Pending::new);
                             match intake::take(
                                 source,
-                                m.key(),
-                                m.payload(),
+                                key,
+                                value,
                                 kafka_ts,
                                 headers,
                                 at,
                                 Some(&metrics),
                             ) {
-                                Intake::Take(ts) => ts,
-                                Intake::Skip => {
-                                    p.next = Some(m.offset() + 1);
-                                    continue;
-                                }
+                                Intake::Take(ts) => Some(ts),
+                                Intake::Skip => None,
                                 Intake::Dead(letter) => {
                                     p.dead.push(letter);
-                                    p.next = Some(m.offset() + 1);
-                                    continue;
+                                    None
                                 }
                                 Intake::Fail(e) => {
                                     let why = unreadable_why(&e, at);
@@ -283,10 +280,11 @@ pub fn run(
                                 }
                             }
                         }
-                        None => kafka_ts,
+                        None => Some(kafka_ts),
                     };
-                    let p = pending.entry(task).or_insert_with(Pending::new);
+                    // Skipped and dead-lettered records are done with too.
                     p.next = Some(m.offset() + 1);
+                    let Some(timestamp) = taken else { continue };
                     let headers = m.headers();
                     let old = headers.as_ref().and_then(|h| {
                         h.iter()

@@ -136,6 +136,16 @@ fn tasks(t: &Topology, io: Kept) -> Tasks<Kept> {
     Tasks::new(t.clone(), Chain::new(&[]).unwrap(), io, None)
 }
 
+/// Tasks of an uncached keyed count whose stores are RocksDB under `dir`.
+fn persistent(dir: &std::path::Path) -> Tasks<Kept> {
+    let t = counting("cache_size = \"0\"\nstore = \"rocksdb\"");
+    let io = Kept {
+        dir: Some(dir.to_path_buf()),
+        ..Kept::default()
+    };
+    tasks(&t, io)
+}
+
 /// Runs `records` as a batch of task (0, 3) read from partition 3 of `in`.
 fn run(tasks: &mut Tasks<Kept>, records: Records) -> Arc<BatchTicket> {
     let (ticket, held) = BatchTicket::new(1);
@@ -201,12 +211,7 @@ fn a_commit_waits_for_what_its_cache_flush_sent() {
 #[test]
 fn a_checkpoint_never_covers_a_refused_write() {
     let dir = tempfile::tempdir().unwrap();
-    let t = counting("cache_size = \"0\"\nstore = \"rocksdb\"");
-    let io = Kept {
-        dir: Some(dir.path().to_path_buf()),
-        ..Kept::default()
-    };
-    let mut tasks = tasks(&t, io);
+    let mut tasks = persistent(dir.path());
     let ticket = run(&mut tasks, keys(&["a"]));
     tasks.io().seen.lock().unwrap().refuse("broker said no");
     assert_eq!(ticket.finished(), Err("broker said no".into()));
@@ -226,12 +231,7 @@ fn a_checkpoint_never_covers_a_refused_write() {
 #[test]
 fn checkpoints_cover_acknowledged_changelog_offsets_and_wait_for_enough_writes() {
     let dir = tempfile::tempdir().unwrap();
-    let t = counting("cache_size = \"0\"\nstore = \"rocksdb\"");
-    let io = Kept {
-        dir: Some(dir.path().to_path_buf()),
-        ..Kept::default()
-    };
-    let mut tasks = tasks(&t, io);
+    let mut tasks = persistent(dir.path());
     run(&mut tasks, keys(&["a", "b", "a"]));
     tasks.io().seen.lock().unwrap().acknowledge();
     let task_dir = dir.path().join("0_3");
