@@ -9,6 +9,7 @@ mod bad_input;
 mod error_policies;
 mod examples;
 mod golden;
+mod kafka_admin;
 mod kafka_edges;
 mod kafka_pipelines;
 mod kafka_queries;

@@ -13,6 +13,14 @@ pub fn start_with_admin(bin: &Path, spec: &str) -> (Eddy, String) {
     (eddy, addr)
 }
 
+/// The token `eddy run` generated for its admin API at `addr` (a spec
+/// without `admin.token`).
+pub fn generated_token(addr: &str) -> String {
+    let port = addr.rsplit(':').next().unwrap().parse().unwrap();
+    eddy::admin::token::read_token(port)
+        .unwrap_or_else(|| panic!("no generated token for the admin API at {addr}"))
+}
+
 /// An HTTP client that returns error statuses as answers.
 pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder()

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 
 mod admin;
 mod offline;
-pub use admin::{agent, get_text, metric, start_with_admin};
+pub use admin::{agent, generated_token, get_text, metric, start_with_admin};
 pub use offline::{batch_values, eddy_test, eddy_test_run, hostile_chain, value_batch};
 
 /// Paths of the components built by build.rs.
@@ -277,6 +277,17 @@ impl Eddy {
             found.is_some()
         });
         found.unwrap()
+    }
+
+    /// The process's resident memory (VmRSS), bytes.
+    pub fn rss(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS in /proc/<pid>/status");
+        kib * 1024
     }
 
     /// Whether the process is still running.

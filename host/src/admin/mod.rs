@@ -3,11 +3,12 @@
 //! bytes), readiness, and interactive queries of the state stores.
 //!
 //! It runs on a thread of its own (a single-threaded tokio runtime), apart
-//! from the workers; a reload compiles on tokio's blocking pool. When a
-//! token is configured, endpoints that change something need
-//! `Authorization: Bearer <token>`.
+//! from the workers; a reload compiles on tokio's blocking pool. Endpoints
+//! that change something need `Authorization: Bearer <token>`: the spec's
+//! `admin.token`, else one generated at start ([`token`]).
 
 mod stores;
+pub mod token;
 
 use crate::metrics::Metrics;
 use crate::reload::{ReloadError, Reloader};
@@ -23,8 +24,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use stores::{readyz, store_get};
 
-/// Largest component a reload accepts.
-pub const MAX_COMPONENT_BYTES: usize = 256 << 20;
+/// Largest component a reload accepts unless `admin.max_component_size` says.
+pub const DEFAULT_MAX_COMPONENT_BYTES: usize = 128 << 20;
 
 /// Why the admin API could not start.
 #[derive(Debug, thiserror::Error)]
@@ -42,24 +43,46 @@ pub enum AdminError {
     /// The runtime could not start.
     #[error("the admin API could not start: {0}")]
     Runtime(std::io::Error),
+    /// The generated token could not be written.
+    #[error(
+        "the admin API cannot write its token to {path}: {source} (set admin.token in the spec, or make the directory writable)"
+    )]
+    Token {
+        /// The token file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
-struct Api {
+/// What the admin API answers from.
+pub struct Parts {
     /// The address the instance is published under (`host:port`).
-    advertised: String,
-    reloader: Arc<Reloader>,
-    metrics: Arc<Metrics>,
-    instance: Arc<dyn Status>,
-    token: Option<String>,
+    pub advertised: String,
+    /// Reloads operators; knows the topology.
+    pub reloader: Arc<Reloader>,
+    /// The instance's metrics.
+    pub metrics: Arc<Metrics>,
+    /// The running instance.
+    pub instance: Arc<dyn Status>,
+    /// The bearer token that endpoints changing something require.
+    pub token: String,
+    /// Largest request body (a component) accepted.
+    pub max_body: usize,
 }
+
+type Api = Parts;
 
 /// The admin API's socket, bound before the Kafka clients start so its
 /// address can be published to the group.
 pub struct Bound {
     listener: std::net::TcpListener,
     addr: SocketAddr,
-    token: Option<String>,
+    token: String,
+    /// The file holding the generated token, when the spec sets none.
+    token_file: Option<token::TokenFile>,
     advertised: String,
+    max_body: usize,
 }
 
 /// A running admin API; it stops when dropped.
@@ -67,6 +90,30 @@ pub struct AdminServer {
     addr: SocketAddr,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
+    /// Removed when the API stops.
+    _token_file: Option<token::TokenFile>,
+}
+
+/// The admin API's routes over `parts`, served by [`Bound::serve`]. The
+/// reload route reads the caller's address from a
+/// `ConnectInfo<SocketAddr>` request extension.
+pub fn router(parts: Parts) -> Router {
+    let max_body = parts.max_body;
+    let api = Arc::new(parts);
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .route("/stores/{store}/{key}", get(store_get))
+        .route("/metrics", get(metrics_text))
+        .route("/topology", get(topology))
+        .route("/operators", get(operators))
+        .route("/operators/{name}", get(operator).post(reload))
+        .layer(DefaultBodyLimit::max(max_body))
+        .layer(axum::middleware::from_fn_with_state(
+            api.clone(),
+            known_host,
+        ))
+        .with_state(api)
 }
 
 impl Bound {
@@ -81,11 +128,31 @@ impl Bound {
         listener
             .set_nonblocking(true)
             .map_err(AdminError::Runtime)?;
+        let (token, token_file) = match &cfg.token {
+            Some(t) => (t.clone(), None),
+            None => {
+                let file =
+                    token::TokenFile::create(addr.port()).map_err(|source| AdminError::Token {
+                        path: token::token_path(addr.port()).map_or_else(
+                            || "(no home directory)".into(),
+                            |p| p.display().to_string(),
+                        ),
+                        source,
+                    })?;
+                tracing::info!(
+                    "admin API token written to {} (`eddy reload` reads it from there)",
+                    file.path.display()
+                );
+                (file.token.clone(), Some(file))
+            }
+        };
         Ok(Bound {
             listener,
             addr,
-            token: cfg.token.clone(),
+            token,
+            token_file,
             advertised: cfg.advertise.clone().unwrap_or_else(|| addr.to_string()),
+            max_body: cfg.max_component_bytes,
         })
     }
 
@@ -105,34 +172,23 @@ impl Bound {
             listener,
             addr,
             token,
+            token_file,
             advertised,
+            max_body,
         } = self;
         let rt = tokio::runtime::Builder::new_current_thread()
             .enable_io()
             .enable_time()
             .build()
             .map_err(AdminError::Runtime)?;
-        let api = Arc::new(Api {
+        let app = router(Parts {
             advertised,
             reloader,
             metrics,
             instance,
             token,
+            max_body,
         });
-        let app = Router::new()
-            .route("/healthz", get(|| async { "ok\n" }))
-            .route("/readyz", get(readyz))
-            .route("/stores/{store}/{key}", get(store_get))
-            .route("/metrics", get(metrics_text))
-            .route("/topology", get(topology))
-            .route("/operators", get(operators))
-            .route("/operators/{name}", get(operator).post(reload))
-            .layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES))
-            .layer(axum::middleware::from_fn_with_state(
-                api.clone(),
-                known_host,
-            ))
-            .with_state(api);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let thread = std::thread::Builder::new()
             .name("eddy-admin".into())
@@ -160,6 +216,7 @@ impl Bound {
             addr,
             stop: Some(stop),
             thread: Some(thread),
+            _token_file: token_file,
         })
     }
 }
@@ -189,9 +246,7 @@ fn error(status: StatusCode, message: impl Into<String>) -> Response {
 /// The refusal of a request that changes something without the right
 /// bearer token; none when it may go ahead.
 fn denied(api: &Api, headers: &HeaderMap) -> Option<Response> {
-    let Some(token) = &api.token else {
-        return None;
-    };
+    let token = &api.token;
     let given = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -201,7 +256,7 @@ fn denied(api: &Api, headers: &HeaderMap) -> Option<Response> {
         Some(_) => Some(error(StatusCode::FORBIDDEN, "wrong bearer token")),
         None => Some(error(
             StatusCode::UNAUTHORIZED,
-            "this endpoint needs `Authorization: Bearer <admin.token>`",
+            "this endpoint needs `Authorization: Bearer <token>`: the spec's admin.token, or the one eddy run wrote at start (`eddy reload` reads it)",
         )),
     }
 }
@@ -331,15 +386,37 @@ async fn reload(
     ConnectInfo(peer): ConnectInfo<SocketAddr>,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
     if let Some(refusal) = forged(&headers).or_else(|| denied(&api, &headers)) {
         tracing::warn!(%peer, operator = %name, "reload refused: {}", refusal.status());
         return refusal;
     }
+    let body = match body {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::warn!(%peer, operator = %name, "reload refused: {e}");
+            let status = e.status();
+            let why = if status == StatusCode::PAYLOAD_TOO_LARGE {
+                format!(
+                    "the component is larger than {} bytes (admin.max_component_size)",
+                    api.max_body
+                )
+            } else {
+                e.body_text()
+            };
+            return error(status, why);
+        }
+    };
     tracing::info!(%peer, operator = %name, bytes = body.len(), "reload asked for through POST /operators/{name}");
     let reloader = api.reloader.clone();
-    let done = tokio::task::spawn_blocking(move || reloader.reload(&name, &body)).await;
+    let done = tokio::task::spawn_blocking(move || {
+        let done = reloader.reload(&name, &body);
+        drop(body);
+        return_memory();
+        done
+    })
+    .await;
     match done {
         Ok(Ok(reloaded)) => Json(reloaded).into_response(),
         Ok(Err(e)) => {
@@ -351,6 +428,17 @@ async fn reload(
             error(status, format!("{e}; the running version stays"))
         }
         Err(e) => error(StatusCode::INTERNAL_SERVER_ERROR, format!("reload: {e}")),
+    }
+}
+
+/// Gives the allocator's free memory back to the system: a reload's body
+/// (up to the cap, freed by now) would otherwise stay with the process,
+/// kept by glibc for allocations that may never come.
+fn return_memory() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: malloc_trim takes no pointers; it only releases free pages.
+    unsafe {
+        libc::malloc_trim(0);
     }
 }
 

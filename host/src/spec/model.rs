@@ -40,8 +40,10 @@ pub struct AdminSpec {
     /// Address to listen on (default "127.0.0.1:9470").
     pub listen: Option<Spanned<String>>,
     /// Bearer token for the endpoints that change something; required when
-    /// listening on anything but loopback.
+    /// listening on anything but loopback, generated at start when absent.
     pub token: Option<Spanned<String>>,
+    /// Largest component a reload accepts, e.g. "128MiB" (the default).
+    pub max_component_size: Option<Spanned<String>>,
     /// `host:port` other instances and clients reach the API at (default:
     /// the listen address).
     pub advertise: Option<Spanned<String>>,

@@ -59,6 +59,8 @@ pub struct AdminConfig {
     /// `host:port` other instances and clients reach the API at (default:
     /// the address it listens on).
     pub advertise: Option<String>,
+    /// Largest component a reload accepts, in bytes.
+    pub max_component_bytes: usize,
 }
 
 /// The admin API's address when `[admin]` gives none.

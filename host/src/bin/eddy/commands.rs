@@ -18,6 +18,12 @@ pub fn dispatch(command: Command) -> Result<()> {
             if let Some(listen) = admin {
                 let token = t.admin.as_ref().and_then(|a| a.token.clone());
                 let advertise = t.admin.as_ref().and_then(|a| a.advertise.clone());
+                let max_component_bytes = t
+                    .admin
+                    .as_ref()
+                    .map_or(eddy::admin::DEFAULT_MAX_COMPONENT_BYTES, |a| {
+                        a.max_component_bytes
+                    });
                 if !listen.ip().is_loopback() && token.is_none() {
                     bail!(
                         "--admin {listen}: listening beyond loopback needs `admin.token` in the spec"
@@ -27,6 +33,7 @@ pub fn dispatch(command: Command) -> Result<()> {
                     listen,
                     token,
                     advertise,
+                    max_component_bytes,
                 });
             }
             let engine =
@@ -53,7 +60,12 @@ pub fn dispatch(command: Command) -> Result<()> {
                 .http_status_as_error(false)
                 .build()
                 .header("Content-Type", "application/wasm");
-            if let Some(t) = token {
+            // Without a token given, the one eddy run generated for that port.
+            let token = token.or_else(|| {
+                let port = admin.rsplit_once(':')?.1.parse().ok()?;
+                eddy::admin::token::read_token(port)
+            });
+            if let Some(t) = &token {
                 req = req.header("Authorization", &format!("Bearer {t}"));
             }
             let mut res = req.send(&bytes[..]).with_context(|| {

@@ -37,7 +37,7 @@ pub enum Command {
         /// The admin API's address.
         #[arg(long, default_value = topology::DEFAULT_ADMIN_LISTEN)]
         admin: String,
-        /// Bearer token, when the admin API requires one.
+        /// Bearer token (default: the one `eddy run` generated for that port, when the spec sets none).
         #[arg(long, env = "EDDY_ADMIN_TOKEN")]
         token: Option<String>,
     },

@@ -37,7 +37,7 @@ impl Validator<'_> {
         cfg
     }
 
-    /// Rules about the order of steps: what may follow what.
+    /// `[admin]`, when the spec has it.
     pub(super) fn admin(&mut self, spec: &SpecFile) -> Option<AdminConfig> {
         let a = spec.admin.as_ref()?.get_ref();
         let listen = match &a.listen {
@@ -80,10 +80,19 @@ impl Validator<'_> {
             }
             ok.then(|| text.clone())
         });
+        let mut max_component_bytes = crate::admin::DEFAULT_MAX_COMPONENT_BYTES;
+        if let Some(m) = &a.max_component_size {
+            match parse_size(m.get_ref()) {
+                Ok(b) if b >= 1024 => max_component_bytes = b,
+                Ok(_) => self.err(m, "admin.max_component_size", "use at least 1KiB"),
+                Err(e) => self.err(m, "admin.max_component_size", e),
+            }
+        }
         Some(AdminConfig {
             listen,
             token,
             advertise,
+            max_component_bytes,
         })
     }
 
