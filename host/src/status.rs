@@ -26,8 +26,11 @@ pub struct Readiness {
     pub tasks: Vec<String>,
     /// Assigned tasks still restoring their stores.
     pub restoring: Vec<String>,
-    /// Tasks whose stores could not open, with the reason.
+    /// Tasks that could not open or stopped, with the reason.
     pub failed: BTreeMap<String, String>,
+    /// What else keeps it from making progress (the broker unreachable, a
+    /// batch stuck), each with its reason.
+    pub problems: Vec<String>,
 }
 
 /// Another member of the group.

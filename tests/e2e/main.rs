@@ -11,6 +11,8 @@ mod examples;
 mod golden;
 mod kafka_admin;
 mod kafka_edges;
+mod kafka_health;
+mod kafka_limits;
 mod kafka_pipelines;
 mod kafka_queries;
 mod kafka_reload;

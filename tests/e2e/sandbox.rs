@@ -60,6 +60,44 @@ fn growing_memory_without_bound_hits_the_memory_limit() {
     );
 }
 
+#[test]
+fn too_many_or_too_large_outputs_for_one_record_break_the_steps_limits() {
+    // Under `fail`: the error names the record; the default limits hold
+    // 20,000 copies back (10,000 per input) but let 2 MiB through (8 MiB).
+    let mut c = chain("");
+    let err = c.run(&value_batch(&["a", "fan-out"]), 2).unwrap_err();
+    assert_eq!(err.input_index, Some(1));
+    assert!(
+        matches!(&err.error, CallError::OutputLimit(m) if m.contains("more than 10000 records")),
+        "{err}"
+    );
+    let big = c.run(&value_batch(&["huge-record"]), 1).unwrap();
+    assert_eq!(batch_values(&big.batch)[0].len(), 2 << 20);
+
+    // Under `skip`: exactly the records that break them go, the rest stay.
+    let mut c =
+        chain("on_error = \"skip\"\nlimits = { outputs_per_record = 3, record_size = \"1MiB\" }");
+    let out = c
+        .run(&value_batch(&["a", "fan-out", "b", "huge-record", "c"]), 5)
+        .unwrap();
+    assert_eq!(batch_values(&out.batch), ["a", "b", "c"]);
+    assert_eq!(out.origins, [0, 2, 4]);
+    let rejected = c.take_rejected();
+    let why: Vec<(Option<u32>, String)> = rejected
+        .iter()
+        .map(|r| (r.origin, r.error.to_string()))
+        .collect();
+    assert_eq!(why.len(), 2, "{why:?}");
+    assert_eq!(why[0].0, Some(1));
+    assert!(why[0].1.contains("more than 3 records"), "{why:?}");
+    assert_eq!(why[1].0, Some(3));
+    assert!(
+        why[1].1.contains("limits.record_size is 1048576 bytes"),
+        "{why:?}"
+    );
+    assert_eq!(rejected[0].error.kind(), "output-limit");
+}
+
 fn probe(extra: &str) -> serde_json::Value {
     let mut c = chain(extra);
     let out = c.run(&value_batch(&["probe"]), 1).unwrap();

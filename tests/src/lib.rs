@@ -15,8 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 mod admin;
+mod broker;
 mod offline;
 pub use admin::{agent, generated_token, get_text, metric, start_with_admin};
+pub use broker::PrivateBroker;
 pub use offline::{batch_values, eddy_test, eddy_test_run, hostile_chain, value_batch};
 
 /// Paths of the components built by build.rs.
@@ -87,8 +89,22 @@ pub struct Topics {
 impl Topics {
     /// Creates each (name, partitions) topic; names get a unique suffix.
     pub fn create(specs: &[(&str, i32)]) -> Topics {
+        Topics::create_on(&bootstrap(), specs)
+    }
+
+    /// Creates the topics on the broker at `bootstrap`.
+    pub fn create_on(bootstrap: &str, specs: &[(&str, i32)]) -> Topics {
+        Topics::create_configured(bootstrap, specs, &[])
+    }
+
+    /// Creates the topics, each with the topic settings `configs`.
+    pub fn create_configured(
+        bootstrap: &str,
+        specs: &[(&str, i32)],
+        configs: &[(&str, &str)],
+    ) -> Topics {
         let admin: AdminClient<DefaultClientContext> = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap())
+            .set("bootstrap.servers", bootstrap)
             .create()
             .expect("admin client");
         let names: Vec<String> = specs.iter().map(|(n, _)| unique(n)).collect();
@@ -98,15 +114,17 @@ impl Topics {
             .iter()
             .zip(specs)
             .map(|(n, (_, p))| {
-                NewTopic::new(n, *p, TopicReplication::Fixed(1)).set("retention.ms", "-1")
+                configs.iter().fold(
+                    NewTopic::new(n, *p, TopicReplication::Fixed(1)).set("retention.ms", "-1"),
+                    |t, (k, v)| t.set(k, v),
+                )
             })
             .collect();
         let opts = AdminOptions::new().operation_timeout(Some(Duration::from_secs(30)));
         let res =
             futures_executor::block_on(admin.create_topics(&new, &opts)).unwrap_or_else(|e| {
                 panic!(
-                    "creating topics on {} failed: {e}; start the broker with scripts/kafka start",
-                    bootstrap()
+                    "creating topics on {bootstrap} failed: {e}; start the broker with scripts/kafka start"
                 )
             });
         for r in res {

@@ -1,10 +1,9 @@
 //! Talking to the broker outside the poll loop: checking it answers and
-//! every topic exists at start, and the lag of each assigned partition.
+//! every topic exists at start.
 
 use super::error::RunError;
 use super::rebalance::Ctx;
 use crate::topology::Topology;
-use rdkafka::Offset;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -82,47 +81,4 @@ pub(super) fn check_topics(
         secs: start.elapsed().as_secs(),
         last,
     })
-}
-
-/// Sets the lag gauge of each assigned partition: the high watermark the
-/// consumer last saw minus its position (both known locally, no request).
-pub(super) fn record_lag(consumer: &BaseConsumer<Ctx>, metrics: &crate::metrics::Metrics) {
-    let Ok(position) = consumer.position() else {
-        return;
-    };
-    metrics.lag.clear();
-    for e in position.elements() {
-        let Offset::Offset(at) = e.offset() else {
-            continue;
-        };
-        if let Some(high) = cached_high_watermark(consumer, e.topic(), e.partition()) {
-            metrics
-                .lag
-                .get_or_create(&crate::metrics::PartitionLabels {
-                    topic: e.topic().to_string(),
-                    partition: e.partition().to_string(),
-                })
-                .set((high - at).max(0));
-        }
-    }
-}
-
-/// The high watermark of a partition as the consumer last saw it (from
-/// its fetches: no request to the broker).
-fn cached_high_watermark(consumer: &BaseConsumer<Ctx>, topic: &str, partition: i32) -> Option<i64> {
-    let topic = std::ffi::CString::new(topic).ok()?;
-    let (mut low, mut high) = (-1i64, -1i64);
-    // SAFETY: a live client handle and a NUL-terminated topic name; the
-    // call only reads librdkafka's local state into the two integers.
-    let err = unsafe {
-        rdkafka::bindings::rd_kafka_get_watermark_offsets(
-            consumer.client().native_ptr(),
-            topic.as_ptr(),
-            partition,
-            &mut low,
-            &mut high,
-        )
-    };
-    (err == rdkafka::bindings::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR && high >= 0)
-        .then_some(high)
 }

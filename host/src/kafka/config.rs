@@ -41,6 +41,12 @@ pub fn consumer_config(t: &Topology) -> ClientConfig {
     // processing, bounds throughput (docs/performance.md).
     default(&mut c, "max.partition.fetch.bytes", "8388608");
     default(&mut c, "queued.min.messages", "1000000");
+    // The state of the broker connections, for readiness.
+    default(
+        &mut c,
+        "statistics.interval.ms",
+        super::health::STATISTICS_INTERVAL_MS,
+    );
     default(
         &mut c,
         "client.id",
@@ -132,6 +138,16 @@ fn writable_dir(dir: &std::path::Path) -> Result<(), String> {
             },
         }
     }
+}
+
+/// The producer's `message.max.bytes` (librdkafka's default unless the
+/// spec sets it).
+pub(super) fn producer_max_bytes(t: &Topology) -> usize {
+    t.kafka
+        .iter()
+        .find(|(k, _)| k == "message.max.bytes")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(1_000_000)
 }
 
 #[cfg(test)]

@@ -28,6 +28,9 @@ pub struct Delivery {
     /// Refused records to dead-letter, each with a share of its batch's
     /// work; a thread of their own sends them.
     pub(super) dead: Sender<Letter>,
+    /// The largest dead letter the topics and the producer take, bytes
+    /// (known once the topics are described).
+    pub(super) dead_letter_max: std::sync::atomic::AtomicUsize,
 }
 
 impl ClientContext for Delivery {}

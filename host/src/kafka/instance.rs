@@ -4,6 +4,7 @@
 //! owning the key's task, or the name of the instance that owns it.
 
 use super::delivery::Delivery;
+use super::health::Health;
 use super::partitioner::partition_of;
 use super::worker::{Msg, worker_of};
 use crate::runtime::tasks::TaskId;
@@ -68,6 +69,7 @@ impl Assignment {
             tasks: self.assigned.iter().map(name).collect(),
             restoring,
             failed,
+            problems: Vec::new(),
         }
     }
 }
@@ -85,6 +87,8 @@ pub struct Instance {
     producer: Arc<ThreadedProducer<Delivery>>,
     /// This instance's admin API as published to the group.
     advertised: Option<String>,
+    /// Whether it makes progress.
+    health: Arc<Health>,
 }
 
 impl Instance {
@@ -97,6 +101,7 @@ impl Instance {
         inputs: Vec<String>,
         producer: Arc<ThreadedProducer<Delivery>>,
         advertised: Option<String>,
+        health: Arc<Health>,
     ) -> Self {
         Instance {
             t: t.clone(),
@@ -106,6 +111,7 @@ impl Instance {
             status: Mutex::new(Assignment::default()),
             producer,
             advertised,
+            health,
         }
     }
 
@@ -312,7 +318,14 @@ pub fn answer<'a>(
 
 impl Status for Instance {
     fn readiness(&self) -> Readiness {
-        self.status.lock().expect("not poisoned").readiness()
+        let s = self.status.lock().expect("not poisoned");
+        let mut r = s.readiness();
+        // A stopped task is reported as failed, not as stuck.
+        r.problems = self
+            .health
+            .problems(|id| s.open.contains(&id) && !s.broken.contains_key(&id));
+        r.ready &= r.problems.is_empty();
+        r
     }
 
     fn ask(&self, store: &str, lookup: Lookup) -> Result<Answer, AskError> {

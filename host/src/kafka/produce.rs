@@ -4,6 +4,7 @@
 //! changelogs; changelog offsets count as written once acknowledged.
 
 use super::delivery::{ChangelogOffsets, Delivery};
+use super::limits::TopicLimits;
 use super::restore;
 use super::send::{record_refused, send_dead, send_with_retry, too_large, try_send};
 use crate::metrics::Metrics;
@@ -16,7 +17,7 @@ use crate::state::ChangelogRecord;
 use crate::topology::{ErrorPolicy, Sink, StoreKind, Topology};
 use eddy_batch::RecordRef;
 use rdkafka::ClientConfig;
-use rdkafka::error::KafkaError;
+use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
 use rdkafka::producer::{BaseRecord, ThreadedProducer};
 use std::collections::HashMap;
@@ -40,6 +41,8 @@ pub struct Producing {
     pub restore_client: ClientConfig,
     /// `<state dir>/<application id>`.
     pub state_root: PathBuf,
+    /// What each sink topic accepts.
+    pub limits: Arc<HashMap<String, TopicLimits>>,
 }
 
 impl TaskIo for Producing {
@@ -191,6 +194,20 @@ fn send_to_sink(
     r: &RecordRef<'_>,
     from: Option<(&str, i32, i64)>,
 ) {
+    if let Some(refusal) = s
+        .limits
+        .get(&sink.topic)
+        .and_then(|l| l.refuses_timestamp(r.timestamp, crate::time::extract::now_ms()))
+    {
+        // Refused here, not by the broker: it would take the records
+        // sent with it in the same request along.
+        let why = format!("producing to {} refused: {refusal}", sink.topic);
+        let e = KafkaError::MessageProduction(RDKafkaErrorCode::InvalidTimestamp);
+        if !refused(s, held, sink, &why, &e, r, from) {
+            held.ticket().fail(why);
+        }
+        return;
+    }
     let rec = record(held.hold(), &sink.topic, r, false);
     if let Err(refusal) = try_send(&s.producer, rec) {
         let (e, refused_record) = *refusal;

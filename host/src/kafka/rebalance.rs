@@ -42,6 +42,8 @@ pub(super) struct Ctx {
     pub(super) rebalanced: AtomicBool,
     /// Which tasks are assigned and open (set once the workers run).
     pub(super) instance: std::sync::OnceLock<Arc<Instance>>,
+    /// Told the state of the broker connections.
+    pub(super) health: Arc<super::health::Health>,
 }
 
 impl Ctx {
@@ -62,7 +64,30 @@ impl Ctx {
     }
 }
 
-impl ClientContext for Ctx {}
+impl Partitions {
+    /// The tasks whose oldest batch has been in flight longer than
+    /// `stall_after`, with its age (failed ones aside).
+    pub(super) fn stalled(
+        &self,
+        inputs: &[super::worker::Input],
+        stall_after: std::time::Duration,
+    ) -> std::collections::BTreeMap<TaskId, std::time::Duration> {
+        self.ledgers
+            .iter()
+            .filter(|(task, _)| !self.failed.contains(task))
+            .filter_map(|(task, l)| {
+                let age = l.oldest()?.created.elapsed();
+                (age > stall_after).then_some(((inputs[task.0].sub, task.1), age))
+            })
+            .collect()
+    }
+}
+
+impl ClientContext for Ctx {
+    fn stats_raw(&self, statistics: &[u8]) {
+        self.health.statistics(statistics);
+    }
+}
 
 impl ConsumerContext for Ctx {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {

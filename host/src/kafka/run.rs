@@ -18,11 +18,12 @@
 //! and is sent, so nothing past them is committed; eddy then stops as on
 //! SIGTERM and `run` returns the panic as an error.
 
-use super::broker::{check_topics, record_lag};
+use super::broker::check_topics;
 use super::config::{consumer_config, producer_config};
 use super::delivery::{ChangelogOffsets, Delivery, Letter, owned_headers, spawn_dead_letters};
 use super::dispatch::{Pending, dispatch, drop_revoked};
 pub use super::error::RunError;
+use super::health::Health;
 use super::instance::Instance;
 use super::produce::OLD_VALUE_HEADER;
 use super::produce::Producing;
@@ -46,7 +47,7 @@ use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{Producer, ThreadedProducer};
 use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -114,12 +115,14 @@ pub fn run(
             super::instance::client_id(&t.application_id, a),
         );
     }
+    let health = Arc::new(Health::new(t.runtime.stall_after, metrics.clone()));
     let consumer: BaseConsumer<Ctx> = consumer_cfg.create_with_context(Ctx {
         shared: shared.clone(),
         topics: std::sync::OnceLock::new(),
         workers: Mutex::new(Vec::new()),
         rebalanced: AtomicBool::new(false),
         instance: std::sync::OnceLock::new(),
+        health: health.clone(),
     })?;
     let internal = topics::internal_topics(t);
     let changelog_offsets: ChangelogOffsets = Arc::default();
@@ -140,6 +143,7 @@ pub fn run(
                 .collect(),
             metrics: metrics.clone(),
             dead: dead_tx,
+            dead_letter_max: AtomicUsize::new(super::config::producer_max_bytes(t)),
         })?;
     let Some(md) = check_topics(&consumer, t, &servers, shutdown)? else {
         tracing::info!("stopped while connecting to Kafka");
@@ -153,10 +157,27 @@ pub fn run(
     let mut created = internal;
     created.extend(topics::dead_letter_topics(t));
     let partitions = topics::source_partitions(t, &md);
+    let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
     if !created.is_empty() {
-        let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
         topics::ensure(&admin, &md, &created, partitions).map_err(RunError::Config)?;
     }
+    // What the sinks and the dead-letter topics accept.
+    let dead_letter_topics: Vec<String> = topics::dead_letter_topics(t)
+        .into_iter()
+        .map(|d| d.name)
+        .collect();
+    let mut written: Vec<String> = t.sinks.iter().map(|s| s.topic.clone()).collect();
+    written.extend(dead_letter_topics.iter().cloned());
+    let limits = Arc::new(super::limits::describe(&admin, &written));
+    let dead_max = dead_letter_topics
+        .iter()
+        .filter_map(|d| limits.get(d))
+        .map(|l| l.max_message_bytes)
+        .fold(super::config::producer_max_bytes(t), usize::min);
+    producer
+        .context()
+        .dead_letter_max
+        .store(dead_max, Ordering::Relaxed);
     let consumed: Vec<&str> = inputs.iter().map(|i| i.topic.as_str()).collect();
     consumer.subscribe(&consumed)?;
 
@@ -176,6 +197,7 @@ pub fn run(
         first_inputs,
         producer.clone(),
         advertised,
+        health.clone(),
     ));
     let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();
@@ -191,6 +213,7 @@ pub fn run(
             changelog_offsets,
             restore_client: super::config::restore_config(t),
             state_root: t.state.dir.join(&t.application_id),
+            limits,
         },
         instance: instance.clone(),
     });
@@ -223,8 +246,20 @@ pub fn run(
     let mut pending: HashMap<Task, Pending> = HashMap::new();
     let mut last_commit = Instant::now();
     let mut last_poll_error = None::<Instant>;
+    let mut last_look = None::<Instant>;
     let mut failure = None;
     while !shutdown.load(Ordering::Relaxed) {
+        health.beat();
+        // Stuck batches, every second.
+        if last_look.is_none_or(|at| at.elapsed() >= Duration::from_secs(1)) {
+            health.set_stalled(
+                shared
+                    .lock()
+                    .expect("not poisoned")
+                    .stalled(&inputs, health.stall_after()),
+            );
+            last_look = Some(Instant::now());
+        }
         let mut count = 0;
         while count < t.runtime.batch_size {
             let wait = if count == 0 {
@@ -329,7 +364,6 @@ pub fn run(
                 flush_workers(&senders);
             }
             commit(&consumer, &shared, &inputs, CommitMode::Async);
-            record_lag(&consumer, &metrics);
             last_commit = Instant::now();
         }
     }
@@ -423,6 +457,12 @@ fn fail_task(
         return;
     }
     let topic = &inputs[task.0].topic;
+    if let Some(instance) = consumer.context().instance.get() {
+        instance.broken(
+            (inputs[task.0].sub, task.1),
+            &format!("{topic}-{}: {why}", task.1),
+        );
+    }
     tracing::error!(
         "task {topic}-{} stopped: {why}. The partition is paused and its offset is not committed past the failure; \
          other partitions go on. Fix the operator (or the record) and restart eddy to resume from the last committed offset.",

@@ -2,11 +2,13 @@
 //! record's batch when the client refuses it, telling which refusals are
 //! the record's own fault, and sending dead letters.
 
+use super::delivery::Delivery;
 use crate::runtime::dead_letter::DeadLetter;
 use crate::runtime::ticket::InFlight;
 use rdkafka::error::{KafkaError, RDKafkaErrorCode};
 use rdkafka::message::{Header, OwnedHeaders};
-use rdkafka::producer::{BaseRecord, ProducerContext, ThreadedProducer};
+use rdkafka::producer::{BaseRecord, Producer, ProducerContext, ThreadedProducer};
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 /// A producer context whose records each carry a share of their batch.
@@ -44,8 +46,18 @@ pub fn too_large(e: &KafkaError) -> bool {
     )
 }
 
-/// Sends a dead letter as the share `held` of its batch.
-pub fn send_dead<C: Sending>(producer: &ThreadedProducer<C>, held: InFlight, d: &DeadLetter) {
+/// Sends a dead letter as the share `held` of its batch, cut to fit what
+/// its topic and the producer take.
+pub fn send_dead(producer: &ThreadedProducer<Delivery>, held: InFlight, d: &DeadLetter) {
+    let max = producer.context().dead_letter_max.load(Ordering::Relaxed);
+    let mut fitted;
+    let d = if d.size() > max.saturating_sub(512) {
+        fitted = d.clone();
+        fitted.fit(max);
+        &fitted
+    } else {
+        d
+    };
     let mut h = OwnedHeaders::new_with_capacity(d.headers.len());
     for (name, value) in &d.headers {
         h = h.insert(Header {

@@ -178,7 +178,9 @@ pub fn ensure(
     let new: Vec<NewTopic<'_>> = missing
         .iter()
         .map(|it| {
-            let t = NewTopic::new(&it.name, partitions, TopicReplication::Fixed(-1));
+            // Any event time eddy takes, also one more than an hour ahead.
+            let (k, v) = super::limits::ANY_TIMESTAMP;
+            let t = NewTopic::new(&it.name, partitions, TopicReplication::Fixed(-1)).set(k, v);
             if it.dead_letter {
                 t
             } else if it.changelog {

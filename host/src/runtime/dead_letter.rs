@@ -114,6 +114,68 @@ impl DeadLetter {
         Self::of(topic, r.key, value, r.timestamp, r.headers.to_vec(), about)
     }
 
+    /// Makes the letter fit in `max` bytes (the limit of its topic or of
+    /// the producer) so that the policy works whatever the record: without
+    /// the largest of its value, its own headers and its key, then the next
+    /// (each dropped part named in an `eddy.*` header), last with the
+    /// `eddy.*` headers cut.
+    pub fn fit(&mut self, max: usize) {
+        // A record batch's own header and the record's varints.
+        let max = max.saturating_sub(512);
+        let len = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::len);
+        while self.size() > max {
+            let own: usize = self
+                .headers
+                .iter()
+                .filter(|(n, _)| !n.starts_with("eddy."))
+                .map(|(n, v)| 16 + n.len() + len(v))
+                .sum();
+            let (value, key) = (len(&self.value), len(&self.key));
+            if value.max(own).max(key) == 0 {
+                break;
+            }
+            if value >= own && value >= key {
+                self.value = None;
+                self.note("eddy.value.size", value);
+            } else if own >= key {
+                let before = self.headers.len();
+                self.headers.retain(|(n, _)| n.starts_with("eddy."));
+                self.note("eddy.headers.dropped", before - self.headers.len());
+            } else {
+                self.key = None;
+                self.note("eddy.key.size", key);
+            }
+        }
+        let over = self.size().saturating_sub(max);
+        if over > 0
+            && let Some((_, Some(longest))) = self
+                .headers
+                .iter_mut()
+                .max_by_key(|(_, v)| v.as_ref().map_or(0, Vec::len))
+        {
+            longest.truncate(longest.len().saturating_sub(over));
+        }
+    }
+    /// Adds header `name` = `n` unless the letter has it.
+    fn note(&mut self, name: &str, n: usize) {
+        if !self.headers.iter().any(|(h, _)| h == name) {
+            self.headers
+                .push((name.to_string(), Some(n.to_string().into_bytes())));
+        }
+    }
+
+    /// Its size on the wire, roughly from above.
+    pub fn size(&self) -> usize {
+        let len = |b: &Option<Vec<u8>>| b.as_ref().map_or(0, Vec::len);
+        64 + len(&self.key)
+            + len(&self.value)
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| 16 + n.len() + len(v))
+                .sum::<usize>()
+    }
+
     fn of(
         topic: &str,
         key: Option<&[u8]>,
@@ -207,6 +269,51 @@ mod tests {
         );
         assert_eq!(header(&d, "eddy.source.offset"), Some("41"));
         assert_eq!(header(&d, "eddy.source.partition"), Some("2"));
+    }
+
+    #[test]
+    fn a_letter_is_cut_to_fit_value_first_then_headers_then_key() {
+        let letter = |value: usize, header: usize, key: usize| DeadLetter {
+            topic: "dlq".into(),
+            key: Some(vec![b'k'; key]),
+            value: Some(vec![b'v'; value]),
+            timestamp: 1,
+            headers: vec![
+                ("trace".into(), Some(vec![b't'; header])),
+                ("eddy.error".into(), Some(vec![b'e'; 4096])),
+            ],
+        };
+        let mut small = letter(100, 10, 10);
+        small.fit(1 << 20);
+        assert_eq!(small, letter(100, 10, 10), "what fits is left alone");
+
+        let mut d = letter(2 << 20, 10, 10);
+        d.fit(1 << 20);
+        assert_eq!(d.value, None);
+        assert_eq!(header(&d, "eddy.value.size"), Some("2097152"));
+        assert_eq!(
+            header(&d, "trace").map(str::len),
+            Some(10),
+            "headers kept when they fit"
+        );
+        assert!(d.size() <= (1 << 20) - 512);
+
+        let mut d = letter(2 << 20, 2 << 20, 100);
+        d.fit(1 << 20);
+        assert_eq!(header(&d, "trace"), None);
+        assert_eq!(header(&d, "eddy.headers.dropped"), Some("1"));
+        assert_eq!(d.key.as_deref().map(<[u8]>::len), Some(100));
+
+        let mut d = letter(10, 10, 2 << 20);
+        d.fit(1 << 20);
+        assert_eq!(d.key, None);
+        assert_eq!(header(&d, "eddy.key.size"), Some("2097152"));
+
+        // A limit smaller than the eddy.* headers themselves: cut, still sent.
+        let mut d = letter(10, 10, 10);
+        d.fit(4096);
+        assert!(d.size() <= 4096 - 512, "{}", d.size());
+        assert!(header(&d, "eddy.error").is_some());
     }
 
     #[test]

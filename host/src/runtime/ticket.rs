@@ -25,6 +25,8 @@ pub struct BatchTicket {
     changed: Condvar,
     /// The offset to commit once this batch is done (its last offset + 1).
     pub next_offset: i64,
+    /// When it was handed over.
+    pub created: std::time::Instant,
 }
 
 /// A share of a batch's work in flight; completes when dropped.
@@ -41,6 +43,7 @@ impl BatchTicket {
             failure: Mutex::new(None),
             changed: Condvar::new(),
             next_offset,
+            created: std::time::Instant::now(),
         });
         (ticket.clone(), InFlight(ticket))
     }

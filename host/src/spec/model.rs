@@ -100,6 +100,9 @@ pub struct RuntimeSpec {
     pub poll_timeout: Option<Spanned<String>>,
     /// Reload an operator when its `.wasm` file changes (default true).
     pub watch: Option<Spanned<bool>>,
+    /// How long a batch may be in flight before `/readyz` says the
+    /// instance is stuck (default "60s").
+    pub stall_after: Option<Spanned<String>>,
 }
 
 /// `[[sources]]`: one source node.
@@ -222,6 +225,10 @@ pub struct LimitsSpec {
     pub timeout: Option<Spanned<String>>,
     /// Most Wasm fuel (roughly, instructions) one batch call may use.
     pub fuel: Option<Spanned<i64>>,
+    /// Most records a processor may emit for one input record (default 10000).
+    pub outputs_per_record: Option<Spanned<i64>>,
+    /// Largest record a processor may emit, e.g. "8MiB" (the default).
+    pub record_size: Option<Spanned<String>>,
 }
 
 /// `[steps.grants]`: ambient capabilities, all off by default.

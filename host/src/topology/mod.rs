@@ -159,6 +159,8 @@ pub struct RuntimeConfig {
     pub poll_timeout: Duration,
     /// Reload operators whose `.wasm` file changes.
     pub watch: bool,
+    /// How long a batch may be in flight before the instance is not ready.
+    pub stall_after: Duration,
 }
 
 impl Default for RuntimeConfig {
@@ -169,6 +171,7 @@ impl Default for RuntimeConfig {
             commit_interval: Duration::from_secs(5),
             poll_timeout: Duration::from_millis(20),
             watch: true,
+            stall_after: Duration::from_secs(60),
         }
     }
 }
@@ -245,7 +248,16 @@ pub struct Limits {
     pub timeout: Duration,
     /// Most fuel one batch call may use (none: not metered).
     pub fuel: Option<u64>,
+    /// Most records a processor may emit for one input record.
+    pub outputs_per_record: usize,
+    /// Largest record (key, value and headers) a processor may emit, bytes.
+    pub record_bytes: usize,
 }
+
+/// Records a processor may emit per input unless `limits.outputs_per_record` says.
+pub const DEFAULT_OUTPUTS_PER_RECORD: usize = 10_000;
+/// The largest output record unless `limits.record_size` says.
+pub const DEFAULT_RECORD_BYTES: usize = 8 << 20;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -253,6 +265,8 @@ impl Default for Limits {
             memory_bytes: 64 << 20,
             timeout: Duration::from_secs(2),
             fuel: None,
+            outputs_per_record: DEFAULT_OUTPUTS_PER_RECORD,
+            record_bytes: DEFAULT_RECORD_BYTES,
         }
     }
 }

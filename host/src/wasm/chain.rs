@@ -193,8 +193,16 @@ impl Chain {
         // Under `skip` or `dead-letter`, a record the operator fails on is
         // taken out and the rest of the batch goes again: the records around
         // it are neither lost nor output twice.
+        let limits = &self.op(k).step.limits;
+        let (most, largest) = (limits.outputs_per_record, limits.record_bytes);
         let mut out = loop {
-            match self.call(k, &batch) {
+            let res = self.call(k, &batch).and_then(|out| {
+                match over_limits(&out, origins.len(), most, largest) {
+                    Some(over) => Err(over),
+                    None => Ok(out),
+                }
+            });
+            match res {
                 Ok(out) => break out,
                 Err((error, idx)) => {
                     let idx = match (idx, &error) {
@@ -362,6 +370,48 @@ impl Chain {
             }
         }
     }
+}
+
+/// The first input record whose outputs break the step's limits (more than
+/// `most` records, or one larger than `largest` bytes), and how; none when
+/// the batch keeps them (or is malformed: that is told later).
+fn over_limits(
+    out: &[u8],
+    inputs: usize,
+    most: usize,
+    largest: usize,
+) -> Option<(CallError, Option<u32>)> {
+    let view = BatchView::new(out).ok()?;
+    let len = |b: Option<&[u8]>| b.map_or(0, <[u8]>::len);
+    // More outputs than `most` for one input needs more than `most` in all.
+    let mut counts = (view.len() > most).then(|| vec![0usize; inputs]);
+    for r in view.iter() {
+        let size = len(r.key)
+            + len(r.value)
+            + r.headers
+                .iter()
+                .map(|(n, v)| n.len() + len(v))
+                .sum::<usize>();
+        if size > largest {
+            let why = format!(
+                "emitted a record of {size} bytes for input record {}; limits.record_size is {largest} bytes",
+                r.index
+            );
+            return Some((CallError::OutputLimit(why), Some(r.index)));
+        }
+        if let Some(counts) = &mut counts {
+            let c = counts.get_mut(r.index as usize)?;
+            *c += 1;
+            if *c > most {
+                let why = format!(
+                    "emitted more than {most} records for input record {} (limits.outputs_per_record)",
+                    r.index
+                );
+                return Some((CallError::OutputLimit(why), Some(r.index)));
+            }
+        }
+    }
+    None
 }
 
 /// Splits record `i` out of an input batch: the others (renumbered 0..n-1),

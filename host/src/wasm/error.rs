@@ -85,11 +85,14 @@ pub enum CallError {
     /// The operator returned a batch that breaks the encoding.
     #[error("returned a bad batch: {0}")]
     BadBatch(String),
+    /// The operator emitted more, or larger records, than its limits allow.
+    #[error("{0}")]
+    OutputLimit(String),
 }
 
 impl CallError {
     /// A short name of the kind of failure: `timeout`, `out-of-fuel`,
-    /// `out-of-memory`, `trap`, `failed` or `bad-batch`.
+    /// `out-of-memory`, `trap`, `failed`, `bad-batch` or `output-limit`.
     pub fn kind(&self) -> &'static str {
         match self {
             CallError::Timeout(_) => "timeout",
@@ -98,6 +101,7 @@ impl CallError {
             CallError::Trap(_) => "trap",
             CallError::Failed { .. } => "failed",
             CallError::BadBatch(_) => "bad-batch",
+            CallError::OutputLimit(_) => "output-limit",
         }
     }
 

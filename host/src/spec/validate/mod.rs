@@ -265,4 +265,6 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
+mod settings_tests;
+#[cfg(test)]
 mod tests;

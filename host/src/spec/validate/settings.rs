@@ -126,6 +126,7 @@ impl Validator<'_> {
                 "runtime.poll_timeout",
                 &mut cfg.poll_timeout,
             ),
+            (&r.stall_after, "runtime.stall_after", &mut cfg.stall_after),
         ] {
             if let Some(d) = field {
                 match parse_duration(d.get_ref()) {
@@ -133,6 +134,11 @@ impl Validator<'_> {
                     Err(e) => self.errors.push(self.lines.error(Some(d.span()), key, e)),
                 }
             }
+        }
+        if let Some(s) = &r.stall_after
+            && cfg.stall_after < std::time::Duration::from_secs(1)
+        {
+            self.err(s, "runtime.stall_after", "use at least \"1s\"");
         }
         cfg
     }

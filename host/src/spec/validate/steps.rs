@@ -271,8 +271,7 @@ impl Validator<'_> {
         )
     }
 
-    /// An `on_error` policy and its `dead_letter_topic` (`default` when
-    /// none is given).
+    /// A step's `limits`, each checked, the defaults for those not given.
     fn limits(&mut self, s: &StepSpec, key: &dyn Fn(&str) -> String) -> Limits {
         let mut limits = Limits::default();
         let Some(l) = &s.limits else { return limits };
@@ -294,6 +293,27 @@ impl Validator<'_> {
             match u64::try_from(*f.get_ref()) {
                 Ok(n) if n > 0 => limits.fuel = Some(n),
                 _ => self.err(f, key("limits.fuel"), "must be a positive whole number"),
+            }
+        }
+        if let Some(n) = &l.get_ref().outputs_per_record {
+            match usize::try_from(*n.get_ref()) {
+                Ok(n) if (1..=1_000_000).contains(&n) => limits.outputs_per_record = n,
+                _ => self.err(
+                    n,
+                    key("limits.outputs_per_record"),
+                    "must be between 1 and 1000000",
+                ),
+            }
+        }
+        if let Some(r) = &l.get_ref().record_size {
+            match parse_size(r.get_ref()) {
+                Ok(b) if (1024..=1 << 30).contains(&b) => limits.record_bytes = b,
+                Ok(_) => self.err(
+                    r,
+                    key("limits.record_size"),
+                    "must be between 1KiB and 1GiB",
+                ),
+                Err(e) => self.err(r, key("limits.record_size"), e),
             }
         }
         limits

@@ -3,14 +3,14 @@ use crate::topology::{
     Emit, ErrorPolicy, NodeId, Port, StoreKind, SubInput, TimestampSource, Topics,
 };
 
-fn errors(text: &str) -> Vec<String> {
+pub(super) fn errors(text: &str) -> Vec<String> {
     match parse_with(Path::new("p.toml"), text, false) {
         Ok(_) => Vec::new(),
         Err(e) => e.0.iter().map(ToString::to_string).collect(),
     }
 }
 
-fn with_steps(steps: &str) -> String {
+pub(super) fn with_steps(steps: &str) -> String {
     format!(
         "application_id = \"a\"\n[[sources]]\ntopic = \"in\"\n{steps}\n[[sinks]]\ntopic = \"out\"\n"
     )
