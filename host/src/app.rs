@@ -25,6 +25,11 @@ pub fn run(
     if !problems.is_empty() {
         return Err(RunError::Config(problems.join("\n")));
     }
+    if let Some(warning) = crate::wasm::machine::machine_memory()
+        .and_then(|m| crate::wasm::machine::overcommitted(t, m))
+    {
+        tracing::warn!("{warning}");
+    }
     let ops = Chain::load(t, engine)?;
     let metrics = Metrics::new();
     let config = |e: String| RunError::Config(e);

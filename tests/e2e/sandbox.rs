@@ -153,3 +153,36 @@ fn fuel_stops_an_endless_loop_on_its_record() {
         assert_eq!(batch_values(&ok.batch), ["c", "d"]);
     }
 }
+
+#[test]
+fn steps_sharing_a_component_compile_it_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let copy = |from: &str, to: &str| std::fs::copy(from, dir.path().join(to)).unwrap();
+    copy(eddy_e2e::components::HOSTILE, "a.wasm");
+    copy(eddy_e2e::components::HOSTILE, "b.wasm");
+    copy(eddy_e2e::components::IDENTITY, "c.wasm");
+    let step = |name: &str, file: &str| {
+        format!("[[steps]]\nname = \"{name}\"\ncomponent = \"{file}\"\ninterface = \"processor\"\n")
+    };
+    let text = format!(
+        "application_id = \"t\"\n[[sources]]\ntopic = \"in\"\n{}{}{}[[sinks]]\ntopic = \"out\"\n",
+        step("one", "a.wasm"),
+        step("two", "b.wasm"),
+        step("three", "c.wasm"),
+    );
+    let topo = spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
+    let engine = eddy::wasm::OperatorEngine::for_topology(&topo).unwrap();
+    let ops: Vec<Option<eddy::wasm::LoadedOperator>> = topo
+        .steps
+        .iter()
+        .map(|s| Some(eddy::wasm::LoadedOperator::load(&engine, s).unwrap()))
+        .collect();
+    assert_eq!(
+        engine.compilations(),
+        2,
+        "the same bytes in two files, once"
+    );
+    let mut c = Chain::new(&ops).unwrap();
+    let out = c.run(&value_batch(&["x", "y"]), 2).unwrap();
+    assert_eq!(batch_values(&out.batch), ["x", "y"]);
+}

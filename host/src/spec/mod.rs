@@ -12,4 +12,6 @@ pub use model::{
     DirGrant, FromSpec, GrantsSpec, KafkaValue, LimitsSpec, RuntimeSpec, SinkSpec, SourceSpec,
     SpecFile, StepSpec,
 };
+#[cfg(test)]
+pub(crate) use validate::parse_with;
 pub use validate::{load, load_shape, parse as validate_text};

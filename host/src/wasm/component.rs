@@ -21,8 +21,15 @@ pub struct LoadedOperator {
 
 /// A component's version id: the first 12 hex digits of its SHA-256.
 pub fn version_of(bytes: &[u8]) -> String {
+    version_of_digest(&digest(bytes))
+}
+
+fn digest(bytes: &[u8]) -> [u8; 32] {
     use sha2::Digest;
-    let digest = sha2::Sha256::digest(bytes);
+    sha2::Sha256::digest(bytes).into()
+}
+
+fn version_of_digest(digest: &[u8; 32]) -> String {
     digest[..6].iter().map(|b| format!("{b:02x}")).collect()
 }
 
@@ -70,8 +77,10 @@ impl LoadedOperator {
                 "it does not start with the Wasm magic bytes; is this the right file?".into(),
             ));
         }
-        let component =
-            Component::new(&engine.engine, bytes).map_err(|e| not_component(format!("{e:#}")))?;
+        let digest = digest(bytes);
+        let component = engine
+            .compile(bytes, digest)
+            .map_err(|e| not_component(format!("{e:#}")))?;
         let exports = exported_interfaces(&engine.engine, &component);
         let lookup = |iface: &str, func: &str| -> Result<ComponentExportIndex, LoadError> {
             let name = super::interface_export_name(iface);
@@ -108,7 +117,7 @@ impl LoadedOperator {
             pre,
             init,
             call,
-            version: version_of(bytes).into(),
+            version: version_of_digest(&digest).into(),
         })
     }
 

@@ -1,13 +1,26 @@
 //! The one wasmtime engine of a host process and its configuration.
 
 use super::sandbox::HostState;
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use wasmtime::component::{HasSelf, Linker};
+use wasmtime::component::{Component, HasSelf, Linker};
 use wasmtime::{Config, Engine, OptLevel};
 
 /// How often the epoch advances; per-call time limits are counted in these.
 pub const EPOCH_TICK: Duration = Duration::from_millis(10);
+
+/// How many compiled components are kept for reuse (the newest).
+const COMPILED_KEPT: usize = 8;
+
+/// Components compiled lately, by the SHA-256 of their bytes, and how many
+/// compilations there were.
+#[derive(Default)]
+pub(crate) struct Compiled {
+    recent: Mutex<VecDeque<([u8; 32], Component)>>,
+    count: AtomicUsize,
+}
 
 /// The engine, the linker every operator is linked with, and the ticker
 /// that drives per-call time limits.
@@ -17,6 +30,8 @@ pub struct OperatorEngine {
     pub(crate) linker: Arc<Linker<HostState>>,
     /// Whether calls can be metered with fuel (`limits.fuel`).
     pub(crate) fuel: bool,
+    /// Steps that use the same component compile it once.
+    pub(crate) compiled: Arc<Compiled>,
 }
 
 impl OperatorEngine {
@@ -68,7 +83,37 @@ impl OperatorEngine {
             engine,
             linker: Arc::new(linker),
             fuel,
+            compiled: Arc::default(),
         })
+    }
+
+    /// The component of `bytes` (whose SHA-256 is `digest`), compiled now
+    /// unless it was lately.
+    pub(crate) fn compile(&self, bytes: &[u8], digest: [u8; 32]) -> wasmtime::Result<Component> {
+        let found = self
+            .compiled
+            .recent
+            .lock()
+            .expect("not poisoned")
+            .iter()
+            .find(|(d, _)| *d == digest)
+            .map(|(_, c)| c.clone());
+        if let Some(c) = found {
+            return Ok(c);
+        }
+        let c = Component::new(&self.engine, bytes)?;
+        self.compiled.count.fetch_add(1, Ordering::Relaxed);
+        let mut recent = self.compiled.recent.lock().expect("not poisoned");
+        recent.push_back((digest, c.clone()));
+        if recent.len() > COMPILED_KEPT {
+            recent.pop_front();
+        }
+        Ok(c)
+    }
+
+    /// How many components this engine has compiled.
+    pub fn compilations(&self) -> usize {
+        self.compiled.count.load(Ordering::Relaxed)
     }
 
     /// Epoch ticks that cover `timeout` (at least one).

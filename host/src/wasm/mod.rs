@@ -8,6 +8,7 @@ mod component;
 mod engine;
 mod error;
 mod instance;
+pub mod machine;
 mod sandbox;
 pub mod text;
 

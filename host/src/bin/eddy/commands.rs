@@ -139,6 +139,11 @@ pub fn dispatch(command: Command) -> Result<()> {
             if !problems.is_empty() {
                 bail!("{}\n{} problem(s)", problems.join("\n"), problems.len());
             }
+            if let Some(warning) =
+                wasm::machine::machine_memory().and_then(|m| wasm::machine::overcommitted(&t, m))
+            {
+                eprintln!("warning: {warning}");
+            }
             println!(
                 "{}: ok ({} step(s), {} source(s), {} sink(s))",
                 spec.display(),

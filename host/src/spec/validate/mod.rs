@@ -53,7 +53,11 @@ pub fn parse(path: &Path, text: &str) -> Result<Topology, SpecErrors> {
     parse_with(path, text, true)
 }
 
-fn parse_with(path: &Path, text: &str, check_files: bool) -> Result<Topology, SpecErrors> {
+pub(crate) fn parse_with(
+    path: &Path,
+    text: &str,
+    check_files: bool,
+) -> Result<Topology, SpecErrors> {
     let lines = Lines::new(path, text);
     let spec: SpecFile = toml::from_str(text).map_err(|e| {
         SpecErrors(vec![lines.error(
