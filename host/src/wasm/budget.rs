@@ -156,3 +156,8 @@ mod tests {
         assert!(refused.starts_with("a table growing by"), "{refused}");
     }
 }
+
+/// The budget against whole components, through the operator instance.
+#[cfg(test)]
+#[path = "budget_tests.rs"]
+mod component_tests;
