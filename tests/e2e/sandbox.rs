@@ -172,11 +172,7 @@ fn steps_sharing_a_component_compile_it_once() {
     );
     let topo = spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
     let engine = eddy::wasm::OperatorEngine::for_topology(&topo).unwrap();
-    let ops: Vec<Option<eddy::wasm::LoadedOperator>> = topo
-        .steps
-        .iter()
-        .map(|s| Some(eddy::wasm::LoadedOperator::load(&engine, s).unwrap()))
-        .collect();
+    let ops = Chain::load(&topo, &engine).unwrap();
     assert_eq!(
         engine.compilations(),
         2,

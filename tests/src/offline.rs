@@ -15,11 +15,7 @@ pub fn hostile_chain(step_extra: &str) -> eddy::wasm::Chain {
     );
     let topo = eddy::spec::validate_text(&dir.path().join("p.toml"), &text).unwrap();
     let engine = eddy::wasm::OperatorEngine::for_topology(&topo).unwrap();
-    let ops: Vec<Option<eddy::wasm::LoadedOperator>> = topo
-        .steps
-        .iter()
-        .map(|s| Some(eddy::wasm::LoadedOperator::load(&engine, s).unwrap()))
-        .collect();
+    let ops = eddy::wasm::Chain::load(&topo, &engine).unwrap();
     eddy::wasm::Chain::new(&ops).unwrap()
 }
 
