@@ -148,22 +148,16 @@ pub async fn store_get(
         Answer::Elsewhere { partition, owner } => {
             body.insert("partition".into(), partition.into());
             body.insert("owner".into(), json!(owner));
-            match owner.as_ref().and_then(|o| o.admin.clone()) {
-                Some(admin) => {
+            let admin = owner.as_ref().and_then(|o| o.admin.clone());
+            let location = admin
+                .as_ref()
+                .and_then(|admin| location(admin, &store, &key, &q).map(|l| (admin, l)));
+            match location {
+                Some((admin, location)) => {
                     body.insert(
                         "error".into(),
                         format!("the key lives in partition {partition}, owned by the instance at {admin}").into(),
                     );
-                    let mut location =
-                        format!("http://{admin}/stores/{}/{}", encode(&store), encode(&key));
-                    let query: Vec<String> = q
-                        .iter()
-                        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
-                        .collect();
-                    if !query.is_empty() {
-                        location.push('?');
-                        location.push_str(&query.join("&"));
-                    }
                     (
                         StatusCode::TEMPORARY_REDIRECT,
                         [(header::LOCATION, location)],
@@ -173,6 +167,9 @@ pub async fn store_get(
                 }
                 None => {
                     let why = match owner {
+                        Some(o) if o.admin.is_some() => {
+                            "the key lives in another instance, whose published admin API address is no address a redirect can carry"
+                        }
                         Some(_) => {
                             "the key lives in another instance, which has no admin API address in its client.id"
                         }
@@ -194,6 +191,35 @@ pub async fn store_get(
 }
 
 /// Percent-encodes a path segment or query part.
+/// Where the same query is answered at the instance whose admin API is
+/// `admin`; none when `admin` (another member's `client.id`, so anything)
+/// is no host and port a `Location` header can carry.
+fn location(
+    admin: &str,
+    store: &str,
+    key: &str,
+    q: &HashMap<String, String>,
+) -> Option<header::HeaderValue> {
+    let (host, port) = admin.rsplit_once(':')?;
+    let host_ok = !host.is_empty()
+        && host
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'[' | b']' | b':'));
+    if !host_ok || port.parse::<u16>().is_err() {
+        return None;
+    }
+    let mut location = format!("http://{admin}/stores/{}/{}", encode(store), encode(key));
+    let query: Vec<String> = q
+        .iter()
+        .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+        .collect();
+    if !query.is_empty() {
+        location.push('?');
+        location.push_str(&query.join("&"));
+    }
+    header::HeaderValue::from_str(&location).ok()
+}
+
 fn encode(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for b in s.bytes() {
@@ -204,4 +230,32 @@ fn encode(s: &str) -> String {
         }
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_redirect_goes_only_to_an_address_a_header_can_carry() {
+        let q = HashMap::from([("from".to_string(), "1 2".to_string())]);
+        let at = |admin: &str| location(admin, "counts", "k\0 x", &q);
+        assert_eq!(
+            at("10.0.0.5:9470").unwrap().to_str().unwrap(),
+            "http://10.0.0.5:9470/stores/counts/k%00%20x?from=1%202"
+        );
+        assert!(at("[::1]:9470").is_some());
+        assert!(at("eddy-1.svc:9470").is_some());
+        // Another member's client.id may say anything.
+        for bad in [
+            "evil\0host:9470",
+            "a b:1",
+            "host:99999",
+            ":9470",
+            "no-port",
+            "x/y:1",
+        ] {
+            assert!(at(bad).is_none(), "{bad:?}");
+        }
+    }
 }
