@@ -33,8 +33,8 @@ import org.apache.kafka.streams.kstream.*;
 import org.apache.kafka.streams.test.TestRecord;
 
 /**
- * Runs one Kafka Streams aggregation (count or sum, optionally windowed) under
- * TopologyTestDriver and prints the sink topic's records as JSON lines.
+ * Runs one Kafka Streams aggregation (count or sum, optionally windowed) or one
+ * join (with --join) under TopologyTestDriver and prints the sink topic's records as JSON lines.
  * See tests/oracle/README.md for the CLI.
  */
 public final class Oracle {
@@ -190,6 +190,10 @@ public final class Oracle {
     // ---- topology
     @SuppressWarnings({"unchecked", "rawtypes"})
     void run(String[] args) throws Exception {
+        if (java.util.Arrays.asList(args).contains("--join")) {
+            new Join().run(args);
+            return;
+        }
         parseArgs(args);
         boolean count = op.equals("count");
         boolean fin = emit.equals("final");
@@ -299,6 +303,191 @@ public final class Oracle {
                 walk.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
             } catch (IOException ignored) {
                 // best effort
+            }
+        }
+    }
+
+    // ---- joins (see tests/oracle/README.md, "Joins")
+
+    /** One join (stream-stream, stream-table, stream-globaltable or table-table) with the "pair" joiner. */
+    static final class Join {
+        final Map<String, String> opt = new HashMap<>();
+        String shape, kind, left, right, sink;
+        long before, after, grace, cacheBytes;
+
+        void parseArgs(String[] args) {
+            for (int i = 0; i < args.length; i += 2) {
+                String a = args[i];
+                if (!a.startsWith("--") || i + 1 >= args.length) {
+                    throw new Usage("expected --name value pairs, got '" + a + "'");
+                }
+                opt.put(a.substring(2), args[i + 1]);
+            }
+            for (String k : opt.keySet()) {
+                if (!java.util.List.of("input", "join", "left", "right", "sink", "window", "cache-bytes").contains(k)) {
+                    throw new Usage("unknown option --" + k + " with --join");
+                }
+            }
+            need("input");
+            sink = need("sink");
+            left = need("left");
+            right = need("right");
+            if (left.equals(right)) throw new Usage("--left and --right must be different topics");
+            if (left.equals(sink) || right.equals(sink)) throw new Usage("--sink must differ from --left and --right");
+            String j = need("join");
+            String[] p = j.split(":");
+            if (p.length != 2) throw new Usage("bad --join " + j);
+            shape = p[0];
+            kind = p[1];
+            java.util.List<String> kinds = switch (shape) {
+                case "stream-stream", "table-table" -> java.util.List.of("inner", "left", "outer");
+                case "stream-table", "stream-globaltable" -> java.util.List.of("inner", "left");
+                default -> throw new Usage("bad --join " + j + ": the shape must be stream-stream, stream-table, "
+                        + "stream-globaltable or table-table");
+            };
+            if (!kinds.contains(kind)) throw new Usage("bad --join " + j + ": " + shape + " joins are " + String.join("|", kinds));
+            cacheBytes = num("cache-bytes", opt.getOrDefault("cache-bytes", "0"));
+            String w = opt.get("window");
+            if (shape.equals("stream-stream")) {
+                if (w == null) throw new Usage("--join stream-stream needs --window before:MS,after:MS,grace:MS");
+                Map<String, Long> parts = new HashMap<>();
+                for (String part : w.split(",", -1)) {
+                    String[] kv = part.split(":", -1);
+                    if (kv.length != 2 || !java.util.List.of("before", "after", "grace").contains(kv[0])
+                            || parts.put(kv[0], num("window", kv[1])) != null) {
+                        throw new Usage("bad --window " + w + ": want before:MS,after:MS,grace:MS");
+                    }
+                }
+                if (parts.size() != 3) throw new Usage("bad --window " + w + ": want before:MS,after:MS,grace:MS");
+                before = parts.get("before");
+                after = parts.get("after");
+                grace = parts.get("grace");
+                if (before + after < 0) throw new Usage("bad --window " + w + ": before + after must not be negative");
+                if (grace < 0) throw new Usage("bad --window " + w + ": grace must not be negative");
+            } else if (w != null) {
+                throw new Usage("--window is only for --join stream-stream");
+            }
+        }
+
+        String need(String k) {
+            String v = opt.get(k);
+            if (v == null) throw new Usage("missing --" + k);
+            return v;
+        }
+
+        /** The "pair" joiner: {"left":L,"right":R}, each side rendered like an output value. */
+        static String pair(String l, String r) {
+            return "{\"left\":" + renderValue(l) + ",\"right\":" + renderValue(r) + "}";
+        }
+
+        JoinWindows windows() {
+            JoinWindows w = JoinWindows.ofTimeDifferenceAndGrace(Duration.ZERO, Duration.ofMillis(grace));
+            // Each step must keep before + after >= 0: set the non-negative bound first.
+            return after >= 0
+                    ? w.after(Duration.ofMillis(after)).before(Duration.ofMillis(before))
+                    : w.before(Duration.ofMillis(before)).after(Duration.ofMillis(after));
+        }
+
+        void run(String[] args) throws Exception {
+            parseArgs(args);
+            StreamsBuilder b = new StreamsBuilder();
+            ValueJoiner<String, String, String> joiner = Join::pair;
+            Consumed<String, String> c = Consumed.with(S, S);
+            switch (shape) {
+                case "stream-stream" -> {
+                    KStream<String, String> l = b.stream(left, c), r = b.stream(right, c);
+                    StreamJoined<String, String, String> sj = StreamJoined.with(S, S, S);
+                    JoinWindows w = windows();
+                    KStream<String, String> out = switch (kind) {
+                        case "inner" -> l.join(r, joiner, w, sj);
+                        case "left" -> l.leftJoin(r, joiner, w, sj);
+                        default -> l.outerJoin(r, joiner, w, sj);
+                    };
+                    out.to(sink, Produced.with(S, S));
+                }
+                case "stream-table" -> {
+                    KStream<String, String> l = b.stream(left, c);
+                    KTable<String, String> r = b.table(right, c);
+                    Joined<String, String, String> jd = Joined.with(S, S, S);
+                    (kind.equals("inner") ? l.join(r, joiner, jd) : l.leftJoin(r, joiner, jd))
+                            .to(sink, Produced.with(S, S));
+                }
+                case "stream-globaltable" -> {
+                    KStream<String, String> l = b.stream(left, c);
+                    GlobalKTable<String, String> r = b.globalTable(right, c);
+                    KeyValueMapper<String, String, String> byKey = (k, v) -> k;
+                    (kind.equals("inner") ? l.join(r, byKey, joiner) : l.leftJoin(r, byKey, joiner))
+                            .to(sink, Produced.with(S, S));
+                }
+                default -> {
+                    KTable<String, String> l = b.table(left, c), r = b.table(right, c);
+                    KTable<String, String> out = switch (kind) {
+                        case "inner" -> l.join(r, joiner);
+                        case "left" -> l.leftJoin(r, joiner);
+                        default -> l.outerJoin(r, joiner);
+                    };
+                    out.toStream().to(sink, Produced.with(S, S));
+                }
+            }
+
+            Path stateDir = Files.createTempDirectory("eddy-oracle-");
+            Properties p = new Properties();
+            p.put(StreamsConfig.APPLICATION_ID_CONFIG, "oracle");
+            p.put(StreamsConfig.BOOTSTRAP_SERVERS_CONFIG, "dummy:9092");
+            p.put(StreamsConfig.STATE_DIR_CONFIG, stateDir.toString());
+            p.put(StreamsConfig.STATESTORE_CACHE_MAX_BYTES_CONFIG, Long.toString(cacheBytes));
+            p.put(StreamsConfig.DEFAULT_KEY_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+            p.put(StreamsConfig.DEFAULT_VALUE_SERDE_CLASS_CONFIG, Serdes.StringSerde.class);
+            if (shape.equals("stream-stream")) {
+                p.put(StreamsConfig.InternalConfig.EMIT_INTERVAL_MS_KSTREAMS_OUTER_JOIN_SPURIOUS_RESULTS_FIX, 0L);
+            }
+
+            PrintStream out = new PrintStream(System.out, false, StandardCharsets.UTF_8);
+            try (TopologyTestDriver ttd = new TopologyTestDriver(b.build(), p, Instant.EPOCH)) {
+                Map<String, TestInputTopic<String, String>> in = Map.of(
+                        left, ttd.createInputTopic(left, S.serializer(), S.serializer()),
+                        right, ttd.createInputTopic(right, S.serializer(), S.serializer()));
+                TestOutputTopic<String, String> outTopic = ttd.createOutputTopic(sink, S.deserializer(), S.deserializer());
+                try (BufferedReader r = Files.newBufferedReader(Path.of(opt.get("input")), StandardCharsets.UTF_8)) {
+                    String line;
+                    int no = 0;
+                    while ((line = r.readLine()) != null) {
+                        no++;
+                        String t = line.strip();
+                        if (t.isEmpty() || t.startsWith("#")) continue;
+                        JsonNode n;
+                        try {
+                            n = JSON.readTree(t);
+                        } catch (IOException e) {
+                            throw new Usage("input line " + no + ": bad JSON: " + e.getMessage().lines().findFirst().orElse(""));
+                        }
+                        if (n == null || !n.isObject()) throw new Usage("input line " + no + ": not a JSON object");
+                        if (n.has("advance_time")) {
+                            in.get(left).pipeInput(new TestRecord<>(SENTINEL, "0",
+                                    Instant.ofEpochMilli(n.get("advance_time").asLong())));
+                            continue;
+                        }
+                        if (!n.hasNonNull("topic")) throw new Usage("input line " + no + ": a join input record needs a topic");
+                        String topic = n.get("topic").asText();
+                        TestInputTopic<String, String> to = in.get(topic);
+                        if (to == null) throw new Usage("input line " + no + ": topic '" + topic + "' is neither --left nor --right");
+                        long ts = n.hasNonNull("timestamp") ? n.get("timestamp").asLong() : 0L;
+                        to.pipeInput(new TestRecord<>(text(n.get("key")), text(n.get("value")), Instant.ofEpochMilli(ts)));
+                    }
+                }
+                while (!outTopic.isEmpty()) {
+                    TestRecord<String, String> rec = outTopic.readRecord();
+                    if (SENTINEL.equals(rec.key())) continue;
+                    out.println("{\"topic\":" + quote(sink) + ",\"key\":" + renderKey(rec.key()) + ",\"value\":"
+                            + renderValue(rec.value()) + ",\"timestamp\":" + rec.timestamp() + "}");
+                }
+            } finally {
+                out.flush();
+                try (Stream<Path> walk = Files.walk(stateDir)) {
+                    walk.sorted(Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+                } catch (IOException ignored) {
+                    // best effort
+                }
             }
         }
     }
