@@ -113,6 +113,16 @@ impl Layout {
         };
         table("entry", l.entries_offset, l.entries, ENTRY_SIZE)?;
         table("header", l.headers_offset, l.headers, HEADER_SIZE)?;
+        // Apart, so that rewriting entries in place (the host renumbers an
+        // output's indices) cannot change a checked header.
+        let (eo, ho) = (u64::from(l.entries_offset), u64::from(l.headers_offset));
+        let ee = eo + u64::from(l.entries) * ENTRY_SIZE as u64;
+        let he = ho + u64::from(l.headers) * HEADER_SIZE as u64;
+        if l.entries > 0 && l.headers > 0 && eo < he && ho < ee {
+            return err(format!(
+                "entry table {eo}..{ee} and header table {ho}..{he} overlap"
+            ));
+        }
         Ok(l)
     }
 

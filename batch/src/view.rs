@@ -279,6 +279,38 @@ mod tests {
         assert!(BatchView::new(&buf).unwrap_err().0.contains("header table"));
     }
 
+    /// Found by fuzzing (fuzz target `batch`): a header table overlapping
+    /// the entry table passed the check, and renumbering the entries in
+    /// place (as the host does to an output) then moved a header's value
+    /// past the end of the buffer, where reading it panicked.
+    #[test]
+    fn a_header_table_overlapping_the_entry_table_is_rejected() {
+        let mut w = BatchWriter::new();
+        w.record(0, Some(b"k"), None, 0, []);
+        w.record(0, None, None, 0, []);
+        let mut buf = w.into_vec();
+        let mut l = Layout::read(&buf).unwrap();
+        let (at0, at1) = (l.entry_at(0), l.entry_at(1));
+        // Header 0 is the last 12 bytes of entry 0 (tag, timestamp) and the
+        // index of entry 1: name 24..25, value buf.len()..+index.
+        let mut e0 = Entry::read(&buf, at0);
+        e0.tag = 24;
+        e0.timestamp = ((buf.len() as i64) << 32) | 1;
+        e0.write(&mut buf, at0);
+        let mut e1 = Entry::read(&buf, at1);
+        (e1.header_start, e1.header_count) = (0, 1);
+        e1.write(&mut buf, at1);
+        (l.headers, l.headers_offset) = (1, (at1 - 12) as u32);
+        l.write(&mut buf);
+        let refused = BatchView::new(&buf).unwrap_err();
+        assert!(refused.0.contains("overlap"), "{refused}");
+        // What renumbering did to such a batch: entry 1's index is the
+        // header's value length.
+        buf[at1..at1 + 4].copy_from_slice(&1u32.to_le_bytes());
+        let header = HeaderEntry::read(&buf, l.header_at(0));
+        assert!(header.value.range(buf.len()).is_err());
+    }
+
     #[test]
     fn outputs_going_backwards_are_rejected() {
         let mut w = BatchWriter::new();

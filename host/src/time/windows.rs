@@ -66,6 +66,33 @@ mod tests {
         );
     }
 
+    /// Found by fuzzing (fuzz target `windows`): the spec check compared
+    /// `size / advance` rounded down with the limit, so 20001ms / 2ms (10000.5,
+    /// which docs/spec.md refuses) passed, and a record fell in 10,001 windows.
+    #[test]
+    fn a_hopping_shape_the_spec_check_accepts_stays_within_the_limit() {
+        let check = |size: &str, advance: &str| {
+            let spec = format!(
+                "application_id = \"a\"\n[[sources]]\ntopic = \"in\"\n\
+                 [[steps]]\nname = \"g\"\nop = \"group_by_key\"\n\
+                 [[steps]]\nname = \"c\"\nop = \"count\"\n\
+                 window = {{ kind = \"hopping\", size = \"{size}\", advance = \"{advance}\" }}\n\
+                 [[sinks]]\ntopic = \"out\"\n"
+            );
+            crate::spec::validate_text(std::path::Path::new("p.toml"), &spec).is_ok()
+        };
+        assert!(
+            check("20000ms", "2ms"),
+            "10,000 windows per record is allowed"
+        );
+        assert_eq!(time_window_starts(20_000, 20_000, 2).count(), 10_000);
+        let most = time_window_starts(20_002, 20_001, 2).count() as i64;
+        assert!(
+            !check("20001ms", "2ms") || most <= MAX_WINDOWS_PER_RECORD,
+            "accepted, and a record falls in {most} windows"
+        );
+    }
+
     proptest! {
         #[test]
         fn matches_the_definition(ts in -50i64..2000, size in 1i64..60, k in 1i64..60) {

@@ -85,15 +85,16 @@ impl Validator<'_> {
                         "must not exceed `size` (windows would leave gaps)",
                     );
                 } else if !advance.is_zero()
-                    && size.as_millis() / advance.as_millis().max(1)
+                    // A record falls in up to ⌈size / advance⌉ windows.
+                    && size.as_millis().div_ceil(advance.as_millis().max(1))
                         > MAX_WINDOWS_PER_RECORD as u128
                 {
                     self.err(
                         w,
                         key("window.advance"),
                         format!(
-                            "puts every record in {} windows, more than the {MAX_WINDOWS_PER_RECORD} eddy allows; advance by at least {}ms",
-                            size.as_millis() / advance.as_millis().max(1),
+                            "puts a record in up to {} windows, more than the {MAX_WINDOWS_PER_RECORD} eddy allows; advance by at least {}ms",
+                            size.as_millis().div_ceil(advance.as_millis().max(1)),
                             size.as_millis().div_ceil(MAX_WINDOWS_PER_RECORD as u128)
                         ),
                     );
