@@ -115,7 +115,8 @@ pub fn read_input(path: &Path) -> Result<Vec<(usize, InputLine)>, JsonlError> {
     Ok(out)
 }
 
-fn parse_input_line(line: &str) -> Result<InputLine, String> {
+/// One line of an `eddy test` input file (trimmed; neither blank nor a comment).
+pub fn parse_input_line(line: &str) -> Result<InputLine, String> {
     if let Ok(Value::Object(m)) = serde_json::from_str::<Value>(line)
         && let Some(t) = m.get("advance_time")
     {
@@ -248,14 +249,18 @@ fn parse_header(h: &Value) -> Result<(String, Option<Vec<u8>>), String> {
     Ok((name.clone(), value))
 }
 
-/// How bytes are shown: as JSON if they are an object or array (as written,
-/// made compact), or a number or boolean exactly as JSON writes it (so
-/// reading the line back gives the same bytes); else text; else base64.
+/// How bytes are shown: as JSON if they are an object or array that a
+/// line can hold (as written, made compact), or a number or boolean exactly
+/// as JSON writes it (so reading the line back gives the same bytes); else
+/// text; else base64.
 fn show(b: &[u8]) -> (bool, Box<RawValue>) {
     let raw = |v: &Value| serde_json::value::to_raw_value(v).expect("a Value serializes");
     if matches!(b.first(), Some(b'{' | b'['))
         && let Ok(text) = std::str::from_utf8(b)
         && serde_json::from_str::<&RawValue>(text).is_ok()
+        // And it reads back inside a line: numbers in range, nesting
+        // within serde_json's limit one level down.
+        && serde_json::from_str::<Value>(&format!("[{text}]")).is_ok()
     {
         return (
             false,
@@ -416,6 +421,22 @@ mod tests {
         let back = parse_line(lines[0]).unwrap();
         assert_eq!(back.value.as_deref(), Some(&[0xffu8, 0][..]));
         assert_eq!(back.headers, vec![("h".into(), Some(b"v".to_vec()))]);
+    }
+
+    /// Found by fuzzing (fuzz target `records_file`): JSON that reads
+    /// alone but not inside a line (a number no `f64` holds, nesting at
+    /// serde_json's limit) was written as JSON, and the line read back as
+    /// "not JSON"; it is written as text.
+    #[test]
+    fn json_a_line_cannot_hold_is_written_as_text() {
+        let deep = format!("{}{}", "[".repeat(127), "]".repeat(127));
+        for bytes in [&br#"{"n":-3.3e+411200}"#[..], deep.as_bytes()] {
+            let mut buf = Vec::new();
+            write_record(&mut buf, "o", None, Some(bytes), 0, std::iter::empty()).unwrap();
+            let line = String::from_utf8(buf).unwrap();
+            let back = parse_line(line.trim()).unwrap();
+            assert_eq!(back.value.as_deref(), Some(bytes), "{line}");
+        }
     }
 
     #[test]
