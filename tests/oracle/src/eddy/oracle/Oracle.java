@@ -257,30 +257,16 @@ public final class Oracle {
             TestOutputTopic outTopic = ttd.createOutputTopic(sink,
                     (Deserializer) keySerde.deserializer(), (Deserializer) valSerde.deserializer());
             String sentinel = sentinelValue();
-            try (BufferedReader r = Files.newBufferedReader(Path.of(opt.get("input")), StandardCharsets.UTF_8)) {
-                String line;
-                int no = 0;
-                while ((line = r.readLine()) != null) {
-                    no++;
-                    String t = line.strip();
-                    if (t.isEmpty() || t.startsWith("#")) continue;
-                    JsonNode n;
-                    try {
-                        n = JSON.readTree(t);
-                    } catch (IOException e) {
-                        throw new Usage("input line " + no + ": bad JSON: " + e.getMessage().lines().findFirst().orElse(""));
-                    }
-                    if (n == null || !n.isObject()) throw new Usage("input line " + no + ": not a JSON object");
-                    if (n.has("advance_time")) {
-                        in.pipeInput(new TestRecord<>(SENTINEL, sentinel, Instant.ofEpochMilli(n.get("advance_time").asLong())));
-                        continue;
-                    }
-                    String topic = n.hasNonNull("topic") ? n.get("topic").asText() : source;
-                    if (!topic.equals(source)) throw new Usage("input line " + no + ": topic '" + topic + "' is not --source");
-                    long ts = n.hasNonNull("timestamp") ? n.get("timestamp").asLong() : 0L;
-                    in.pipeInput(new TestRecord<>(text(n.get("key")), text(n.get("value")), Instant.ofEpochMilli(ts)));
+            eachInputLine(opt.get("input"), (no, n) -> {
+                if (n.has("advance_time")) {
+                    in.pipeInput(new TestRecord<>(SENTINEL, sentinel, Instant.ofEpochMilli(n.get("advance_time").asLong())));
+                    return;
                 }
-            }
+                String topic = n.hasNonNull("topic") ? n.get("topic").asText() : source;
+                if (!topic.equals(source)) throw new Usage("input line " + no + ": topic '" + topic + "' is not --source");
+                long ts = n.hasNonNull("timestamp") ? n.get("timestamp").asLong() : 0L;
+                in.pipeInput(new TestRecord<>(text(n.get("key")), text(n.get("value")), Instant.ofEpochMilli(ts)));
+            });
             while (!outTopic.isEmpty()) {
                 TestRecord rec = outTopic.readRecord();
                 Object k = rec.key();
@@ -448,33 +434,19 @@ public final class Oracle {
                         left, ttd.createInputTopic(left, S.serializer(), S.serializer()),
                         right, ttd.createInputTopic(right, S.serializer(), S.serializer()));
                 TestOutputTopic<String, String> outTopic = ttd.createOutputTopic(sink, S.deserializer(), S.deserializer());
-                try (BufferedReader r = Files.newBufferedReader(Path.of(opt.get("input")), StandardCharsets.UTF_8)) {
-                    String line;
-                    int no = 0;
-                    while ((line = r.readLine()) != null) {
-                        no++;
-                        String t = line.strip();
-                        if (t.isEmpty() || t.startsWith("#")) continue;
-                        JsonNode n;
-                        try {
-                            n = JSON.readTree(t);
-                        } catch (IOException e) {
-                            throw new Usage("input line " + no + ": bad JSON: " + e.getMessage().lines().findFirst().orElse(""));
-                        }
-                        if (n == null || !n.isObject()) throw new Usage("input line " + no + ": not a JSON object");
-                        if (n.has("advance_time")) {
-                            in.get(left).pipeInput(new TestRecord<>(SENTINEL, "0",
-                                    Instant.ofEpochMilli(n.get("advance_time").asLong())));
-                            continue;
-                        }
-                        if (!n.hasNonNull("topic")) throw new Usage("input line " + no + ": a join input record needs a topic");
-                        String topic = n.get("topic").asText();
-                        TestInputTopic<String, String> to = in.get(topic);
-                        if (to == null) throw new Usage("input line " + no + ": topic '" + topic + "' is neither --left nor --right");
-                        long ts = n.hasNonNull("timestamp") ? n.get("timestamp").asLong() : 0L;
-                        to.pipeInput(new TestRecord<>(text(n.get("key")), text(n.get("value")), Instant.ofEpochMilli(ts)));
+                eachInputLine(opt.get("input"), (no, n) -> {
+                    if (n.has("advance_time")) {
+                        in.get(left).pipeInput(new TestRecord<>(SENTINEL, "0",
+                                Instant.ofEpochMilli(n.get("advance_time").asLong())));
+                        return;
                     }
-                }
+                    if (!n.hasNonNull("topic")) throw new Usage("input line " + no + ": a join input record needs a topic");
+                    String topic = n.get("topic").asText();
+                    TestInputTopic<String, String> to = in.get(topic);
+                    if (to == null) throw new Usage("input line " + no + ": topic '" + topic + "' is neither --left nor --right");
+                    long ts = n.hasNonNull("timestamp") ? n.get("timestamp").asLong() : 0L;
+                    to.pipeInput(new TestRecord<>(text(n.get("key")), text(n.get("value")), Instant.ofEpochMilli(ts)));
+                });
                 while (!outTopic.isEmpty()) {
                     TestRecord<String, String> rec = outTopic.readRecord();
                     if (SENTINEL.equals(rec.key())) continue;
@@ -488,6 +460,34 @@ public final class Oracle {
                 } catch (IOException ignored) {
                     // best effort
                 }
+            }
+        }
+    }
+
+    // ---- input
+
+    /** What is done with one input line: its number and its JSON object. */
+    interface InputLine {
+        void accept(int no, JsonNode n) throws Usage;
+    }
+
+    /** Reads the input file: every line but blank and `#` ones, each a JSON object. */
+    static void eachInputLine(String file, InputLine each) throws IOException, Usage {
+        try (BufferedReader r = Files.newBufferedReader(Path.of(file), StandardCharsets.UTF_8)) {
+            String line;
+            int no = 0;
+            while ((line = r.readLine()) != null) {
+                no++;
+                String t = line.strip();
+                if (t.isEmpty() || t.startsWith("#")) continue;
+                JsonNode n;
+                try {
+                    n = JSON.readTree(t);
+                } catch (IOException e) {
+                    throw new Usage("input line " + no + ": bad JSON: " + e.getMessage().lines().findFirst().orElse(""));
+                }
+                if (n == null || !n.isObject()) throw new Usage("input line " + no + ": not a JSON object");
+                each.accept(no, n);
             }
         }
     }
