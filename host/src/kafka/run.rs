@@ -150,6 +150,7 @@ pub fn run(
         return Ok(());
     };
     let inputs = Arc::new(topics::inputs(t, &md).map_err(RunError::Config)?);
+    topics::check_copartitioned(t, &inputs, &md).map_err(RunError::Config)?;
     let _ = consumer
         .context()
         .topics

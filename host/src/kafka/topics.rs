@@ -133,6 +133,41 @@ pub fn dead_letter_topics(t: &Topology) -> Vec<InternalTopic> {
     topics
 }
 
+/// Checks that the topics each join reads have one partition count: a
+/// join runs partition *p* of its left input with partition *p* of its
+/// right, so another count would join records that never meet.
+pub fn check_copartitioned(t: &Topology, inputs: &[Input], md: &Metadata) -> Result<(), String> {
+    let count = |topic: &str| {
+        md.topics()
+            .iter()
+            .find(|m| m.name() == topic && m.error().is_none())
+            .map(|m| m.partitions().len())
+    };
+    for sub in &t.plan.subtopologies {
+        let Some(step) = sub.nodes.iter().find_map(|n| match n.kind {
+            crate::topology::NodeKind::Join { step, .. } => Some(step),
+            _ => None,
+        }) else {
+            continue;
+        };
+        let mut counts: Vec<(String, usize)> = inputs
+            .iter()
+            .filter(|i| i.sub == sub.id && i.source().is_some())
+            .filter_map(|i| Some((i.topic.clone(), count(&i.topic)?)))
+            .collect();
+        counts.sort();
+        if counts.windows(2).any(|w| w[0].1 != w[1].1) {
+            let listed: Vec<String> = counts.iter().map(|(t, n)| format!("{t}={n}")).collect();
+            return Err(format!(
+                "join {:?} reads topics that are not co-partitioned: [{}]; a join needs the same number of partitions on both sides: give the topics one partition count (recreate one, or add partitions with kafka-topics --alter before any data is keyed to them)",
+                t.steps[step].name,
+                listed.join(", ")
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Number of partitions of the widest source topic (the number of tasks of
 /// every sub-topology).
 pub fn source_partitions(t: &Topology, md: &Metadata) -> i32 {

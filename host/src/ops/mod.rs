@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod fold;
 pub mod group;
+pub mod join;
 pub mod table;
 pub mod windows;
 

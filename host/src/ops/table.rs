@@ -82,7 +82,8 @@ impl TableNode {
             if new.is_none() && old.is_none() {
                 continue; // a row added and deleted between flushes
             }
-            let ts = new.or(old).map_or(0, |(ts, _)| ts);
+            // A delete's time is its own, not the deleted row's.
+            let ts = e.timestamp;
             out.emit(
                 0,
                 Some(&key),

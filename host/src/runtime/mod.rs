@@ -5,6 +5,7 @@
 pub mod dead_letter;
 pub mod deliver;
 pub mod intake;
+mod merge;
 mod node;
 pub mod task;
 pub mod tasks;

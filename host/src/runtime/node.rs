@@ -2,12 +2,16 @@
 
 use crate::ops::aggregate::KvAggregate;
 use crate::ops::fold::Fold;
+use crate::ops::join::stream_stream::StreamStream;
+use crate::ops::join::{How, JoinNode};
 use crate::ops::table::TableNode;
 use crate::ops::windows::WindowStep;
 use crate::ops::windows::session::SessionAggregate;
 use crate::ops::windows::sliding::SlidingAggregate;
 use crate::ops::windows::time::TimeWindowAggregate;
-use crate::topology::{Aggregation, NodeKind, Op, PlanNode, Topology, WindowKind};
+use crate::topology::{
+    Aggregation, JoinShape, NodeId, NodeKind, Op, PlanNode, Topology, WindowKind,
+};
 use std::sync::Arc;
 
 /// Where records leaving a task go.
@@ -36,6 +40,8 @@ pub(super) enum Node {
     Aggregate(KvAggregate),
     /// A windowed aggregation (and its late topic).
     Windows(Box<dyn WindowStep>, Option<String>),
+    /// A join (its inputs merged, tagged by side).
+    Join(JoinNode),
     /// Records leave the task.
     Out(Destination),
 }
@@ -51,6 +57,12 @@ impl Node {
             }),
             NodeKind::ToSinks(sinks) => Node::Out(Destination::Sinks(sinks.as_slice().into())),
             NodeKind::ToRepartition(r) => Node::Out(Destination::Repartition(*r)),
+            NodeKind::Join {
+                step,
+                shape,
+                own,
+                tables,
+            } => Node::Join(join_node(t, *step, *shape, own, *tables)),
             NodeKind::Step { step, store } => {
                 let s = &t.steps[*step];
                 let store = || store.expect("the plan gives a stateful step a store");
@@ -69,6 +81,7 @@ impl Node {
                         name: s.name.clone(),
                         store: store(),
                     }),
+                    Op::Join(_) => unreachable!("a join is planned as NodeKind::Join"),
                     op => {
                         let a = op.aggregation().expect("an aggregation");
                         let fold = match op {
@@ -93,6 +106,42 @@ impl Node {
                 }
             }
         }
+    }
+}
+
+/// The node of a join step.
+fn join_node(
+    t: &Topology,
+    step: usize,
+    shape: JoinShape,
+    own: &[usize],
+    tables: [Option<usize>; 2],
+) -> JoinNode {
+    let s = &t.steps[step];
+    let j = s.op.join().expect("a join step");
+    let table = |side: usize| tables[side].expect("the plan keeps a joined table in a store");
+    let how = match shape {
+        JoinShape::StreamStream => How::Streams(StreamStream::new(
+            j.window.expect("validated: two streams join in a window"),
+            [own[0], own[1]],
+            own.get(2).copied(),
+        )),
+        JoinShape::StreamTable => How::StreamTable { table: table(1) },
+        JoinShape::TableTable => How::Tables {
+            left: table(0),
+            right: table(1),
+            // A grouping after the join needs each row's old result.
+            send_old: t.steps.iter().any(|r| {
+                r.op.is_grouping() && r.inputs.iter().any(|p| p.node == NodeId::Step(step))
+            }),
+        },
+    };
+    JoinNode {
+        name: s.name.clone(),
+        step,
+        kind: j.kind,
+        joiner: j.joiner.clone(),
+        how,
     }
 }
 

@@ -10,6 +10,7 @@
 //! once. A commit flushes the write caches, whose results run through the
 //! nodes after them.
 
+use super::merge::{merge, merge_sides, split};
 use super::node::{Destination, Node};
 use crate::metrics::NodeLabels;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
@@ -173,6 +174,7 @@ impl TaskPipeline {
                 Node::Table(t) => t.flush(state, &mut em)?,
                 Node::Aggregate(a) => a.flush(state, &mut em)?,
                 Node::Windows(w, _) => w.flush(state, &mut em)?,
+                Node::Join(j) => j.flush(state)?,
                 _ => continue,
             }
             if !em.is_empty() {
@@ -193,6 +195,7 @@ impl TaskPipeline {
             let mut em = Emitter::new();
             match (&mut self.nodes[k], self.state.as_mut()) {
                 (Node::Windows(w, _), Some(state)) => w.advance(ts, state, &mut em)?,
+                (Node::Join(j), Some(state)) => j.advance(ts, state, chain, &mut em)?,
                 _ => continue,
             }
             if !em.is_empty() {
@@ -243,6 +246,15 @@ impl TaskPipeline {
         };
         let mut leaving = Vec::new();
         for k in start + 1..self.nodes.len() {
+            if let Node::Join(_) = self.nodes[k] {
+                let side = |p: usize| read(&slots, self.inputs[k][p]).filter(|r| !r.is_empty());
+                let (left, right) = (side(0), side(1));
+                if left.is_some() || right.is_some() {
+                    let tagged = merge_sides(left, right);
+                    slots[k] = self.run_node(k, &tagged, chain, out)?;
+                }
+                continue;
+            }
             let parts: Vec<&Records> = self.inputs[k]
                 .iter()
                 .filter_map(|p| read(&slots, *p))
@@ -357,6 +369,16 @@ impl TaskPipeline {
                 )?;
                 em.finish()
             }
+            Node::Join(j) => {
+                j.process(
+                    input,
+                    state.expect("stores"),
+                    chain,
+                    &mut em,
+                    &mut self.dropped,
+                )?;
+                em.finish()
+            }
             Node::Windows(w, late_topic) => {
                 let mut late = Emitter::new();
                 w.process(
@@ -444,37 +466,6 @@ fn take(slots: &mut [Slot], p: LocalPort) -> Records {
         (Slot::Split(parts), Some(b)) => parts.get_mut(b).map(std::mem::take).unwrap_or_default(),
         _ => Records::default(),
     }
-}
-
-/// A branching step's output, by branch (tags cleared, numbered 0..n).
-fn split(records: &Records, branches: usize) -> Vec<Records> {
-    let mut parts: Vec<Emitter> = (0..branches).map(|_| Emitter::new()).collect();
-    for (r, &o) in records.view().iter().zip(&records.origins) {
-        if let Some(part) = parts.get_mut(r.tag as usize) {
-            part.emit(o, r.key, r.value, r.aux, r.timestamp, r.headers.iter());
-        }
-    }
-    parts.into_iter().map(Emitter::finish).collect()
-}
-
-/// Merges batches in the order of the source records they came from; the
-/// records of one source record keep the order of `parts`.
-pub fn merge(parts: &[&Records]) -> Records {
-    if let [one] = parts {
-        return (*one).clone();
-    }
-    let mut order: Vec<(u32, usize, usize)> = Vec::new();
-    for (p, part) in parts.iter().enumerate() {
-        order.extend(part.origins.iter().enumerate().map(|(i, &o)| (o, p, i)));
-    }
-    order.sort_unstable();
-    let views: Vec<_> = parts.iter().map(|p| p.view()).collect();
-    let mut em = Emitter::new();
-    for (o, p, i) in order {
-        let r = views[p].get(i);
-        em.emit(o, r.key, r.value, r.aux, r.timestamp, r.headers.iter());
-    }
-    em.finish()
 }
 
 #[cfg(test)]

@@ -169,8 +169,21 @@ pub struct StepSpec {
     pub keeps_key: Option<Spanned<bool>>,
     /// `group_by`: JSON pointer of the new key in the value.
     pub key: Option<Spanned<String>>,
-    /// `count`/`reduce`/`aggregate`: windows.
+    /// `count`/`reduce`/`aggregate`: windows; `join` of two streams: how
+    /// far apart matching records may be.
     pub window: Option<Spanned<WindowSpec>>,
+    /// `join`: the left input (a node, or `node.branch`).
+    pub left: Option<Spanned<String>>,
+    /// `join`: the right input.
+    pub right: Option<Spanned<String>>,
+    /// `join`: `inner` (default), `left` or `outer`.
+    pub kind: Option<Spanned<String>>,
+    /// `join`: `merge`, `pair`, `left`, `right`, or absent with `component`.
+    pub joiner: Option<Spanned<String>>,
+    /// `join` with `joiner = "merge"`: the field the right value goes under
+    /// (default: its fields are added to the left's).
+    #[serde(rename = "as")]
+    pub merge_as: Option<Spanned<String>>,
     /// `count`/`reduce`/`aggregate`: `update` (default) or `final`.
     pub emit: Option<Spanned<String>>,
     /// Store name (default: the step name).
@@ -197,17 +210,22 @@ pub struct StepSpec {
     pub dead_letter_topic: Option<Spanned<String>>,
 }
 
-/// `window = { ... }` of an aggregation step.
+/// `window = { ... }` of an aggregation or a join step.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct WindowSpec {
-    /// `tumbling`, `hopping`, `sliding` or `session`.
-    pub kind: Spanned<String>,
+    /// `tumbling`, `hopping`, `sliding` or `session` (aggregations only).
+    pub kind: Option<Spanned<String>>,
+    /// How far before a left record a right record may be (joins).
+    pub before: Option<Spanned<String>>,
+    /// How far after a left record a right record may be (joins).
+    pub after: Option<Spanned<String>>,
     /// Window size (tumbling, hopping).
     pub size: Option<Spanned<String>>,
     /// Distance between window starts (hopping).
     pub advance: Option<Spanned<String>>,
-    /// Largest time difference within a window (sliding).
+    /// Largest time difference within a window (sliding); for a join,
+    /// both `before` and `after`.
     pub difference: Option<Spanned<String>>,
     /// Inactivity gap (session).
     pub gap: Option<Spanned<String>>,

@@ -17,6 +17,8 @@ use std::ops::Bound;
 pub struct CacheEntry {
     /// The stored form (see [`super::keys`]), or none to delete the key.
     pub value: Option<Vec<u8>>,
+    /// The timestamp of the write (a delete's own, which its value cannot carry).
+    pub timestamp: i64,
 }
 
 /// Bytes counted per entry beyond key and value (bookkeeping).
@@ -53,7 +55,7 @@ impl Cache {
     }
 
     /// Records a write; the key becomes the most recently written.
-    pub fn put(&mut self, key: &[u8], value: Option<Vec<u8>>) {
+    pub fn put(&mut self, key: &[u8], value: Option<Vec<u8>>, timestamp: i64) {
         self.seq += 1;
         let size = key.len() + value.as_ref().map_or(0, Vec::len) + OVERHEAD;
         match self.entries.get_mut(key) {
@@ -61,10 +63,11 @@ impl Cache {
                 self.bytes -= key.len() + e.value.as_ref().map_or(0, Vec::len) + OVERHEAD;
                 *seq = self.seq;
                 e.value = value;
+                e.timestamp = timestamp;
             }
             None => {
                 self.entries
-                    .insert(key.to_vec(), (self.seq, CacheEntry { value }));
+                    .insert(key.to_vec(), (self.seq, CacheEntry { value, timestamp }));
                 if let Some(sorted) = &mut self.sorted {
                     sorted.insert(key.to_vec());
                 }
@@ -129,10 +132,10 @@ mod tests {
     #[test]
     fn newest_value_wins_and_drain_is_least_recently_written_first() {
         let mut c = Cache::new(true);
-        c.put(b"a", Some(b"1".to_vec()));
-        c.put(b"b", Some(b"2".to_vec()));
-        c.put(b"a", Some(b"3".to_vec()));
-        c.put(b"c", None);
+        c.put(b"a", Some(b"1".to_vec()), 0);
+        c.put(b"b", Some(b"2".to_vec()), 0);
+        c.put(b"a", Some(b"3".to_vec()), 0);
+        c.put(b"c", None, 0);
         assert_eq!(c.len(), 3);
         assert_eq!(c.get(b"a").unwrap().value.as_deref(), Some(&b"3"[..]));
         let ranged: Vec<_> = c
@@ -143,7 +146,7 @@ mod tests {
         assert_eq!(ranged, vec![b"a".to_vec(), b"b".to_vec()]);
         let mut u = Cache::new(false);
         for k in [b"c", b"a", b"b", b"d"] {
-            u.put(k, None);
+            u.put(k, None, 0);
         }
         let unsorted: Vec<_> = u
             .range(b"b", Some(b"d"))
@@ -160,11 +163,11 @@ mod tests {
     #[test]
     fn size_follows_what_is_held() {
         let mut c = Cache::new(false);
-        c.put(b"k", Some(vec![0; 100]));
+        c.put(b"k", Some(vec![0; 100]), 0);
         let one = c.bytes();
-        c.put(b"k", Some(vec![0; 10]));
+        c.put(b"k", Some(vec![0; 10]), 0);
         assert_eq!(c.bytes(), one - 90);
-        c.put(b"j", None);
+        c.put(b"j", None, 0);
         c.drain();
         assert_eq!(c.bytes(), 0);
         assert!(c.is_empty());

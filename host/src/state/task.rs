@@ -176,7 +176,7 @@ impl TaskState {
                 timestamp,
             });
         }
-        self.caches[self.tables[store].data].put(key, value);
+        self.caches[self.tables[store].data].put(key, value, timestamp);
     }
 
     /// Writes window `[start, end]` of `key` in window store `store`, with
@@ -193,7 +193,7 @@ impl TaskState {
         let present = value.as_ref().map(|_| Vec::new());
         self.put(store, &keys::window_key(key, start, end), value, timestamp);
         if let Some(index) = self.tables[store].index {
-            self.caches[index].put(&keys::time_key(key, start, end), present);
+            self.caches[index].put(&keys::time_key(key, start, end), present, timestamp);
         }
     }
 
@@ -289,16 +289,11 @@ impl TaskState {
         let mut writes: Vec<Write> = Vec::with_capacity(entries.len());
         for (k, e) in &entries {
             if self.caching() {
-                let ts = e
-                    .value
-                    .as_deref()
-                    .and_then(keys::decode_value)
-                    .map_or(0, |(ts, _)| ts);
                 self.changelog.push(ChangelogRecord {
                     store,
                     key: k.clone(),
                     value: e.value.clone(),
-                    timestamp: ts,
+                    timestamp: e.timestamp,
                 });
             }
             writes.push(Write {

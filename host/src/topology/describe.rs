@@ -1,7 +1,7 @@
 //! Pictures of the plan: text in the spirit of `Topology#describe()`, JSON
 //! for the admin API, and Graphviz DOT.
 
-use super::{NodeKind, Op, PlanNode, Step, SubTopology, Topics, Topology, WindowKind};
+use super::{Joiner, NodeKind, Op, PlanNode, Step, SubTopology, Topics, Topology, WindowKind};
 use std::fmt::Write;
 
 /// Describes each sub-topology: its sources, processors and sinks, each
@@ -35,7 +35,7 @@ pub fn describe(t: &Topology) -> String {
                         t.plan.repartitions[*r].topic
                     );
                 }
-                NodeKind::Step { step, .. } => {
+                NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => {
                     let st = &t.steps[*step];
                     let _ = writeln!(s, "    Processor: {} ({})", st.name, what(st));
                 }
@@ -93,7 +93,7 @@ fn readers(sub: &SubTopology, k: usize) -> Vec<(usize, Option<usize>)> {
 
 fn branch_name<'t>(t: &'t Topology, n: &PlanNode, b: usize) -> &'t str {
     match n.kind {
-        NodeKind::Step { step, .. } => &t.steps[step].branches[b],
+        NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => &t.steps[step].branches[b],
         _ => "?",
     }
 }
@@ -108,7 +108,7 @@ fn node_name(t: &Topology, sub: &SubTopology, k: usize) -> String {
                 t.steps[t.plan.repartitions[*r].step].name
             )
         }
-        NodeKind::Step { step, .. } => t.steps[*step].name.clone(),
+        NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => t.steps[*step].name.clone(),
         NodeKind::ToRepartition(r) => {
             format!(
                 "{}-repartition-sink",
@@ -152,6 +152,26 @@ fn what(st: &Step) -> String {
             component(&file)
         ),
         Op::ToTable { store } => format!("op: to_table, store: {store}"),
+        Op::Join(j) => {
+            let joiner = match &j.joiner {
+                Joiner::Component => component(&file).trim_start_matches(", ").to_string(),
+                Joiner::Merge { into: Some(f) } => format!("joiner: merge as {f}"),
+                Joiner::Merge { into: None } => "joiner: merge".into(),
+                Joiner::Pair => "joiner: pair".into(),
+                Joiner::Left => "joiner: left".into(),
+                Joiner::Right => "joiner: right".into(),
+            };
+            let window = j
+                .window
+                .map(|w| {
+                    format!(
+                        ", window: before {}ms after {}ms grace {}ms",
+                        w.before, w.after, w.grace
+                    )
+                })
+                .unwrap_or_default();
+            format!("op: join, kind: {}, {joiner}{window}", j.kind.name())
+        }
         op => {
             let a = op.aggregation().expect("an aggregation");
             let window = a.window.map(|w| {
@@ -212,7 +232,7 @@ pub fn to_json(t: &Topology) -> serde_json::Value {
                     NodeKind::ToSinks(list) => {
                         sinks.extend(list.iter().map(|&i| t.sinks[i].topic.clone()));
                     }
-                    NodeKind::Step { .. } => {}
+                    NodeKind::Step { .. } | NodeKind::Join { .. } => {}
                 }
             }
             json!({
@@ -282,11 +302,13 @@ pub fn to_dot(t: &Topology) -> String {
                     .iter()
                     .map(|&i| format!("topic:{}", t.sinks[i].topic))
                     .collect(),
-                NodeKind::Step { step, .. } => vec![format!("step:{}", t.steps[*step].name)],
+                NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => {
+                    vec![format!("step:{}", t.steps[*step].name)]
+                }
             })
             .collect();
         for (k, n) in sub.nodes.iter().enumerate() {
-            if let NodeKind::Step { step, .. } = n.kind {
+            if let NodeKind::Step { step, .. } | NodeKind::Join { step, .. } = n.kind {
                 let st = &t.steps[step];
                 let _ = writeln!(
                     out,

@@ -7,7 +7,7 @@
 //! table, or grouped records waiting for an aggregation — follows from the
 //! nodes alone; spec validation and the plan both read it from here.
 
-use super::{Op, Source, Step};
+use super::{JoinShape, Op, Source, Step};
 use std::collections::BinaryHeap;
 
 /// A node of the graph.
@@ -136,6 +136,10 @@ pub fn flows(sources: &[Source], steps: &[Step], order: &[usize]) -> Vec<Flow> {
                 table: input.is_table(),
             },
             Op::ToTable { .. } => Flow::Table,
+            Op::Join(_) => match join_shape(sources, &out, &steps[k]) {
+                Some(JoinShape::TableTable) => Flow::Table,
+                _ => Flow::Stream,
+            },
             op => match op.aggregation().and_then(|a| a.window) {
                 Some(_) => Flow::WindowedTable,
                 None => Flow::Table,
@@ -143,6 +147,43 @@ pub fn flows(sources: &[Source], steps: &[Step], order: &[usize]) -> Vec<Flow> {
         };
     }
     out
+}
+
+/// What a join step's two inputs are, given the flows out of the steps
+/// before it; none when they cannot be joined.
+pub fn join_shape(sources: &[Source], step_flows: &[Flow], step: &Step) -> Option<JoinShape> {
+    let [l, r] = step.inputs.as_slice() else {
+        return None;
+    };
+    match (
+        port_flow(sources, step_flows, *l),
+        port_flow(sources, step_flows, *r),
+    ) {
+        (Flow::Stream, Flow::Stream) => Some(JoinShape::StreamStream),
+        (Flow::Stream, Flow::Table) => Some(JoinShape::StreamTable),
+        (Flow::Table, Flow::Table) => Some(JoinShape::TableTable),
+        _ => None,
+    }
+}
+
+/// For each step, whether the keys of its output may differ from the keys
+/// its source records were partitioned by (a processor that may change
+/// keys, or any step after one, up to a grouping, which repartitions).
+pub fn keys_changed(steps: &[Step], order: &[usize]) -> Vec<bool> {
+    let mut changed = vec![false; steps.len()];
+    for &k in order {
+        let input_changed = steps[k].inputs.iter().any(|p| match p.node {
+            NodeId::Step(j) => changed[j],
+            NodeId::Source(_) => false,
+        });
+        changed[k] = match &steps[k].op {
+            Op::Process { keeps_key } => !keeps_key || input_changed,
+            // Groupings repartition; aggregates, tables and joins are keyed
+            // by what they read, which is partitioned right.
+            _ => false,
+        };
+    }
+    changed
 }
 
 /// The flow on port `p`, given the flows out of the steps.

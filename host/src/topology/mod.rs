@@ -10,11 +10,13 @@
 
 pub mod describe;
 pub mod graph;
+pub mod join;
 mod parts;
 pub mod plan;
 
 pub use describe::describe;
 pub use graph::{Flow, NodeId, Port};
+pub use join::{Join, JoinKind, JoinShape, JoinWindow, Joiner};
 pub use parts::{
     Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Topics, Window,
     WindowKind,

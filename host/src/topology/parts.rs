@@ -36,6 +36,8 @@ pub enum Op {
         /// The store holding the table.
         store: String,
     },
+    /// Joins its two inputs (`inputs[0]` is the left, `inputs[1]` the right).
+    Join(super::join::Join),
 }
 
 impl Op {
@@ -49,6 +51,7 @@ impl Op {
             Op::Reduce(_) => "reduce",
             Op::Aggregate(_) => "aggregate",
             Op::ToTable { .. } => "to_table",
+            Op::Join(_) => "join",
         }
     }
 
@@ -56,6 +59,14 @@ impl Op {
     pub fn aggregation(&self) -> Option<&Aggregation> {
         match self {
             Op::Count(a) | Op::Reduce(a) | Op::Aggregate(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The join settings of `join`.
+    pub fn join(&self) -> Option<&super::join::Join> {
+        match self {
+            Op::Join(j) => Some(j),
             _ => None,
         }
     }

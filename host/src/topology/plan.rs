@@ -14,7 +14,7 @@
 //! node (sources, then steps, in spec order).
 
 use super::graph::{self, NodeId, Port};
-use super::{Op, Sink, Source, Step, WindowKind};
+use super::{JoinShape, Op, Sink, Source, Step, WindowKind};
 
 /// The physical plan of a topology.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -123,6 +123,18 @@ pub enum NodeKind {
         /// Local index of its store, if it keeps one.
         store: Option<usize>,
     },
+    /// A join step.
+    Join {
+        /// The step.
+        step: usize,
+        /// What its inputs are.
+        shape: JoinShape,
+        /// Local indices of its own stores (two streams: left, right, and
+        /// for left and outer joins the unmatched records).
+        own: Vec<usize>,
+        /// Local store index of each input that is a table (left, right).
+        tables: [Option<usize>; 2],
+    },
     /// Records go to these sinks (indices into the topology's sinks).
     ToSinks(Vec<usize>),
     /// Records go to a repartition topic.
@@ -155,30 +167,22 @@ impl Plan {
     }
 }
 
-/// Whether step `k` groups and writes a repartition topic, for each step.
+/// Whether step `k` groups and writes a repartition topic, for each step:
+/// a `group_by` always, a `group_by_key` after a step that may have
+/// changed keys.
 fn cuts(steps: &[Step], order: &[usize]) -> Vec<bool> {
-    let mut changed = vec![false; steps.len()];
-    let mut cut = vec![false; steps.len()];
-    for &k in order {
-        let input_changed = steps[k].inputs.iter().any(|p| match p.node {
-            NodeId::Step(j) => changed[j],
-            NodeId::Source(_) => false,
-        });
-        changed[k] = match &steps[k].op {
-            Op::Process { keeps_key } => !keeps_key || input_changed,
-            Op::GroupBy { .. } => {
-                cut[k] = true;
-                false
-            }
-            Op::GroupByKey => {
-                cut[k] = input_changed;
-                false
-            }
-            // Aggregates and tables are keyed by their group: partitioned right.
-            Op::Count(_) | Op::Reduce(_) | Op::Aggregate(_) | Op::ToTable { .. } => false,
-        };
-    }
-    cut
+    let changed = graph::keys_changed(steps, order);
+    steps
+        .iter()
+        .map(|s| match &s.op {
+            Op::GroupBy { .. } => true,
+            Op::GroupByKey => s.inputs.iter().any(|p| match p.node {
+                NodeId::Step(j) => changed[j],
+                NodeId::Source(_) => false,
+            }),
+            _ => false,
+        })
+        .collect()
 }
 
 /// Union-find over the nodes (sources, then steps).
@@ -289,7 +293,9 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
     };
     for (i, src) in sources.iter().enumerate() {
         let sub = &mut subs[sub_of(NodeId::Source(i))];
-        let grouped = readers_of(NodeId::Source(i)).any(|s| s.op.is_grouping());
+        // Groupings need a table's old values; joins look rows up.
+        let grouped =
+            readers_of(NodeId::Source(i)).any(|s| s.op.is_grouping() || s.op.join().is_some());
         let kind = match src.topics.single() {
             Some(topic) if src.table && grouped => NodeKind::TableSource {
                 source: i,
@@ -331,6 +337,38 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
                 node,
                 branch: p.branch,
             });
+        }
+        if let Op::Join(j) = &s.op
+            && let Some(shape) = graph::join_shape(sources, &flows, s)
+        {
+            let own = shape
+                .own_stores(j.kind)
+                .into_iter()
+                .map(|(suffix, windowed, scanned)| {
+                    add_store(sub, &format!("{}-{suffix}", j.store), windowed, scanned)
+                })
+                .collect();
+            let table_store = |p: &LocalPort| match &sub.nodes[p.node].kind {
+                NodeKind::TableSource { store, .. } => Some(*store),
+                NodeKind::Step { store, .. } => *store,
+                _ => None,
+            };
+            let tables = [
+                inputs.first().and_then(table_store),
+                inputs.get(1).and_then(table_store),
+            ];
+            local[ns + k] = sub.nodes.len();
+            sub.nodes.push(PlanNode {
+                kind: NodeKind::Join {
+                    step: k,
+                    shape,
+                    own,
+                    tables,
+                },
+                inputs,
+                table: shape == JoinShape::TableTable,
+            });
+            continue;
         }
         let store = match &s.op {
             Op::ToTable { store } => Some(add_store(sub, store, false, false)),

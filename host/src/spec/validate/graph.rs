@@ -3,9 +3,9 @@
 //! no cycles, every node read, and what may read what.
 
 use super::Validator;
-use crate::spec::model::{FromSpec, SpecFile};
+use crate::spec::model::{FromSpec, SpecFile, StepSpec};
 use crate::topology::graph::{self, Flow, NodeId, Port};
-use crate::topology::{Emit, Op, Sink, Source, Step};
+use crate::topology::{Emit, Join, JoinKind, JoinShape, Op, Sink, Source, Step};
 use std::collections::{HashMap, HashSet};
 use toml::Spanned;
 
@@ -128,6 +128,18 @@ impl Validator<'_> {
         let mut step_inputs = Vec::with_capacity(steps.len());
         for (i, at) in spec.steps.iter().enumerate() {
             let key = format!("steps[{i}].from");
+            let spec_step = at.get_ref();
+            if let (Some(l), Some(r)) = (&spec_step.left, &spec_step.right) {
+                let mut inputs = Vec::new();
+                for (side, text) in [("left", l), ("right", r)] {
+                    match names.resolve(text.get_ref()) {
+                        Ok(p) => inputs.push(p),
+                        Err(why) => self.err(text, format!("steps[{i}].{side}"), why),
+                    }
+                }
+                step_inputs.push(inputs);
+                continue;
+            }
             let inputs = match &at.get_ref().from {
                 Some(from) => self.ports(&names, from, &key, None),
                 None if i == 0 => (0..sources.len())
@@ -238,12 +250,14 @@ impl Validator<'_> {
         };
         self.everything_read(spec, sources, steps, sinks);
         let flows = graph::flows(sources, steps, &order);
+        let changed = graph::keys_changed(steps, &order);
         let flow = |p: &Port| graph::port_flow(sources, &flows, *p);
         for (i, st) in steps.iter().enumerate() {
             let at = &spec.steps[i];
             let key = format!("steps[{i}].op");
             let input = st.inputs.first().map_or(Flow::Stream, flow);
             if st.inputs.len() > 1
+                && st.op.join().is_none()
                 && let Some(p) = st.inputs.iter().find(|p| flow(p) != Flow::Stream)
             {
                 self.err(at, format!("steps[{i}].from"), format!("merging needs streams, and {:?} is a table's changes or grouped records (put a step with op = \"process\" after a table to read its changes as a stream)", self.port_text(sources, steps, *p)));
@@ -288,6 +302,72 @@ impl Validator<'_> {
             if matches!(st.op, Op::ToTable { .. }) && input.is_table() {
                 self.err(at, &key, "the input is a table already");
             }
+            if let Op::Join(j) = &st.op {
+                self.join_rules(at, i, j, sources, steps, (&flows, &changed));
+            }
+        }
+    }
+
+    /// What a join may read: a stream and a stream (in a window), a stream
+    /// and a table, or two tables; tables kept in stores; keys as their
+    /// topics were partitioned.
+    fn join_rules(
+        &mut self,
+        at: &Spanned<StepSpec>,
+        i: usize,
+        j: &Join,
+        sources: &[Source],
+        steps: &[Step],
+        (flows, changed): (&[Flow], &[bool]),
+    ) {
+        let st = &steps[i];
+        let [l, r] = st.inputs.as_slice() else {
+            return; // a side is missing or unknown: reported already
+        };
+        let flow = |p: &Port| graph::port_flow(sources, flows, *p);
+        let name = |p: &Port| self.port_text(sources, steps, *p);
+        let mut errs: Vec<(String, String)> = Vec::new();
+        for (side, p) in [("left", l), ("right", r)] {
+            match flow(p) {
+                Flow::Grouped { .. } => errs.push((side.into(), format!("{:?} is grouped records; a join reads a stream or a table (join the aggregation's output instead)", name(p)))),
+                Flow::WindowedTable => errs.push((side.into(), format!("{:?} is a windowed aggregation's results, which eddy cannot join yet; join the stream before the windows", name(p)))),
+                _ => {}
+            }
+            if let NodeId::Step(k) = p.node
+                && changed[k]
+            {
+                errs.push((side.into(), format!("the keys of {:?} may differ from those its topic was partitioned by (a processor without keeps_key = true is upstream), so its records are not co-partitioned with the other side's; set keeps_key = true on processors that keep keys, or group and aggregate first", name(p))));
+            }
+        }
+        match graph::join_shape(sources, flows, st) {
+            Some(JoinShape::StreamStream) if j.window.is_none() => errs.push(("window".into(), "two streams join within a window: add e.g. window = { difference = \"5m\", grace = \"1m\" } (or `before` and `after`)".into())),
+            Some(JoinShape::StreamTable | JoinShape::TableTable) if j.window.is_some() => errs.push(("window".into(), "only a join of two streams has a window; a table holds its latest row per key".into())),
+            Some(JoinShape::StreamTable) if j.kind == JoinKind::Outer => errs.push(("kind".into(), "a stream–table join is \"inner\" or \"left\": a table row alone never produces output (Kafka Streams has no outer stream–table join)".into())),
+            None if flow(l).is_table() && flow(r) == Flow::Stream => errs.push(("left".into(), format!("the stream goes on the left of a stream–table join: swap `left` ({:?}) and `right` ({:?})", name(l), name(r)))),
+            _ => {}
+        }
+        let shape = graph::join_shape(sources, flows, st);
+        if matches!(shape, Some(JoinShape::StreamTable | JoinShape::TableTable)) {
+            let tables: &[(&str, &Port)] = if shape == Some(JoinShape::TableTable) {
+                &[("left", l), ("right", r)]
+            } else {
+                &[("right", r)]
+            };
+            for (side, p) in tables {
+                let stored = match p.node {
+                    NodeId::Source(s) => sources[s].topics.single().is_some(),
+                    NodeId::Step(k) => {
+                        matches!(steps[k].op, Op::ToTable { .. })
+                            || steps[k].op.aggregation().is_some()
+                    }
+                };
+                if !stored {
+                    errs.push(((*side).into(), format!("{:?} is a table eddy does not keep in a store (a table source reads one topic; a join's result is not stored); join a table source, a to_table step or an aggregation", name(p))));
+                }
+            }
+        }
+        for (field, why) in errs {
+            self.err(at, format!("steps[{i}].{field}"), why);
         }
     }
 

@@ -269,6 +269,8 @@ impl Validator<'_> {
 }
 
 #[cfg(test)]
+mod join_tests;
+#[cfg(test)]
 mod settings_tests;
 #[cfg(test)]
 mod tests;

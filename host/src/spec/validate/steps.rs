@@ -2,7 +2,9 @@
 
 use super::Validator;
 use crate::spec::model::{KafkaValue, SpecFile, StepSpec};
-use crate::topology::{Aggregation, Emit, ErrorPolicy, Grants, Interface, Limits, Op, Step};
+use crate::topology::{
+    Aggregation, Emit, ErrorPolicy, Grants, Interface, Join, JoinKind, Joiner, Limits, Op, Step,
+};
 use crate::units::{parse_duration, parse_size};
 use std::collections::HashSet;
 use std::path::Path;
@@ -40,14 +42,25 @@ impl Validator<'_> {
                     "late_topic",
                 ],
                 "to_table" => &["store"],
+                "join" => &[
+                    "component",
+                    "interface",
+                    "left",
+                    "right",
+                    "kind",
+                    "joiner",
+                    "as",
+                    "window",
+                    "store",
+                ],
                 other => {
                     let at = s.op.as_ref().expect("op given");
-                    self.err(at, key("op"), format!("unknown op {other:?}; expected process, group_by_key, group_by, count, reduce, aggregate or to_table"));
+                    self.err(at, key("op"), format!("unknown op {other:?}; expected process, group_by_key, group_by, count, reduce, aggregate, to_table or join"));
                     &["component", "interface", "keeps_key", "branches"]
                 }
             };
             let takes_operator = allowed.contains(&"component");
-            let present: [(&str, Option<std::ops::Range<usize>>); 11] = [
+            let present: [(&str, Option<std::ops::Range<usize>>); 16] = [
                 ("component", s.component.as_ref().map(Spanned::span)),
                 ("interface", s.interface.as_ref().map(Spanned::span)),
                 ("keeps_key", s.keeps_key.as_ref().map(Spanned::span)),
@@ -57,6 +70,11 @@ impl Validator<'_> {
                 ("emit", s.emit.as_ref().map(Spanned::span)),
                 ("store", s.store.as_ref().map(Spanned::span)),
                 ("late_topic", s.late_topic.as_ref().map(Spanned::span)),
+                ("left", s.left.as_ref().map(Spanned::span)),
+                ("right", s.right.as_ref().map(Spanned::span)),
+                ("kind", s.kind.as_ref().map(Spanned::span)),
+                ("joiner", s.joiner.as_ref().map(Spanned::span)),
+                ("as", s.merge_as.as_ref().map(Spanned::span)),
                 ("settings", (!s.settings.is_empty()).then(|| s.name.span())),
                 ("limits", s.limits.as_ref().map(Spanned::span)),
             ];
@@ -103,10 +121,10 @@ impl Validator<'_> {
                 }
                 path
             });
-            let expected = if matches!(op_name, "reduce" | "aggregate") {
-                Interface::Aggregator
-            } else {
-                Interface::Processor
+            let expected = match op_name {
+                "reduce" | "aggregate" => Interface::Aggregator,
+                "join" => Interface::Joiner,
+                _ => Interface::Processor,
             };
             let interface = match s.interface.as_ref().map(|i| (i, i.get_ref().as_str())) {
                 None => expected,
@@ -166,7 +184,8 @@ impl Validator<'_> {
             }
             let limits = self.limits(s, &key);
             let grants = self.grants(s, base, &key);
-            let calls_operator = s.component.is_some();
+            // A built-in joiner fails on values it cannot merge, too.
+            let calls_operator = s.component.is_some() || op_name == "join";
             let on_error = self.on_error(s, &spec.application_id, &name, calls_operator, &key);
             steps.push(Step {
                 name,
@@ -243,9 +262,89 @@ impl Validator<'_> {
             "reduce" => Op::Reduce(aggregation(self)),
             "aggregate" => Op::Aggregate(aggregation(self)),
             "to_table" => Op::ToTable { store },
+            "join" => Op::Join(self.join(s, store, key)),
             _ => Op::Process {
                 keeps_key: s.keeps_key.as_ref().is_some_and(|k| *k.get_ref()),
             },
+        }
+    }
+
+    /// A join's kind, joiner and window (whether the window is needed
+    /// depends on its inputs, checked with the graph).
+    fn join(&mut self, s: &StepSpec, store: String, key: &dyn Fn(&str) -> String) -> Join {
+        let kind = match s.kind.as_ref().map(|k| (k, k.get_ref().as_str())) {
+            None | Some((_, "inner")) => JoinKind::Inner,
+            Some((_, "left")) => JoinKind::Left,
+            Some((_, "outer")) => JoinKind::Outer,
+            Some((k, other)) => {
+                self.err(
+                    k,
+                    key("kind"),
+                    format!("{other:?}: expected \"inner\", \"left\" or \"outer\""),
+                );
+                JoinKind::Inner
+            }
+        };
+        let joiner = match (s.joiner.as_ref(), s.component.is_some()) {
+            (None, true) => Joiner::Component,
+            (None, false) => {
+                self.err(&s.name, key("joiner"), "a join needs `joiner`: \"merge\", \"pair\", \"left\" or \"right\", or a `component` exporting the joiner interface");
+                Joiner::Pair
+            }
+            (Some(j), true) => {
+                self.err(
+                    j,
+                    key("joiner"),
+                    "give either `joiner` (a built-in) or `component` (a Wasm joiner), not both",
+                );
+                Joiner::Component
+            }
+            (Some(j), false) => match j.get_ref().as_str() {
+                "merge" => Joiner::Merge {
+                    into: s.merge_as.as_ref().map(|a| a.get_ref().clone()),
+                },
+                "pair" => Joiner::Pair,
+                "left" => Joiner::Left,
+                "right" => Joiner::Right,
+                other => {
+                    self.err(j, key("joiner"), format!("{other:?}: expected \"merge\", \"pair\", \"left\" or \"right\" (or a `component`)"));
+                    Joiner::Pair
+                }
+            },
+        };
+        if let Some(a) = &s.merge_as {
+            if !matches!(joiner, Joiner::Merge { .. }) {
+                self.err(a, key("as"), "`as` applies to joiner = \"merge\"");
+            } else if a.get_ref().is_empty() {
+                self.err(
+                    a,
+                    key("as"),
+                    "give the field name the right value goes under",
+                );
+            }
+        }
+        for (name, side) in [("left", &s.left), ("right", &s.right)] {
+            if side.is_none() {
+                self.err(
+                    &s.name,
+                    key(name),
+                    format!("a join needs `{name}`: the node it reads as its {name} input"),
+                );
+            }
+        }
+        if let Some(f) = &s.from {
+            self.err(
+                f,
+                key("from"),
+                "a join reads `left` and `right`, not `from`",
+            );
+        }
+        let window = s.window.as_ref().and_then(|w| self.join_window(w, key));
+        Join {
+            kind,
+            joiner,
+            window,
+            store,
         }
     }
 

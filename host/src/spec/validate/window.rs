@@ -3,7 +3,7 @@
 use super::Validator;
 use crate::spec::model::WindowSpec;
 use crate::time::windows::MAX_WINDOWS_PER_RECORD;
-use crate::topology::{Window, WindowKind};
+use crate::topology::{JoinWindow, Window, WindowKind};
 use crate::units::parse_duration;
 use toml::Spanned;
 
@@ -14,6 +14,19 @@ impl Validator<'_> {
         key: &dyn Fn(&str) -> String,
     ) -> Option<Window> {
         let ws = w.get_ref();
+        let Some(kind_at) = ws.kind.as_ref() else {
+            self.err(w, key("window.kind"), "an aggregation's window needs `kind`: \"tumbling\", \"hopping\", \"sliding\" or \"session\"");
+            return None;
+        };
+        for (name, f) in [("before", &ws.before), ("after", &ws.after)] {
+            if let Some(f) = f {
+                self.err(
+                    f,
+                    key(&format!("window.{name}")),
+                    format!("`{name}` applies to a join's window, not an aggregation's"),
+                );
+            }
+        }
         let mut ok = true;
         let mut dur = |v: &mut Self, field: Option<&Spanned<String>>, name: &str, need: bool| {
             let k = key(&format!("window.{name}"));
@@ -22,7 +35,7 @@ impl Validator<'_> {
                     v.err(
                         w,
                         k,
-                        format!("a {} window needs `{name}`", ws.kind.get_ref()),
+                        format!("a {} window needs `{name}`", kind_at.get_ref()),
                     );
                     ok = false;
                     std::time::Duration::ZERO
@@ -43,7 +56,7 @@ impl Validator<'_> {
                 },
             }
         };
-        let kind_name = ws.kind.get_ref().as_str();
+        let kind_name = kind_at.get_ref().as_str();
         let fields: &[&str] = match kind_name {
             "tumbling" => &["size"],
             "hopping" => &["size", "advance"],
@@ -51,7 +64,7 @@ impl Validator<'_> {
             "session" => &["gap"],
             other => {
                 self.err(
-                    &ws.kind,
+                    kind_at,
                     key("window.kind"),
                     format!("{other:?}: expected tumbling, hopping, sliding or session"),
                 );
@@ -110,7 +123,85 @@ impl Validator<'_> {
         };
         ok.then_some(Window { kind, grace })
     }
+
+    /// The window of a join of two streams: `difference` (both ways) or
+    /// `before` and `after`, and `grace`.
+    pub(super) fn join_window(
+        &mut self,
+        w: &Spanned<WindowSpec>,
+        key: &dyn Fn(&str) -> String,
+    ) -> Option<JoinWindow> {
+        let ws = w.get_ref();
+        for (name, f) in [
+            ("kind", &ws.kind),
+            ("size", &ws.size),
+            ("advance", &ws.advance),
+            ("gap", &ws.gap),
+        ] {
+            if let Some(f) = f {
+                self.err(f, key(&format!("window.{name}")), format!("`{name}` does not apply to a join's window (it takes `difference`, or `before` and `after`, and `grace`)"));
+            }
+        }
+        let mut ok = true;
+        let mut ms = |v: &mut Self, f: &Spanned<String>, name: &str, signed: bool| {
+            let text = f.get_ref().trim();
+            let (neg, body) = match text.strip_prefix('-') {
+                Some(rest) if signed => (true, rest),
+                _ => (false, text),
+            };
+            match parse_duration(body) {
+                Ok(d) if d.as_millis() <= MAX_JOIN_MS as u128 => {
+                    let m = d.as_millis() as i64;
+                    Some(if neg { -m } else { m })
+                }
+                Ok(_) => {
+                    v.err(
+                        f,
+                        key(&format!("window.{name}")),
+                        "must be at most 100 years",
+                    );
+                    ok = false;
+                    None
+                }
+                Err(e) => {
+                    v.err(f, key(&format!("window.{name}")), e);
+                    ok = false;
+                    None
+                }
+            }
+        };
+        let difference = ws
+            .difference
+            .as_ref()
+            .and_then(|f| ms(self, f, "difference", false));
+        let before = ws.before.as_ref().and_then(|f| ms(self, f, "before", true));
+        let after = ws.after.as_ref().and_then(|f| ms(self, f, "after", true));
+        let grace = ws.grace.as_ref().and_then(|f| ms(self, f, "grace", false));
+        if !ok {
+            return None;
+        }
+        let (before, after) = match (difference, before, after) {
+            (Some(d), b, a) => (b.unwrap_or(d), a.unwrap_or(d)),
+            (None, Some(b), Some(a)) => (b, a),
+            _ => {
+                self.err(w, key("window"), "a join's window needs `difference` (how far apart matching records may be, either way), or both `before` and `after`");
+                return None;
+            }
+        };
+        if before + after < 0 {
+            self.err(w, key("window"), format!("before ({before}ms) + after ({after}ms) is negative: no record could ever match"));
+            return None;
+        }
+        Some(JoinWindow {
+            before,
+            after,
+            grace: grace.unwrap_or(0),
+        })
+    }
 }
+
+/// The longest join window bound: 100 years, in ms.
+const MAX_JOIN_MS: i64 = 100 * 366 * 24 * 3600 * 1000;
 
 #[cfg(test)]
 mod tests {

@@ -52,6 +52,10 @@ public final class Oracle {
 
     public static void main(String[] args) {
         try {
+            if (args.length == 2 && args[0].equals("--cases")) {
+                cases(Path.of(args[1]));
+                return;
+            }
             new Oracle().run(args);
         } catch (Usage e) {
             System.err.println("oracle: " + e.getMessage());
@@ -62,6 +66,29 @@ public final class Oracle {
                 System.err.println("  caused by: " + c);
             }
             System.exit(1);
+        }
+    }
+
+    /**
+     * Many runs in one JVM: each line of {@code list} is an output file, a tab, and the
+     * arguments of one run separated by spaces. A run that fails writes its error to
+     * the output file with ".error" appended instead.
+     */
+    static void cases(Path list) throws IOException {
+        PrintStream stdout = System.out;
+        for (String line : Files.readAllLines(list, StandardCharsets.UTF_8)) {
+            if (line.isBlank()) continue;
+            String[] parts = line.split("\t", 2);
+            if (parts.length != 2) throw new Usage("--cases: want OUTPUT<TAB>ARGS, got '" + line + "'");
+            Path output = Path.of(parts[0]);
+            try (PrintStream out = new PrintStream(Files.newOutputStream(output), false, StandardCharsets.UTF_8)) {
+                System.setOut(out);
+                new Oracle().run(parts[1].trim().split(" +"));
+            } catch (Exception e) {
+                Files.writeString(Path.of(parts[0] + ".error"), e.toString(), StandardCharsets.UTF_8);
+            } finally {
+                System.setOut(stdout);
+            }
         }
     }
 

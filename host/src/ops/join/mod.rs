@@ -1,0 +1,135 @@
+//! Joins: a node with two inputs (records tagged 0 for the left, 1 for the
+//! right) that finds matches in state stores and emits what its joiner
+//! makes of them, with Kafka Streams' semantics (docs/joins-semantics.md).
+//!
+//! Matching runs on the host, record by record, in input order; the
+//! matched pairs of a whole batch then go to the joiner at once — one Wasm
+//! call per batch, never one per pair.
+
+pub mod builtin;
+mod pairs;
+pub mod stream_stream;
+pub mod tables;
+
+use super::{Dropped, Emitter, NodeError, Records};
+use crate::state::TaskState;
+use crate::topology::{JoinKind, Joiner};
+use crate::wasm::Chain;
+pub use pairs::{Outputs, Value};
+
+/// The left input's tag.
+pub const LEFT: u32 = 0;
+/// The right input's tag.
+pub const RIGHT: u32 = 1;
+
+/// What a join node keeps, by the kind of its inputs.
+#[derive(Debug)]
+pub enum How {
+    /// Two streams in a window.
+    Streams(stream_stream::StreamStream),
+    /// A stream looking up the table in store `table`.
+    StreamTable {
+        /// Local index of the table's store.
+        table: usize,
+    },
+    /// Two tables, in these stores.
+    Tables {
+        /// The left table's store.
+        left: usize,
+        /// The right table's store.
+        right: usize,
+        /// Whether to compute old results (a grouping reads the join).
+        send_old: bool,
+    },
+}
+
+/// A join step in a task.
+#[derive(Debug)]
+pub struct JoinNode {
+    /// Step name.
+    pub name: String,
+    /// Step index (its operator, for a component joiner).
+    pub step: usize,
+    /// Inner, left or outer.
+    pub kind: JoinKind,
+    /// What a match becomes.
+    pub joiner: Joiner,
+    /// The state it matches in.
+    pub how: How,
+}
+
+impl JoinNode {
+    /// Joins a batch of tagged records and emits the results.
+    pub fn process(
+        &mut self,
+        input: &Records,
+        state: &mut TaskState,
+        chain: &mut Chain,
+        out: &mut Emitter,
+        dropped: &mut Dropped,
+    ) -> Result<(), NodeError> {
+        let view = input.view();
+        let mut outs = Outputs::default();
+        match &mut self.how {
+            How::Streams(s) => {
+                s.process(&self.name, self.kind, input, state, &mut outs, dropped)?
+            }
+            How::StreamTable { table } => {
+                tables::stream_table(
+                    &self.name, self.kind, *table, input, state, &mut outs, dropped,
+                )?;
+            }
+            How::Tables {
+                left,
+                right,
+                send_old,
+            } => tables::table_table(
+                &self.name,
+                self.kind,
+                [*left, *right],
+                *send_old,
+                input,
+                state,
+                &mut outs,
+            )?,
+        }
+        outs.finish(&self.name, self.step, &self.joiner, Some(&view), chain, out)?;
+        self.flush_due(state)
+    }
+
+    /// At a commit: writes the join's own stores.
+    pub fn flush(&mut self, state: &mut TaskState) -> Result<(), NodeError> {
+        if let How::Streams(s) = &self.how {
+            for store in s.stores() {
+                state
+                    .flush_store(store)
+                    .map_err(|e| super::aggregate::state_err(&self.name, e))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Moves a join of two streams' time to at least `ts` (a test device),
+    /// emitting the unmatched records whose windows closed.
+    pub fn advance(
+        &mut self,
+        ts: i64,
+        state: &mut TaskState,
+        chain: &mut Chain,
+        out: &mut Emitter,
+    ) -> Result<(), NodeError> {
+        let How::Streams(s) = &mut self.how else {
+            return Ok(());
+        };
+        let mut outs = Outputs::default();
+        s.advance(&self.name, ts, state, &mut outs)?;
+        outs.finish(&self.name, self.step, &self.joiner, None, chain, out)
+    }
+
+    fn flush_due(&mut self, state: &mut TaskState) -> Result<(), NodeError> {
+        if state.writes_due() {
+            self.flush(state)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,318 @@
+//! A join of two streams within a window (Kafka Streams'
+//! `KStreamKStreamJoin` with the spurious-result fix, docs/joins-semantics.md §2).
+//!
+//! Each side's records wait in a window store of their own, keyed by
+//! (key, timestamp), the records of one key and time kept in arrival order
+//! in one value. Left and outer joins keep the records that have not found
+//! a match yet in a third store keyed by (timestamp, side, key), and emit
+//! them joined with null once stream time passes their window's end plus
+//! grace — checked when a record arrives at the join's stream time.
+
+use super::super::aggregate::state_err;
+use super::super::windows::delete_windows;
+use super::super::{Dropped, NodeError, Records};
+use super::{LEFT, Outputs};
+use crate::state::{TaskState, keys};
+use crate::topology::{JoinKind, JoinWindow};
+
+/// The state of a join of two streams in one task.
+#[derive(Debug)]
+pub struct StreamStream {
+    /// The window bounds and grace.
+    pub window: JoinWindow,
+    /// Window stores of the left and right records.
+    pub sides: [usize; 2],
+    /// The store of records without a match yet (left and outer joins).
+    pub unmatched: Option<usize>,
+    /// The join's stream time: the largest timestamp it has seen.
+    stream_time: i64,
+    /// A lower bound hint of the unmatched records' times (Kafka Streams'
+    /// bookkeeping, kept as it is so that emission matches it).
+    min_time: i64,
+    /// The largest timestamp put into each side's store.
+    observed: [i64; 2],
+}
+
+/// The values of one (key, time) entry, in arrival order.
+fn values(list: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = list;
+    std::iter::from_fn(move || {
+        let (len, tail) = rest.split_at_checked(4)?;
+        let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
+        let (v, tail) = tail.split_at_checked(len)?;
+        rest = tail;
+        Some(v)
+    })
+}
+
+/// `stored` (a list, or none) with `value` appended, as stored bytes.
+fn appended(stored: Option<&[u8]>, ts: i64, value: &[u8]) -> Vec<u8> {
+    let list = stored
+        .and_then(keys::decode_value)
+        .map_or(&[][..], |(_, l)| l);
+    let mut out = Vec::with_capacity(8 + list.len() + 4 + value.len());
+    out.extend_from_slice(&ts.to_be_bytes());
+    out.extend_from_slice(list);
+    out.extend_from_slice(&(value.len() as u32).to_be_bytes());
+    out.extend_from_slice(value);
+    out
+}
+
+/// `this` and `other` in left–right order.
+fn ordered<'a>(
+    this_left: bool,
+    this: Option<&'a [u8]>,
+    other: Option<&'a [u8]>,
+) -> (Option<&'a [u8]>, Option<&'a [u8]>) {
+    if this_left {
+        (this, other)
+    } else {
+        (other, this)
+    }
+}
+
+/// The unmatched store's key: time, side (right sorts first), key.
+fn unmatched_key(ts: i64, left: bool, key: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + key.len());
+    k.extend_from_slice(&((ts as u64) ^ (1 << 63)).to_be_bytes());
+    k.push(u8::from(left));
+    k.extend_from_slice(key);
+    k
+}
+
+fn split_unmatched_key(k: &[u8]) -> Option<(i64, bool, &[u8])> {
+    let ts = (u64::from_be_bytes(k.get(..8)?.try_into().ok()?) ^ (1 << 63)) as i64;
+    Some((ts, *k.get(8)? == 1, &k[9..]))
+}
+
+impl StreamStream {
+    /// A join's state before any record.
+    pub fn new(window: JoinWindow, sides: [usize; 2], unmatched: Option<usize>) -> Self {
+        StreamStream {
+            window,
+            sides,
+            unmatched,
+            stream_time: -1,
+            min_time: i64::MAX,
+            observed: [-1, -1],
+        }
+    }
+
+    /// Its stores.
+    pub fn stores(&self) -> impl Iterator<Item = usize> + '_ {
+        self.sides.iter().copied().chain(self.unmatched)
+    }
+
+    /// How far a side looks back for its own window's end: `after` for a
+    /// left record, `before` for a right one.
+    fn ahead(&self, left: bool) -> i64 {
+        if left {
+            self.window.after
+        } else {
+            self.window.before
+        }
+    }
+
+    /// Joins a batch of tagged records, in order.
+    pub fn process(
+        &mut self,
+        name: &str,
+        kind: JoinKind,
+        input: &Records,
+        state: &mut TaskState,
+        outs: &mut Outputs,
+        dropped: &mut Dropped,
+    ) -> Result<(), NodeError> {
+        let err = |e| state_err(name, e);
+        let retention = self.window.retention();
+        let observed_before = self.observed;
+        for (i, r) in input.view().iter().enumerate() {
+            let left = r.tag == LEFT;
+            let side = usize::from(!left);
+            let outer = kind == JoinKind::Outer || (kind == JoinKind::Left && left);
+            let origin = input.origins[i];
+            let ts = r.timestamp;
+            self.stream_time = self.stream_time.max(ts);
+            let (key, value) = match (r.key, r.value) {
+                (Some(k), Some(v)) => (k, v),
+                // KIP-962: an outer side emits a record without a key at once.
+                (None, Some(v)) if outer => {
+                    outs.pair(origin, None, ordered(left, Some(v), None), ts, Some(i));
+                    continue;
+                }
+                _ => {
+                    dropped.no_key += 1;
+                    continue;
+                }
+            };
+            if ts == self.stream_time {
+                self.emit_unmatched(name, left, state, outs, origin, Some(i))?;
+            }
+            let (before, after) = if left {
+                (self.window.before, self.window.after)
+            } else {
+                (self.window.after, self.window.before)
+            };
+            let from = ts.saturating_sub(before).max(0);
+            let to = ts.saturating_add(after).max(0);
+            let visible = self.observed[1 - side]
+                .saturating_sub(retention)
+                .saturating_add(1);
+            let other_store = self.sides[1 - side];
+            let mut found: Vec<(i64, Vec<u8>)> = Vec::new();
+            state
+                .scan(
+                    other_store,
+                    false,
+                    &keys::window_key_from(key, from.max(visible)),
+                    Some(&keys::window_key_from(key, to.saturating_add(1))),
+                    |k, v| {
+                        if let Some((_, start, _)) = keys::split_window_key(k) {
+                            found.push((start, v.to_vec()));
+                        }
+                        true
+                    },
+                )
+                .map_err(err)?;
+            let mut matched = false;
+            for (other_ts, stored) in &found {
+                let Some((_, list)) = keys::decode_value(stored) else {
+                    continue;
+                };
+                if let Some(u) = self.unmatched {
+                    state.put(u, &unmatched_key(*other_ts, !left, key), None, *other_ts);
+                }
+                for other in values(list) {
+                    matched = true;
+                    let pair = ordered(left, Some(value), Some(other));
+                    outs.pair(origin, Some(key), pair, ts.max(*other_ts), Some(i));
+                }
+            }
+            if !matched && outer {
+                match self.unmatched {
+                    Some(u) if to >= self.stream_time => {
+                        self.min_time = self.min_time.min(ts);
+                        let k = unmatched_key(ts, left, key);
+                        let stored = state.get(u, &k).map_err(err)?;
+                        state.put(u, &k, Some(appended(stored.as_deref(), ts, value)), ts);
+                    }
+                    // Past its window already (KAFKA-19536: grace is not
+                    // waited for): joined with null at once.
+                    _ => outs.pair(
+                        origin,
+                        Some(key),
+                        ordered(left, Some(value), None),
+                        ts,
+                        Some(i),
+                    ),
+                }
+            }
+            let own = self.sides[side];
+            self.observed[side] = self.observed[side].max(ts);
+            if ts <= self.observed[side].saturating_sub(retention) {
+                dropped.late += 1; // behind the store's retention: never visible
+                continue;
+            }
+            let wk = keys::window_key(key, ts, ts);
+            let stored = state.get(own, &wk).map_err(err)?;
+            let value = appended(stored.as_deref(), ts, value);
+            state.put_window(own, key, ts, ts, Some(value), ts);
+        }
+        for ((&now, before), &store) in self.observed.iter().zip(observed_before).zip(&self.sides) {
+            if now != before {
+                delete_windows(name, state, store, now.saturating_sub(retention))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Emits (joined with null) and deletes the unmatched records whose
+    /// windows have closed, in (time, right before left, key) order; the
+    /// results carry the headers of input record `headers`.
+    fn emit_unmatched(
+        &mut self,
+        name: &str,
+        caller_left: bool,
+        state: &mut TaskState,
+        outs: &mut Outputs,
+        origin: u32,
+        headers: Option<usize>,
+    ) -> Result<(), NodeError> {
+        let Some(u) = self.unmatched else {
+            return Ok(());
+        };
+        let grace = self.window.grace;
+        // Kafka Streams' guard, overflow included: `min_time` starts at
+        // i64::MAX, and then the sum wraps and the pass runs.
+        let guard = self
+            .min_time
+            .wrapping_add(self.ahead(caller_left))
+            .wrapping_add(grace);
+        if guard >= self.stream_time {
+            return Ok(());
+        }
+        self.min_time = i64::MAX;
+        let (mut left_open, mut right_open) = (false, false);
+        let mut expired: Vec<Vec<u8>> = Vec::new();
+        let mut min_time = self.min_time;
+        let stream_time = self.stream_time;
+        let window = self.window;
+        state
+            .scan(u, false, &[], None, |k, v| {
+                let Some((ts, left, key)) = split_unmatched_key(k) else {
+                    return true;
+                };
+                let Some((_, list)) = keys::decode_value(v) else {
+                    return true;
+                };
+                for value in values(list) {
+                    min_time = ts;
+                    if left_open && right_open {
+                        return false;
+                    }
+                    let ahead = if left { window.after } else { window.before };
+                    if ts.wrapping_add(ahead).wrapping_add(grace) >= stream_time {
+                        if left {
+                            left_open = true;
+                        } else {
+                            right_open = true;
+                        }
+                        continue;
+                    }
+                    let pair = if left {
+                        (Some(value), None)
+                    } else {
+                        (None, Some(value))
+                    };
+                    outs.pair(origin, Some(key), pair, ts, headers);
+                    if expired.last().is_none_or(|e| e.as_slice() != k) {
+                        expired.push(k.to_vec());
+                    }
+                }
+                true
+            })
+            .map_err(|e| state_err(name, e))?;
+        self.min_time = min_time;
+        for k in expired {
+            let ts = split_unmatched_key(&k).map_or(0, |(ts, ..)| ts);
+            state.put(u, &k, None, ts);
+        }
+        Ok(())
+    }
+
+    /// Moves stream time to at least `ts`, as a record at `ts` on the left
+    /// would, and emits what closed.
+    pub fn advance(
+        &mut self,
+        name: &str,
+        ts: i64,
+        state: &mut TaskState,
+        outs: &mut Outputs,
+    ) -> Result<(), NodeError> {
+        self.stream_time = self.stream_time.max(ts);
+        if ts == self.stream_time {
+            self.emit_unmatched(name, true, state, outs, 0, None)?;
+        }
+        Ok(())
+    }
+}

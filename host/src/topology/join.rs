@@ -1,0 +1,104 @@
+//! A join step: two inputs, how they match, and what a match becomes.
+
+/// Which unmatched records a join keeps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinKind {
+    /// Only matches.
+    Inner,
+    /// Matches, and left records that find none (joined with null).
+    Left,
+    /// Matches, and records of either side that find none.
+    Outer,
+}
+
+impl JoinKind {
+    /// The name used in the spec's `kind` key.
+    pub fn name(self) -> &'static str {
+        match self {
+            JoinKind::Inner => "inner",
+            JoinKind::Left => "left",
+            JoinKind::Outer => "outer",
+        }
+    }
+}
+
+/// What a matched pair (or a record joined with null) becomes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Joiner {
+    /// The step's Wasm component, through its `joiner` interface.
+    Component,
+    /// Two JSON objects merged: the right object's fields added to the
+    /// left's (flattened), or the right value under one field.
+    Merge {
+        /// The field holding the right value; none: flattened.
+        into: Option<String>,
+    },
+    /// `{"left": L, "right": R}`.
+    Pair,
+    /// The left value.
+    Left,
+    /// The right value.
+    Right,
+}
+
+/// The time bounds of a stream–stream join: a left record at `t` joins
+/// right records from `t - before` to `t + after`, bounds included.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JoinWindow {
+    /// How far before a left record a right record may be, ms (may be
+    /// negative when `after` makes up for it).
+    pub before: i64,
+    /// How far after a left record a right record may be, ms.
+    pub after: i64,
+    /// How long after a window closes records may still arrive, ms.
+    pub grace: i64,
+}
+
+impl JoinWindow {
+    /// How long a side's records are kept: `before + after + grace`.
+    pub fn retention(&self) -> i64 {
+        self.before + self.after + self.grace
+    }
+}
+
+/// A join step's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Join {
+    /// Inner, left or outer.
+    pub kind: JoinKind,
+    /// What a match becomes.
+    pub joiner: Joiner,
+    /// The window, for two streams.
+    pub window: Option<JoinWindow>,
+    /// Prefix of the join's own stores (`<store>-left`, `<store>-right`,
+    /// `<store>-outer` for two streams).
+    pub store: String,
+}
+
+/// What the two inputs of a join are.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinShape {
+    /// Two streams, within a window.
+    StreamStream,
+    /// A stream looking up a table.
+    StreamTable,
+    /// Two tables.
+    TableTable,
+}
+
+impl JoinShape {
+    /// The join's own stores as (suffix, windowed, scanned).
+    pub fn own_stores(self, kind: JoinKind) -> Vec<(&'static str, bool, bool)> {
+        match (self, kind) {
+            (JoinShape::StreamStream, JoinKind::Inner) => {
+                vec![("left", true, true), ("right", true, true)]
+            }
+            (JoinShape::StreamStream, _) => vec![
+                ("left", true, true),
+                ("right", true, true),
+                ("outer", false, true),
+            ],
+            _ => Vec::new(),
+        }
+    }
+}
