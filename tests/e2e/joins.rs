@@ -133,7 +133,7 @@ fn eddy_gives_every_golden_join_case() {
     let tmp = tempfile::tempdir().unwrap();
     let mut failures = Vec::new();
     let cases = golden_cases();
-    assert!(cases.len() >= 27, "{} golden join cases", cases.len());
+    assert!(cases.len() >= 40, "{} golden join cases", cases.len());
     for (name, dir, args) in &cases {
         let expected = std::fs::read_to_string(dir.join("expected.jsonl")).unwrap();
         match eddy(args, &dir.join("input.jsonl"), tmp.path()) {
@@ -163,6 +163,53 @@ fn kafka_streams_still_gives_every_golden_join_case() {
         let got = out.unwrap_or_else(|e| panic!("{name}: Kafka Streams failed: {e}"));
         assert_eq!(records(&got), records(&expected), "{name}");
     }
+}
+
+#[test]
+fn a_rekeyed_stream_is_repartitioned_before_it_joins() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        eddy_e2e::components::SPLIT_WORDS,
+        dir.path().join("split.wasm"),
+    )
+    .unwrap();
+    // Lines keyed by their author become words keyed by the word, joined
+    // with a dictionary keyed by word.
+    let spec = "application_id = \"words\"\n\
+        [[sources]]\ntopic = \"lines\"\n\
+        [[sources]]\ntopic = \"dictionary\"\nas = \"table\"\n\
+        [[steps]]\nname = \"words\"\nfrom = \"lines\"\ncomponent = \"split.wasm\"\n\
+        [[steps]]\nname = \"defined\"\nop = \"join\"\nleft = \"words\"\nright = \"dictionary\"\njoiner = \"right\"\n\
+        [[sinks]]\ntopic = \"out\"\n";
+    let input = r#"{"topic":"dictionary","key":"eddy","value":"a current","timestamp":1}
+{"topic":"dictionary","key":"wasm","value":"a bytecode","timestamp":2}
+{"topic":"lines","key":"ann","value":"Eddy runs wasm","timestamp":3}
+{"topic":"lines","key":"bob","value":"no match here","timestamp":4}
+"#;
+    let got = eddy_e2e::eddy_test(eddy_bin(), dir.path(), spec, input);
+    let pairs: Vec<(String, String)> = got
+        .iter()
+        .map(|r| {
+            (
+                r["key"].as_str().unwrap().to_string(),
+                r["value"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        pairs,
+        [
+            ("eddy".to_string(), "a current".to_string()),
+            ("wasm".to_string(), "a bytecode".to_string())
+        ]
+    );
+    let described = Command::new(eddy_bin())
+        .arg("describe")
+        .arg(dir.path().join("pipeline.toml"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&described.stdout);
+    assert!(text.contains("words-defined-left-repartition"), "{text}");
 }
 
 #[path = "joins_generated.rs"]

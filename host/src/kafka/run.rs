@@ -150,7 +150,6 @@ pub fn run(
         return Ok(());
     };
     let inputs = Arc::new(topics::inputs(t, &md).map_err(RunError::Config)?);
-    topics::check_copartitioned(t, &inputs, &md).map_err(RunError::Config)?;
     let _ = consumer
         .context()
         .topics
@@ -158,6 +157,7 @@ pub fn run(
     let mut created = internal;
     created.extend(topics::dead_letter_topics(t));
     let partitions = topics::source_partitions(t, &md);
+    topics::check_copartitioned(t, &inputs, &md, partitions).map_err(RunError::Config)?;
     let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
     if !created.is_empty() {
         topics::ensure(&admin, &md, &created, partitions).map_err(RunError::Config)?;

@@ -136,7 +136,15 @@ pub fn dead_letter_topics(t: &Topology) -> Vec<InternalTopic> {
 /// Checks that the topics each join reads have one partition count: a
 /// join runs partition *p* of its left input with partition *p* of its
 /// right, so another count would join records that never meet.
-pub fn check_copartitioned(t: &Topology, inputs: &[Input], md: &Metadata) -> Result<(), String> {
+///
+/// A repartition topic a join reads is created with `partitions` (the
+/// widest source's count), so the join's source topics need that count too.
+pub fn check_copartitioned(
+    t: &Topology,
+    inputs: &[Input],
+    md: &Metadata,
+    partitions: i32,
+) -> Result<(), String> {
     let count = |topic: &str| {
         md.topics()
             .iter()
@@ -152,8 +160,11 @@ pub fn check_copartitioned(t: &Topology, inputs: &[Input], md: &Metadata) -> Res
         };
         let mut counts: Vec<(String, usize)> = inputs
             .iter()
-            .filter(|i| i.sub == sub.id && i.source().is_some())
-            .filter_map(|i| Some((i.topic.clone(), count(&i.topic)?)))
+            .filter(|i| i.sub == sub.id)
+            .filter_map(|i| match i.source() {
+                Some(_) => Some((i.topic.clone(), count(&i.topic)?)),
+                None => Some((i.topic.clone(), partitions as usize)),
+            })
             .collect();
         counts.sort();
         if counts.windows(2).any(|w| w[0].1 != w[1].1) {

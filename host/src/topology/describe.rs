@@ -103,17 +103,11 @@ fn node_name(t: &Topology, sub: &SubTopology, k: usize) -> String {
     match &sub.nodes[k].kind {
         NodeKind::Source(i) | NodeKind::TableSource { source: i, .. } => t.sources[*i].name.clone(),
         NodeKind::RepartitionSource(r) => {
-            format!(
-                "{}-repartition-source",
-                t.steps[t.plan.repartitions[*r].step].name
-            )
+            format!("{}-repartition-source", t.plan.repartitions[*r].name)
         }
         NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => t.steps[*step].name.clone(),
         NodeKind::ToRepartition(r) => {
-            format!(
-                "{}-repartition-sink",
-                t.steps[t.plan.repartitions[*r].step].name
-            )
+            format!("{}-repartition-sink", t.plan.repartitions[*r].name)
         }
         NodeKind::ToSinks(sinks) => sinks
             .iter()

@@ -42,13 +42,17 @@ pub struct StorePlan {
     pub sub: usize,
 }
 
-/// An internal topic between a grouping and its aggregations.
+/// An internal topic between a grouping and its aggregations, or before a
+/// join's side whose keys changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Repartition {
-    /// `<application-id>-<step>-repartition`.
+    /// `<application-id>-<name>-repartition`.
     pub topic: String,
-    /// The grouping step writing it.
+    /// The grouping step writing it, or the join reading it.
     pub step: usize,
+    /// The name its nodes go by: the grouping step's, or `<join>-left` /
+    /// `<join>-right`.
+    pub name: String,
     /// The sub-topology writing it.
     pub from: usize,
     /// The sub-topology reading it.
@@ -213,6 +217,21 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
     let order = graph::step_order(steps).unwrap_or_else(|_| (0..steps.len()).collect());
     let flows = graph::flows(sources, steps, &order);
     let cut = cuts(steps, &order);
+    // A join side whose keys may have changed is repartitioned by its key.
+    let changed = graph::keys_changed(steps, &order);
+    let side_cut: Vec<[bool; 2]> = steps
+        .iter()
+        .map(|s| {
+            let cut_side = |i: usize| {
+                s.op.join().is_some()
+                    && s.inputs.get(i).is_some_and(|p| {
+                        matches!(p.node, NodeId::Step(j) if changed[j])
+                            && !graph::port_flow(sources, &flows, *p).is_table()
+                    })
+            };
+            [cut_side(0), cut_side(1)]
+        })
+        .collect();
     let ns = sources.len();
     let ord = |n: NodeId| match n {
         NodeId::Source(i) => i,
@@ -221,9 +240,10 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
     let mut parts = Parts((0..ns + steps.len()).collect());
     let mut group_readers: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     for (k, s) in steps.iter().enumerate() {
-        for p in &s.inputs {
+        for (i, p) in s.inputs.iter().enumerate() {
             match p.node {
                 NodeId::Step(g) if cut[g] => group_readers[g].push(k),
+                _ if side_cut[k].get(i) == Some(&true) => {}
                 n => parts.join(ord(n), ns + k),
             }
         }
@@ -258,10 +278,33 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
         repartitions.push(Repartition {
             topic: format!("{application_id}-{}-repartition", steps[g].name),
             step: g,
+            name: steps[g].name.clone(),
             from: sub_of(NodeId::Step(g)),
             to: readers.first().map_or(0, |&k| sub_of(NodeId::Step(k))),
             table: flows[g].is_table(),
         });
+    }
+    // (join, side, port) of each join side's repartition topic, by index.
+    let mut side_reps: Vec<(usize, usize, Port)> = Vec::new();
+    let mut side_rep_of = vec![[None; 2]; steps.len()];
+    for (k, sides) in side_cut.iter().enumerate() {
+        for (i, side) in ["left", "right"].iter().enumerate() {
+            if !sides[i] {
+                continue;
+            }
+            let p = steps[k].inputs[i];
+            let name = format!("{}-{side}", steps[k].name);
+            side_rep_of[k][i] = Some(repartitions.len());
+            side_reps.push((k, i, p));
+            repartitions.push(Repartition {
+                topic: format!("{application_id}-{name}-repartition"),
+                step: k,
+                name,
+                from: sub_of(p.node),
+                to: sub_of(NodeId::Step(k)),
+                table: false,
+            });
+        }
     }
 
     let mut subs: Vec<SubTopology> = (0..firsts.len())
@@ -316,8 +359,19 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
         let s = &steps[k];
         let sub = &mut subs[sub_of(NodeId::Step(k))];
         let mut inputs = Vec::new();
-        for p in &s.inputs {
+        for (i, p) in s.inputs.iter().enumerate() {
             let node = match p.node {
+                _ if side_rep_of[k].get(i).is_some_and(Option::is_some) => {
+                    let r = side_rep_of[k][i].expect("checked");
+                    rep_local[r] = sub.nodes.len();
+                    sub.inputs.push((SubInput::Repartition(r), sub.nodes.len()));
+                    sub.nodes.push(PlanNode {
+                        kind: NodeKind::RepartitionSource(r),
+                        inputs: Vec::new(),
+                        table: false,
+                    });
+                    rep_local[r]
+                }
                 NodeId::Step(g) if cut[g] => {
                     let r = repartition_of[g].expect("a cut grouping");
                     if rep_local[r] == usize::MAX {
@@ -333,10 +387,13 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
                 }
                 n => local[ord(n)],
             };
-            inputs.push(LocalPort {
-                node,
-                branch: p.branch,
-            });
+            // A repartition source's records are the whole topic's.
+            let branch = if side_rep_of[k].get(i).is_some_and(Option::is_some) {
+                None
+            } else {
+                p.branch
+            };
+            inputs.push(LocalPort { node, branch });
         }
         if let Op::Join(j) = &s.op
             && let Some(shape) = graph::join_shape(sources, &flows, s)
@@ -400,6 +457,21 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
                 }],
                 table,
             });
+        }
+        // Join sides reading this step through a repartition topic.
+        let from = local[ns + k];
+        for (r, (_, _, p)) in side_reps.iter().enumerate() {
+            if p.node == NodeId::Step(k) {
+                let r = repartitions.len() - side_reps.len() + r;
+                sub.nodes.push(PlanNode {
+                    kind: NodeKind::ToRepartition(r),
+                    inputs: vec![LocalPort {
+                        node: from,
+                        branch: p.branch,
+                    }],
+                    table: false,
+                });
+            }
         }
     }
     // Sinks reading the same single port share one output node.

@@ -333,10 +333,16 @@ impl Validator<'_> {
                 Flow::WindowedTable => errs.push((side.into(), format!("{:?} is a windowed aggregation's results, which eddy cannot join yet; join the stream before the windows", name(p)))),
                 _ => {}
             }
+            // A stream whose keys changed is repartitioned before the join;
+            // a table made of one is not.
             if let NodeId::Step(k) = p.node
-                && changed[k]
+                && matches!(steps[k].op, Op::ToTable { .. })
+                && steps[k]
+                    .inputs
+                    .iter()
+                    .any(|q| matches!(q.node, NodeId::Step(j) if changed[j]))
             {
-                errs.push((side.into(), format!("the keys of {:?} may differ from those its topic was partitioned by (a processor without keeps_key = true is upstream), so its records are not co-partitioned with the other side's; set keeps_key = true on processors that keep keys, or group and aggregate first", name(p))));
+                errs.push((side.into(), format!("{:?} is a table of records whose keys may differ from those their topic was partitioned by (a processor without keeps_key = true is upstream); set keeps_key = true on processors that keep keys, or join the stream before `to_table`", name(p))));
             }
         }
         match graph::join_shape(sources, flows, st) {

@@ -172,21 +172,49 @@ fn joins_that_cannot_work_are_refused_with_what_to_change() {
         ),
         "a join needs `left`",
     );
-    // A processor that may change keys before a join: not co-partitioned.
+    // A table made of records whose keys may have changed.
     one_error(
         &spec(
             &["orders", "customers"],
-            "[[steps]]\nname = \"rekey\"\nfrom = \"orders\"\ncomponent = \"r.wasm\"\n\
-             [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"rekey\"\nright = \"customers\"\njoiner = \"pair\"\n",
+            "[[steps]]\nname = \"rekey\"\nfrom = \"customers\"\ncomponent = \"r.wasm\"\n\
+             [[steps]]\nname = \"t\"\nop = \"to_table\"\n\
+             [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"orders\"\nright = \"t\"\njoiner = \"pair\"\n",
         ),
         "keeps_key = true",
     );
-    // With keeps_key the same pipeline is fine.
-    assert!(errors(&spec(
-        &["orders", "customers"],
-        "[[steps]]\nname = \"rekey\"\nfrom = \"orders\"\ncomponent = \"r.wasm\"\nkeeps_key = true\n\
-         [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"rekey\"\nright = \"customers\"\njoiner = \"pair\"\n",
-    ))
-    .iter()
-    .all(|e| !e.contains("steps[1]")));
+}
+
+#[test]
+fn a_side_whose_keys_changed_is_repartitioned_before_the_join() {
+    let rekeyed = |keeps: &str| {
+        parse_with(
+            Path::new("p.toml"),
+            &spec(
+                &["orders", "customers"],
+                &format!(
+                    "[[steps]]\nname = \"rekey\"\nfrom = \"orders\"\ncomponent = \"r.wasm\"\n{keeps}\n\
+                     [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"rekey\"\nright = \"customers\"\njoiner = \"pair\"\n"
+                ),
+            ),
+            false,
+        )
+        .unwrap()
+    };
+    let t = rekeyed("");
+    assert_eq!(t.plan.repartitions.len(), 1);
+    let r = &t.plan.repartitions[0];
+    assert_eq!(r.topic, "a-j-left-repartition");
+    assert_eq!(
+        (r.from, r.to),
+        (0, 1),
+        "the join runs where the topic is read"
+    );
+    let text = crate::topology::describe(&t);
+    assert!(
+        text.contains("Sink: j-left-repartition-sink (topic: a-j-left-repartition)"),
+        "{text}"
+    );
+    assert!(text.contains("Source: j-left-repartition-source"), "{text}");
+    // A processor that keeps keys needs none.
+    assert!(rekeyed("keeps_key = true").plan.repartitions.is_empty());
 }
