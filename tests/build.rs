@@ -12,6 +12,7 @@ const OPERATORS: &[(&str, &str)] = &[
     ("route-by-size", "examples/route-by-size"),
     ("region-balance", "examples/region-balance"),
     ("validate-orders", "examples/validate-orders"),
+    ("attribute-click", "examples/attribute-click"),
     ("hostile", "tests/fixtures/hostile"),
     ("identity", "tests/fixtures/identity"),
     ("sum", "tests/fixtures/sum"),

@@ -316,7 +316,9 @@ fn records_taken_out_of_a_batch_that_then_fails_do_not_leak_into_the_next() {
     let engine = eddy::wasm::OperatorEngine::for_topology(&t).unwrap();
     let ops = Chain::load(&t, &engine).unwrap();
     let mut chain = Chain::new(&ops).unwrap();
-    let mut task = eddy::runtime::task::TaskPipeline::new(&t, 0, None).unwrap();
+    let mut task =
+        eddy::runtime::task::TaskPipeline::new(&t, 0, None, &eddy::state::global::Globals::new([]))
+            .unwrap();
     let records = |values: &[&str]| {
         eddy::ops::Records::new(value_batch(values), (0..values.len() as u32).collect())
     };

@@ -105,6 +105,26 @@ fn orders_merge_branch_and_fan_out_match_expected() {
 }
 
 #[test]
+fn order_enrichment_stream_table_join_matches_expected() {
+    check_example("order-enrichment", &[]);
+}
+
+#[test]
+fn product_lookup_global_table_join_matches_expected() {
+    check_example("product-lookup", &[]);
+}
+
+#[test]
+fn ad_clicks_windowed_join_with_a_wasm_joiner_matches_expected() {
+    check_example("ad-clicks", &["attribute-click"]);
+}
+
+#[test]
+fn account_balances_table_table_join_matches_expected() {
+    check_example("account-balances", &[]);
+}
+
+#[test]
 fn every_example_is_tested() {
     let src = std::fs::read_to_string(root().join("tests/e2e/examples.rs")).unwrap();
     for e in std::fs::read_dir(root().join("examples")).unwrap() {

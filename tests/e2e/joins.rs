@@ -36,13 +36,25 @@ pub fn pipeline(args: &str) -> String {
         .and_then(|j| j.split_once(':'))
         .expect("--join SHAPE:KIND");
     let cache = opt("--cache-bytes").unwrap_or("0");
-    let table = |yes: bool| if yes { "as = \"table\"\n" } else { "" };
+    let read_as = |read: &str| format!("as = \"{read}\"\n");
+    let right = match shape {
+        "stream-stream" => "stream",
+        "stream-globaltable" => "global-table",
+        _ => "table",
+    };
+    let history = opt("--history")
+        .map(|h| format!("history = \"{h}ms\"\n"))
+        .unwrap_or_default();
     let mut p = format!(
         "application_id = \"join-case\"\n[runtime]\nbatch_size = 1\n[state]\ncache_size = \"{cache}\"\n\
-         [[sources]]\ntopic = \"left\"\n{}[[sources]]\ntopic = \"right\"\n{}\
+         [[sources]]\ntopic = \"left\"\n{}[[sources]]\ntopic = \"right\"\n{}{history}\
          [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"left\"\nright = \"right\"\nkind = \"{kind}\"\njoiner = \"pair\"\n",
-        table(shape == "table-table"),
-        table(shape != "stream-stream"),
+        read_as(if shape == "table-table" {
+            "table"
+        } else {
+            "stream"
+        }),
+        read_as(right),
     );
     if let Some(w) = opt("--window") {
         let part = |name: &str| {
@@ -210,6 +222,109 @@ fn a_rekeyed_stream_is_repartitioned_before_it_joins() {
         .unwrap();
     let text = String::from_utf8_lossy(&described.stdout);
     assert!(text.contains("words-defined-left-repartition"), "{text}");
+}
+
+#[test]
+fn a_wasm_joiner_is_called_once_per_batch_and_a_pair_it_fails_on_is_dead_lettered_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        eddy_e2e::components::ATTRIBUTE_CLICK,
+        dir.path().join("attribute.wasm"),
+    )
+    .unwrap();
+    let spec = "application_id = \"attr\"\n[runtime]\nbatch_size = 100\n\
+        [[sources]]\ntopic = \"imps\"\n[[sources]]\ntopic = \"clicks\"\n\
+        [[steps]]\nname = \"attribute\"\nop = \"join\"\nleft = \"imps\"\nright = \"clicks\"\n\
+        component = \"attribute.wasm\"\nwindow = { difference = \"1m\" }\non_error = \"dead-letter\"\n\
+        [[sinks]]\ntopic = \"out\"\n";
+    let mut input = String::new();
+    for i in 0..50 {
+        let at = 1_000 * i;
+        input.push_str(&format!(
+            "{{\"topic\":\"imps\",\"key\":\"ad{i}\",\"value\":{{\"at\":{at},\"campaign\":\"c\"}},\"timestamp\":{at}}}\n"
+        ));
+    }
+    for i in 0..50 {
+        let at = 1_000 * i + 10;
+        // Click 7 has no `at`: the joiner fails on that pair only.
+        let value = if i == 7 {
+            "{\"x\":1}".to_string()
+        } else {
+            format!("{{\"at\":{at}}}")
+        };
+        input.push_str(&format!(
+            "{{\"topic\":\"clicks\",\"key\":\"ad{i}\",\"value\":{value},\"timestamp\":{at},\"headers\":[[\"h\",\"click{i}\"]]}}\n"
+        ));
+    }
+    let out = eddy_e2e::eddy_test_run(eddy_bin(), dir.path(), spec, &input);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let joined = lines.iter().filter(|l| l["topic"] == "out").count();
+    assert_eq!(joined, 49);
+    let dead: Vec<_> = lines
+        .iter()
+        .filter(|l| l["topic"] == "attr-attribute-dead-letters")
+        .collect();
+    assert_eq!(dead.len(), 1, "{lines:#?}");
+    let d = dead[0];
+    assert_eq!(d["key"], "ad7");
+    assert_eq!(d["value"]["at"], 7_000, "the left value");
+    let header = |name: &str| {
+        d["headers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|h| h[0] == name)
+            .map(|h| h[1].clone())
+    };
+    assert_eq!(header("eddy.join.right"), Some("{\"x\":1}".into()), "{d}");
+    assert_eq!(
+        header("h"),
+        Some("click7".into()),
+        "the record's own headers"
+    );
+
+    // One batch of 50 matching clicks: one joiner call for its 50 pairs.
+    let t = eddy::spec::validate_text(&dir.path().join("pipeline.toml"), spec).unwrap();
+    let engine = eddy::wasm::OperatorEngine::for_topology(&t).unwrap();
+    let metrics = eddy::metrics::Metrics::new();
+    let ops = eddy::wasm::Chain::load(&t, &engine).unwrap();
+    let mut chain = eddy::wasm::Chain::new(&ops)
+        .unwrap()
+        .with_metrics(metrics.clone());
+    let globals = eddy::state::global::Globals::new([false, false]);
+    let mut task = eddy::runtime::task::TaskPipeline::new(&t, 0, None, &globals).unwrap();
+    let batch = |side: &str| {
+        let mut w = eddy_batch::BatchWriter::new();
+        for i in 0..50u32 {
+            let at = 1_000 * i64::from(i);
+            let v = format!("{{\"at\":{at},\"campaign\":\"{side}\"}}");
+            w.record(i, Some(b"ad"), Some(v.as_bytes()), at, std::iter::empty());
+        }
+        eddy::ops::Records::new(w.into_vec(), (0..50).collect())
+    };
+    use eddy::topology::SubInput;
+    task.process(SubInput::Source(0), &mut chain, batch("c"))
+        .unwrap();
+    let out = task
+        .process(SubInput::Source(1), &mut chain, batch("x"))
+        .unwrap();
+    // Every click meets every impression within a minute of it.
+    let pairs: usize = out.outputs.iter().map(|o| o.records.len()).sum();
+    assert_eq!(pairs, 2_500, "all within a minute of each other");
+    let calls = eddy_e2e::metric(
+        &metrics.render(),
+        "eddy_wasm_call_seconds_count{operator=\"attribute\"}",
+    );
+    assert_eq!(calls, Some(1.0), "{}", metrics.render());
 }
 
 #[path = "joins_generated.rs"]

@@ -7,13 +7,18 @@ use super::{eddy, oracle, records};
 use std::fmt::Write as _;
 use std::path::PathBuf;
 
-/// Every join kind the generator covers: (shape, kind).
+/// Every join kind the generator covers: (shape, kind); a kind ending in
+/// `+versioned` joins a versioned table (a random history).
 const KINDS: &[(&str, &str)] = &[
     ("stream-stream", "inner"),
     ("stream-stream", "left"),
     ("stream-stream", "outer"),
     ("stream-table", "inner"),
     ("stream-table", "left"),
+    ("stream-table", "inner+versioned"),
+    ("stream-table", "left+versioned"),
+    ("stream-globaltable", "inner"),
+    ("stream-globaltable", "left"),
     ("table-table", "inner"),
     ("table-table", "left"),
     ("table-table", "outer"),
@@ -43,7 +48,15 @@ impl Rng {
 /// One case: the oracle arguments (without `--input`) and the input lines.
 pub fn case(shape: &str, kind: &str, seed: u64) -> (String, String) {
     let mut rng = Rng(seed);
+    let (kind, versioned) = match kind.strip_suffix("+versioned") {
+        Some(k) => (k, true),
+        None => (kind, false),
+    };
     let mut args = format!("--join {shape}:{kind} --left left --right right --sink out");
+    if versioned {
+        let history = [1, 5, 10, 30, 100][rng.below(5) as usize];
+        let _ = write!(args, " --history {history}");
+    }
     let (mut before, mut after) = (0, 0);
     if shape == "stream-stream" {
         before = rng.below(25) - 5;
@@ -89,7 +102,7 @@ pub fn case(shape: &str, kind: &str, seed: u64) -> (String, String) {
         let left = rng.chance(50);
         let table = match shape {
             "table-table" => true,
-            "stream-table" => !left,
+            "stream-table" | "stream-globaltable" => !left,
             _ => false,
         };
         let key = if rng.chance(6) {

@@ -250,6 +250,75 @@ fn table_table_outer_join_ends_at_the_join_of_the_final_tables() {
 }
 
 #[test]
+fn a_global_table_on_four_partitions_is_looked_up_from_a_stream_on_two() {
+    let topics = Topics::create(&[("lines", 2), ("catalogue", 4), ("priced", 2)]);
+    let (lines, catalogue, out) = (&topics.names[0], &topics.names[1], &topics.names[2]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(
+        dir.path(),
+        &unique("lookup"),
+        [(lines, "stream"), (catalogue, "global-table")],
+        "kind = \"left\"\nkey = \"/product\"\njoiner = \"right\"",
+        out,
+    );
+    // The catalogue is there before eddy starts: it is read whole first.
+    let products: Vec<(String, Option<String>, i64)> = (0..200)
+        .map(|p| (format!("p{p}"), Some(format!("price-{p}")), 1))
+        .collect();
+    send(catalogue, &products);
+    let stream: Vec<(String, Option<String>, i64)> = (0..1_000)
+        .map(|i| {
+            let v = format!("{{\"product\":\"p{}\"}}", i % 250);
+            (format!("line{i}"), Some(v), 10 + i)
+        })
+        .collect();
+    send(lines, &stream);
+    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
+    wait_until(Duration::from_secs(90), "1000 priced lines", || {
+        total_records(out, 2) >= 1_000
+    });
+    // Kept current while running: a new price reaches the lookups.
+    send(catalogue, &[("p0".into(), Some("price-0-new".into()), 2)]);
+    let mut n = 1_000;
+    let mut probes = 0;
+    wait_until(Duration::from_secs(60), "the new price looked up", || {
+        let probe = format!("probe{probes}");
+        probes += 1;
+        send(
+            lines,
+            &[(probe.clone(), Some("{\"product\":\"p0\"}".into()), 5_000)],
+        );
+        n += 1;
+        wait_until(Duration::from_secs(30), "the probe joined", || {
+            total_records(out, 2) >= n
+        });
+        consume(out, 2, n as usize, Duration::from_secs(30))
+            .iter()
+            .any(|g| {
+                text(&g.key) == Some(probe.clone())
+                    && text(&g.value).as_deref() == Some("price-0-new")
+            })
+    });
+    assert!(eddy.stop());
+    let mut want: Vec<_> = (0..1_000i64)
+        .map(|i| {
+            let p = i % 250;
+            let price = (p < 200).then(|| format!("price-{p}"));
+            (format!("line{i}"), price, 10 + i)
+        })
+        .collect();
+    want.sort();
+    let got: Vec<Got> = consume(out, 2, n as usize, Duration::from_secs(60));
+    let mut got: Vec<_> = got
+        .iter()
+        .map(|g| (text(&g.key).unwrap(), text(&g.value), g.timestamp))
+        .filter(|(k, _, _)| k.starts_with("line"))
+        .collect();
+    got.sort();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn a_join_of_topics_with_other_partition_counts_is_refused() {
     let topics = Topics::create(&[("cp-left", 2), ("cp-right", 3), ("cp-out", 2)]);
     let (left, right, out) = (&topics.names[0], &topics.names[1], &topics.names[2]);

@@ -6,6 +6,7 @@ mod config;
 mod delivery;
 mod dispatch;
 mod error;
+mod global;
 mod health;
 pub mod instance;
 pub mod limits;

@@ -14,6 +14,7 @@ use crate::runtime::task::TaskPipeline;
 use crate::runtime::tasks::{Opened, TaskId, TaskIo, task_name};
 use crate::runtime::ticket::InFlight;
 use crate::state::ChangelogRecord;
+use crate::state::global::Globals;
 use crate::topology::{ErrorPolicy, Sink, StoreKind, Topology};
 use eddy_batch::RecordRef;
 use rdkafka::ClientConfig;
@@ -43,13 +44,16 @@ pub struct Producing {
     pub state_root: PathBuf,
     /// What each sink topic accepts.
     pub limits: Arc<HashMap<String, TopicLimits>>,
+    /// The global tables joins look up.
+    pub globals: Arc<Globals>,
 }
 
 impl TaskIo for Producing {
     fn open(&mut self, t: &Topology, id: TaskId, changelogs: &[String]) -> Result<Opened, String> {
         let s = &*self;
         if changelogs.is_empty() {
-            let pipeline = TaskPipeline::new(t, id.0, None).map_err(|e| e.to_string())?;
+            let pipeline =
+                TaskPipeline::new(t, id.0, None, &s.globals).map_err(|e| e.to_string())?;
             let restored_to = HashMap::new();
             return Ok(Opened {
                 pipeline,
@@ -63,7 +67,8 @@ impl TaskIo for Producing {
             None
         };
         let opening = Instant::now();
-        let mut pipeline = TaskPipeline::new(t, id.0, Some(&dir)).map_err(|e| e.to_string())?;
+        let mut pipeline =
+            TaskPipeline::new(t, id.0, Some(&dir), &s.globals).map_err(|e| e.to_string())?;
         let opened_ms = opening.elapsed().as_millis() as u64;
         let state = pipeline.state().expect("stores");
         let started = Instant::now();

@@ -35,6 +35,7 @@ use crate::metrics::Metrics;
 use crate::reload::Swap;
 use crate::runtime::dead_letter::unreadable_why;
 use crate::runtime::intake::{self, Intake};
+use crate::state::global::Globals;
 use crate::status::Status;
 use crate::topology::Topology;
 use crate::wasm::Chain;
@@ -179,6 +180,9 @@ pub fn run(
         .context()
         .dead_letter_max
         .store(dead_max, Ordering::Relaxed);
+    // Global tables are read whole before any task processes a record.
+    let globals = Globals::new(t.sources.iter().map(|s| s.global));
+    let _global_reader = super::global::start(t, &globals, shutdown).map_err(RunError::Config)?;
     let consumed: Vec<&str> = inputs.iter().map(|i| i.topic.as_str()).collect();
     consumer.subscribe(&consumed)?;
 
@@ -215,6 +219,7 @@ pub fn run(
             restore_client: super::config::restore_config(t),
             state_root: t.state.dir.join(&t.application_id),
             limits,
+            globals,
         },
         instance: instance.clone(),
     });

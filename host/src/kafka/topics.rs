@@ -50,6 +50,9 @@ impl Input {
 pub fn inputs(t: &Topology, md: &Metadata) -> Result<Vec<Input>, String> {
     let mut inputs = Vec::new();
     for (i, s) in t.sources.iter().enumerate() {
+        if s.global {
+            continue; // read by a consumer of its own (kafka/global.rs)
+        }
         let sub = t.plan.source_sub[i];
         let topics: Vec<String> = match &s.topics {
             Topics::Names(n) => n.clone(),

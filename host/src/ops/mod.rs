@@ -10,6 +10,7 @@ pub mod fold;
 pub mod group;
 pub mod join;
 pub mod table;
+pub mod versioned;
 pub mod windows;
 
 use crate::state::StateError;

@@ -86,6 +86,8 @@ mod tests {
             name: "in".into(),
             topics: Topics::Names(vec!["in".into()]),
             table: false,
+            global: false,
+            history: None,
             timestamp,
             on_error,
         }

@@ -5,10 +5,12 @@ use crate::ops::fold::Fold;
 use crate::ops::join::stream_stream::StreamStream;
 use crate::ops::join::{How, JoinNode};
 use crate::ops::table::TableNode;
+use crate::ops::versioned::VersionedTable;
 use crate::ops::windows::WindowStep;
 use crate::ops::windows::session::SessionAggregate;
 use crate::ops::windows::sliding::SlidingAggregate;
 use crate::ops::windows::time::TimeWindowAggregate;
+use crate::state::global::Globals;
 use crate::topology::{
     Aggregation, JoinShape, NodeId, NodeKind, Op, PlanNode, Topology, WindowKind,
 };
@@ -36,6 +38,8 @@ pub(super) enum Node {
     GroupByOperator { step: usize },
     /// A table (a table source with a store, or `to_table`).
     Table(TableNode),
+    /// A versioned table source.
+    Versioned(VersionedTable),
     /// Aggregation without windows.
     Aggregate(KvAggregate),
     /// A windowed aggregation (and its late topic).
@@ -48,13 +52,25 @@ pub(super) enum Node {
 
 impl Node {
     /// The node a plan node runs as.
-    pub(super) fn new(t: &Topology, p: &PlanNode, store_names: &[String]) -> Node {
+    pub(super) fn new(
+        t: &Topology,
+        p: &PlanNode,
+        store_names: &[String],
+        globals: &Arc<Globals>,
+    ) -> Node {
         match &p.kind {
             NodeKind::Source(_) | NodeKind::RepartitionSource(_) => Node::Pass,
-            NodeKind::TableSource { store, .. } => Node::Table(TableNode {
-                name: store_names[*store].clone(),
-                store: *store,
-            }),
+            NodeKind::TableSource { store, source } => match t.sources[*source].history {
+                Some(history) => Node::Versioned(VersionedTable {
+                    name: store_names[*store].clone(),
+                    store: *store,
+                    history,
+                }),
+                None => Node::Table(TableNode {
+                    name: store_names[*store].clone(),
+                    store: *store,
+                }),
+            },
             NodeKind::ToSinks(sinks) => Node::Out(Destination::Sinks(sinks.as_slice().into())),
             NodeKind::ToRepartition(r) => Node::Out(Destination::Repartition(*r)),
             NodeKind::Join {
@@ -62,7 +78,7 @@ impl Node {
                 shape,
                 own,
                 tables,
-            } => Node::Join(join_node(t, *step, *shape, own, *tables)),
+            } => Node::Join(join_node(t, *step, *shape, (own, *tables), globals)),
             NodeKind::Step { step, store } => {
                 let s = &t.steps[*step];
                 let store = || store.expect("the plan gives a stateful step a store");
@@ -114,8 +130,8 @@ fn join_node(
     t: &Topology,
     step: usize,
     shape: JoinShape,
-    own: &[usize],
-    tables: [Option<usize>; 2],
+    (own, tables): (&[usize], [Option<usize>; 2]),
+    globals: &Arc<Globals>,
 ) -> JoinNode {
     let s = &t.steps[step];
     let j = s.op.join().expect("a join step");
@@ -126,7 +142,21 @@ fn join_node(
             [own[0], own[1]],
             own.get(2).copied(),
         )),
-        JoinShape::StreamTable => How::StreamTable { table: table(1) },
+        JoinShape::StreamTable => How::StreamTable {
+            table: table(1),
+            history: match s.inputs[1].node {
+                NodeId::Source(i) => t.sources[i].history,
+                NodeId::Step(_) => None,
+            },
+        },
+        JoinShape::StreamGlobalTable => How::GlobalTable {
+            globals: globals.clone(),
+            source: match s.inputs[1].node {
+                NodeId::Source(i) => i,
+                NodeId::Step(_) => unreachable!("a global table is a source"),
+            },
+            pointer: j.key.clone(),
+        },
         JoinShape::TableTable => How::Tables {
             left: table(0),
             right: table(1),

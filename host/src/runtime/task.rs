@@ -14,11 +14,13 @@ use super::merge::{merge, merge_sides, split};
 use super::node::{Destination, Node};
 use crate::metrics::NodeLabels;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
+use crate::state::global::Globals;
 use crate::state::{ChangelogRecord, StateError, StoreSpec, TaskState};
 use crate::topology::{LocalPort, NodeKind, SubInput, Topology};
 use crate::wasm::{Chain, Rejected};
 use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
+use std::sync::Arc;
 
 /// Records leaving the task for a destination.
 #[derive(Debug)]
@@ -78,14 +80,19 @@ pub struct TaskPipeline {
 impl TaskPipeline {
     /// Builds sub-topology `sub` of `t` for one task, with its stores under
     /// `dir` (RocksDB) or in memory (no `dir`, or `state.store = memory`).
-    pub fn new(t: &Topology, sub: usize, dir: Option<&Path>) -> Result<Self, StateError> {
+    pub fn new(
+        t: &Topology,
+        sub: usize,
+        dir: Option<&Path>,
+        globals: &Arc<Globals>,
+    ) -> Result<Self, StateError> {
         let st = &t.plan.subtopologies[sub];
         let store_names = t.plan.store_names(sub);
         let mut nodes = Vec::with_capacity(st.nodes.len());
         let mut names = Vec::with_capacity(st.nodes.len());
         let mut branches = Vec::with_capacity(st.nodes.len());
         for p in &st.nodes {
-            nodes.push(Node::new(t, p, &store_names));
+            nodes.push(Node::new(t, p, &store_names, globals));
             let (name, b) = match &p.kind {
                 NodeKind::Step { step, .. } => {
                     let s = &t.steps[*step];
@@ -172,6 +179,13 @@ impl TaskPipeline {
             let mut em = Emitter::new();
             match &mut self.nodes[k] {
                 Node::Table(t) => t.flush(state, &mut em)?,
+                Node::Versioned(v) => {
+                    state.flush_store(v.store).map_err(|e| NodeError::State {
+                        step: v.name.clone(),
+                        error: e,
+                    })?;
+                    continue;
+                }
                 Node::Aggregate(a) => a.flush(state, &mut em)?,
                 Node::Windows(w, _) => w.flush(state, &mut em)?,
                 Node::Join(j) => j.flush(state)?,
@@ -247,7 +261,11 @@ impl TaskPipeline {
         let mut leaving = Vec::new();
         for k in start + 1..self.nodes.len() {
             if let Node::Join(_) = self.nodes[k] {
-                let side = |p: usize| read(&slots, self.inputs[k][p]).filter(|r| !r.is_empty());
+                // A global table has no input: it is looked up, never read.
+                let side = |p: usize| {
+                    let port = self.inputs[k].get(p)?;
+                    read(&slots, *port).filter(|r| !r.is_empty())
+                };
                 let (left, right) = (side(0), side(1));
                 if left.is_some() || right.is_some() {
                     let tagged = merge_sides(left, right);
@@ -359,6 +377,10 @@ impl TaskPipeline {
                 t.process(input, state.expect("stores"), &mut em, &mut self.dropped)?;
                 em.finish()
             }
+            Node::Versioned(v) => {
+                v.process(input, state.expect("stores"), &mut self.dropped)?;
+                Records::default()
+            }
             Node::Aggregate(a) => {
                 a.process(
                     input,
@@ -370,13 +392,7 @@ impl TaskPipeline {
                 em.finish()
             }
             Node::Join(j) => {
-                j.process(
-                    input,
-                    state.expect("stores"),
-                    chain,
-                    &mut em,
-                    &mut self.dropped,
-                )?;
+                j.process(input, state, chain, &mut em, &mut self.dropped)?;
                 em.finish()
             }
             Node::Windows(w, late_topic) => {

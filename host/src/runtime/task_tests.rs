@@ -28,7 +28,7 @@ fn a_batch_runs_through_the_graph_to_each_destination() {
                 [[sinks]]\ntopic = \"raw-too\"\nfrom = \"in\"\n\
                 [state]\ncache_size = \"0\"\nstore = \"memory\"\n";
     let t = crate::spec::validate_text(std::path::Path::new("t.toml"), text).unwrap();
-    let mut task = TaskPipeline::new(&t, 0, None).unwrap();
+    let mut task = TaskPipeline::new(&t, 0, None, &crate::state::global::Globals::new([])).unwrap();
     let mut chain = Chain::new(&[]).unwrap();
     let mut w = eddy_batch::BatchWriter::new();
     for (i, k) in ["a", "b", "a"].iter().enumerate() {

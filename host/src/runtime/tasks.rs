@@ -252,7 +252,7 @@ impl<I: TaskIo> Tasks<I> {
                     task = %task_name(*id),
                     late = d.late - task.reported.late,
                     no_key = d.no_key - task.reported.no_key,
-                    "records dropped since the last commit: late for their windows, or without a key"
+                    "records dropped since the last commit: late for their windows, or without a key (or, at a join, a value)"
                 );
                 task.reported = d;
             }

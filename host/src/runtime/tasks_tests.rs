@@ -98,7 +98,13 @@ impl TaskIo for Kept {
             return Err(why.clone());
         }
         let dir = self.dir.as_ref().map(|d| d.join(task_name(id)));
-        let pipeline = TaskPipeline::new(t, id.0, dir.as_deref()).map_err(|e| e.to_string())?;
+        let pipeline = TaskPipeline::new(
+            t,
+            id.0,
+            dir.as_deref(),
+            &crate::state::global::Globals::new([]),
+        )
+        .map_err(|e| e.to_string())?;
         Ok(Opened {
             pipeline,
             restored_to: HashMap::new(),

@@ -25,6 +25,7 @@ use super::ticket::{BatchTicket, InFlight};
 use crate::ops::{Emitter, NodeError, Records};
 use crate::records::{InputLine, OwnedRecord, write_record};
 use crate::state::ChangelogRecord;
+use crate::state::global::Globals;
 use crate::time::extract::TimestampError;
 use crate::topology::{Sink, StoreKind, SubInput, Topics, Topology};
 use crate::wasm::Chain;
@@ -32,6 +33,7 @@ use crate::wasm::{LoadError, OperatorEngine};
 use eddy_batch::{BatchWriter, RecordRef};
 use std::collections::HashMap;
 use std::io::Write;
+use std::sync::Arc;
 
 /// Why a test run stopped.
 #[derive(Debug, thiserror::Error)]
@@ -145,6 +147,15 @@ pub fn run(
                 *offset += 1;
                 let src = source_of[r.topic.as_str()];
                 let source = &topology.sources[src];
+                if source.global {
+                    // A global table takes its rows as they are read, as
+                    // Kafka Streams' test driver applies piped global records.
+                    d.batch(&pending)?;
+                    pending.clear();
+                    let row = (r.key.as_deref(), r.value.as_deref(), r.timestamp);
+                    d.tasks.io().globals.apply(src, [row]);
+                    continue;
+                }
                 let (key, value) = (r.key.as_deref(), r.value.as_deref());
                 let headers = || r.headers.clone();
                 let at = (r.topic.as_str(), 0, at);
@@ -185,7 +196,7 @@ pub fn run(
     }
     if dropped.no_key > 0 {
         tracing::warn!(
-            "{} record(s) without a key skipped (a grouping or an aggregation needs one)",
+            "{} record(s) without a key skipped (a grouping, an aggregation or a join needs one; a join also skips records without a value)",
             dropped.no_key
         );
     }
@@ -363,6 +374,8 @@ struct Writing<W: Write> {
     failed: Option<std::io::Error>,
     /// Records for each repartition topic, in order.
     repartitioned: Vec<(usize, Emitter)>,
+    /// The global tables, filled as their records are read.
+    globals: Arc<Globals>,
 }
 
 impl<W: Write> Writing<W> {
@@ -378,6 +391,7 @@ impl<W: Write> Writing<W> {
             written: 0,
             failed: None,
             repartitioned: Vec::new(),
+            globals: Globals::new(t.sources.iter().map(|s| s.global)),
         }
     }
 
@@ -406,7 +420,8 @@ impl<W: Write> Writing<W> {
 
 impl<W: Write> TaskIo for Writing<W> {
     fn open(&mut self, t: &Topology, id: TaskId, _: &[String]) -> Result<Opened, String> {
-        let pipeline = TaskPipeline::new(t, id.0, None).map_err(|e| e.to_string())?;
+        let pipeline =
+            TaskPipeline::new(t, id.0, None, &self.globals).map_err(|e| e.to_string())?;
         let restored_to = HashMap::new();
         Ok(Opened {
             pipeline,

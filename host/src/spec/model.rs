@@ -117,9 +117,12 @@ pub struct SourceSpec {
     pub topics: Option<Spanned<Vec<String>>>,
     /// A regular expression: every topic whose whole name matches.
     pub pattern: Option<Spanned<String>>,
-    /// `stream` (default) or `table`.
+    /// `stream` (default), `table` or `global-table`.
     #[serde(rename = "as")]
     pub read_as: Option<Spanned<String>>,
+    /// A table: keep versions this far back (a versioned table, looked up
+    /// as of each stream record's time), e.g. "1h".
+    pub history: Option<Spanned<String>>,
     /// `record` (default), `processing-time`, or a JSON pointer such as `/ts`.
     pub timestamp: Option<Spanned<String>>,
     /// What a record whose event time cannot be read does: `fail`

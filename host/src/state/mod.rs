@@ -8,6 +8,7 @@
 mod backend;
 mod cache;
 mod checkpoint;
+pub mod global;
 pub mod keys;
 pub mod query;
 mod task;

@@ -64,6 +64,8 @@ pub struct TaskState {
     /// Per store: windows ending at or before this are deleted (none can
     /// come back: a window that ends there only gets late records).
     deleted_through: Vec<i64>,
+    /// Per store: the largest timestamp written (a versioned table's time).
+    observed: Vec<i64>,
 }
 
 impl TaskState {
@@ -100,6 +102,7 @@ impl TaskState {
             names: store_names,
             caches,
             deleted_through: vec![i64::MIN; tables.len()],
+            observed: vec![-1; tables.len()],
             tables,
             cache_bytes,
             changelog: Vec::new(),
@@ -202,6 +205,18 @@ impl TaskState {
     pub fn store_bytes(&self, store: usize) -> u64 {
         let t = self.tables[store];
         self.backend.size(t.data) + t.index.map_or(0, |i| self.backend.size(i))
+    }
+
+    /// The largest timestamp written to store `store` (restored ones too);
+    /// -1 before any.
+    pub fn observed(&self, store: usize) -> i64 {
+        self.observed[store]
+    }
+
+    /// Notes a write at `ts` to store `store`.
+    pub fn observe(&mut self, store: usize, ts: i64) {
+        let o = &mut self.observed[store];
+        *o = (*o).max(ts);
     }
 
     /// Windows of store `store` ending at or before this time are deleted.
@@ -329,6 +344,9 @@ impl TaskState {
         let t = self.tables[store];
         let mut writes = Vec::with_capacity(records.len() * 2);
         for (k, v) in records {
+            if let Some((ts, _)) = v.as_deref().and_then(keys::decode_value) {
+                self.observe(store, ts);
+            }
             if let (Some(index), Some((key, start, end))) = (t.index, keys::split_window_key(k)) {
                 writes.push(Write {
                     table: index,

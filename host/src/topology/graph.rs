@@ -44,6 +44,8 @@ pub enum Flow {
     Table,
     /// A windowed aggregation's results (a KTable keyed by window).
     WindowedTable,
+    /// A global table's rows: only a join looks them up.
+    GlobalTable,
     /// Records grouped for an aggregation; `table` when they are a table's
     /// changes (KGroupedTable), else a stream's (KGroupedStream).
     Grouped {
@@ -161,6 +163,7 @@ pub fn join_shape(sources: &[Source], step_flows: &[Flow], step: &Step) -> Optio
     ) {
         (Flow::Stream, Flow::Stream) => Some(JoinShape::StreamStream),
         (Flow::Stream, Flow::Table) => Some(JoinShape::StreamTable),
+        (Flow::Stream, Flow::GlobalTable) => Some(JoinShape::StreamGlobalTable),
         (Flow::Table, Flow::Table) => Some(JoinShape::TableTable),
         _ => None,
     }
@@ -189,6 +192,7 @@ pub fn keys_changed(steps: &[Step], order: &[usize]) -> Vec<bool> {
 /// The flow on port `p`, given the flows out of the steps.
 pub fn port_flow(sources: &[Source], step_flows: &[Flow], p: Port) -> Flow {
     match p.node {
+        NodeId::Source(i) if sources.get(i).is_some_and(|s| s.global) => Flow::GlobalTable,
         NodeId::Source(i) if sources.get(i).is_some_and(|s| s.table) => Flow::Table,
         NodeId::Source(_) => Flow::Stream,
         NodeId::Step(k) => step_flows.get(k).copied().unwrap_or(Flow::Stream),

@@ -70,6 +70,9 @@ pub struct Join {
     pub joiner: Joiner,
     /// The window, for two streams.
     pub window: Option<JoinWindow>,
+    /// With a global table: a JSON pointer into the stream record's value
+    /// giving the key to look up (none: the record's key).
+    pub key: Option<String>,
     /// Prefix of the join's own stores (`<store>-left`, `<store>-right`,
     /// `<store>-outer` for two streams).
     pub store: String,
@@ -82,6 +85,8 @@ pub enum JoinShape {
     StreamStream,
     /// A stream looking up a table.
     StreamTable,
+    /// A stream looking up a global table by a key taken from each record.
+    StreamGlobalTable,
     /// Two tables.
     TableTable,
 }

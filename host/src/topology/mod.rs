@@ -13,6 +13,7 @@ pub mod graph;
 pub mod join;
 mod parts;
 pub mod plan;
+mod planner;
 
 pub use describe::describe;
 pub use graph::{Flow, NodeId, Port};

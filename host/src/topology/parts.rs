@@ -159,6 +159,12 @@ pub struct Source {
     pub topics: Topics,
     /// Read as a table (each record an upsert of its key) rather than a stream.
     pub table: bool,
+    /// A global table: every partition, on every instance, read by a
+    /// consumer of its own and looked up by joins (Kafka Streams'
+    /// `GlobalKTable`); in no sub-topology.
+    pub global: bool,
+    /// A versioned table: how far back its versions are kept, ms.
+    pub history: Option<i64>,
     /// Event time of its records.
     pub timestamp: TimestampSource,
     /// What a record whose event time cannot be read does.

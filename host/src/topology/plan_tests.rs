@@ -1,13 +1,17 @@
 //! Unit tests of the plan.
 
 use super::*;
+use crate::topology::graph::{NodeId, Port};
 use crate::topology::{Aggregation, Emit, ErrorPolicy, TimestampSource, Topics};
+use crate::topology::{Op, Sink, Source};
 
 fn source(topic: &str, table: bool) -> Source {
     Source {
         name: topic.into(),
         topics: Topics::Names(vec![topic.into()]),
         table,
+        global: false,
+        history: None,
         timestamp: TimestampSource::Record,
         on_error: ErrorPolicy::Fail,
     }

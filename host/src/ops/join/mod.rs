@@ -13,9 +13,11 @@ pub mod tables;
 
 use super::{Dropped, Emitter, NodeError, Records};
 use crate::state::TaskState;
+use crate::state::global::Globals;
 use crate::topology::{JoinKind, Joiner};
 use crate::wasm::Chain;
 pub use pairs::{Outputs, Value};
+use std::sync::Arc;
 
 /// The left input's tag.
 pub const LEFT: u32 = 0;
@@ -31,6 +33,18 @@ pub enum How {
     StreamTable {
         /// Local index of the table's store.
         table: usize,
+        /// A versioned table's history: rows are looked up as of each
+        /// record's time.
+        history: Option<i64>,
+    },
+    /// A stream looking up a global table.
+    GlobalTable {
+        /// The global tables.
+        globals: Arc<Globals>,
+        /// The global source.
+        source: usize,
+        /// JSON pointer of the lookup key in the stream value (none: the key).
+        pointer: Option<String>,
     },
     /// Two tables, in these stores.
     Tables {
@@ -63,22 +77,37 @@ impl JoinNode {
     pub fn process(
         &mut self,
         input: &Records,
-        state: &mut TaskState,
+        state: Option<&mut TaskState>,
         chain: &mut Chain,
         out: &mut Emitter,
         dropped: &mut Dropped,
     ) -> Result<(), NodeError> {
         let view = input.view();
         let mut outs = Outputs::default();
+        if let How::GlobalTable {
+            globals,
+            source,
+            pointer,
+        } = &self.how
+        {
+            let rows = globals.read(*source);
+            let pointer = pointer.as_deref();
+            tables::stream_global_table(self.kind, &rows, pointer, input, &mut outs, dropped);
+            drop(rows);
+            return outs.finish(&self.name, self.step, &self.joiner, Some(&view), chain, out);
+        }
+        let state = state.expect("a join of stored inputs has stores");
         match &mut self.how {
             How::Streams(s) => {
                 s.process(&self.name, self.kind, input, state, &mut outs, dropped)?
             }
-            How::StreamTable { table } => {
+            How::StreamTable { table, history } => {
+                let lookup = (*table, *history);
                 tables::stream_table(
-                    &self.name, self.kind, *table, input, state, &mut outs, dropped,
+                    &self.name, self.kind, lookup, input, state, &mut outs, dropped,
                 )?;
             }
+            How::GlobalTable { .. } => unreachable!("looked up above"),
             How::Tables {
                 left,
                 right,

@@ -118,7 +118,7 @@ impl Outputs {
         // The joined values, apart from the inputs they are made of.
         let mut made_bytes = Vec::new();
         let made = match joiner {
-            Joiner::Component => self.call(name, step, &wanted, chain, &mut made_bytes)?,
+            Joiner::Component => self.call(name, step, &wanted, (chain, input), &mut made_bytes)?,
             builtin_joiner => {
                 let mut scratch = Vec::new();
                 let mut made = Vec::with_capacity(wanted.len());
@@ -182,7 +182,7 @@ impl Outputs {
         name: &str,
         step: usize,
         wanted: &[(usize, bool)],
-        chain: &mut Chain,
+        (chain, input): (&mut Chain, Option<&BatchView<'_>>),
         made_bytes: &mut Vec<u8>,
     ) -> Result<Vec<Made>, NodeError> {
         let mut excluded = vec![false; wanted.len()];
@@ -248,15 +248,20 @@ impl Outputs {
                     let (i, new) = wanted[j];
                     let (l, r) = self.sides(i, new);
                     let o = &self.outs[i];
+                    // The dead letter: the left value, the record's headers,
+                    // and the right value in a header of its own.
+                    let own = o.headers.zip(input).map(|(h, view)| view.get(h).headers);
+                    let right = self.get(r).map(|r| (&b"eddy.join.right"[..], Some(r)));
+                    let headers = own.iter().flat_map(|h| h.iter()).chain(right);
                     let mut one = BatchWriter::new();
                     one.record_full(
                         0,
                         self.get(o.key),
                         self.get(l),
-                        self.get(r),
+                        None,
                         0,
                         o.timestamp,
-                        std::iter::empty(),
+                        headers,
                     );
                     chain.reject(step, error, Some(o.origin), one.finish().to_vec());
                     excluded[j] = true;

@@ -2,8 +2,11 @@
 //! `KStreamKTableJoin`), and two tables (`KTableKTable*Join`).
 
 use super::super::aggregate::state_err;
+use super::super::group::field_key;
+use super::super::versioned::VersionedTable;
 use super::super::{Dropped, NodeError, Records};
 use super::{LEFT, Outputs, Value};
+use crate::state::global::Rows;
 use crate::state::{TaskState, keys};
 use crate::topology::JoinKind;
 
@@ -27,7 +30,7 @@ fn row(
 pub fn stream_table(
     name: &str,
     kind: JoinKind,
-    table: usize,
+    (table, history): (usize, Option<i64>),
     input: &Records,
     state: &mut TaskState,
     outs: &mut Outputs,
@@ -51,7 +54,10 @@ pub fn stream_table(
                 continue;
             }
         };
-        let found = row(name, state, table, key)?;
+        let found = match history {
+            Some(h) => VersionedTable::get(name, state, (table, h), key, r.timestamp)?,
+            None => row(name, state, table, key)?,
+        };
         if found.is_some() || left {
             let right = found.as_ref().map(|(_, v)| v.as_slice());
             outs.pair(
@@ -138,4 +144,57 @@ pub fn table_table(
         );
     }
     Ok(())
+}
+
+/// Stream records (left) look up a global table by the key at `pointer`
+/// in their value, or by their own key (Kafka Streams'
+/// `KStream#join(GlobalKTable, keySelector, joiner)`). Output: the stream
+/// record's key (which may be none), timestamp and headers.
+pub fn stream_global_table(
+    kind: JoinKind,
+    rows: &Rows,
+    pointer: Option<&str>,
+    input: &Records,
+    outs: &mut Outputs,
+    dropped: &mut Dropped,
+) {
+    let left = kind == JoinKind::Left;
+    for (i, r) in input.view().iter().enumerate() {
+        if r.tag != LEFT {
+            continue;
+        }
+        let Some(value) = r.value else {
+            dropped.no_key += 1;
+            continue;
+        };
+        let mapped = match pointer {
+            Some(p) => field_key(Some(value), p),
+            None => r.key.map(<[u8]>::to_vec),
+        };
+        let found = mapped.as_ref().and_then(|k| rows.get(k));
+        match (mapped.is_some(), found) {
+            (_, Some((_, row))) => {
+                outs.pair(
+                    input.origins[i],
+                    r.key,
+                    (Some(value), Some(row)),
+                    r.timestamp,
+                    Some(i),
+                );
+            }
+            // KAFKA-19208 (4.1): a left join keeps a record whose lookup
+            // key is none, as well as one that finds no row.
+            _ if left => {
+                outs.pair(
+                    input.origins[i],
+                    r.key,
+                    (Some(value), None),
+                    r.timestamp,
+                    Some(i),
+                );
+            }
+            (false, None) => dropped.no_key += 1,
+            (true, None) => {}
+        }
+    }
 }

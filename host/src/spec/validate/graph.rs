@@ -3,9 +3,9 @@
 //! no cycles, every node read, and what may read what.
 
 use super::Validator;
-use crate::spec::model::{FromSpec, SpecFile, StepSpec};
+use crate::spec::model::{FromSpec, SpecFile};
 use crate::topology::graph::{self, Flow, NodeId, Port};
-use crate::topology::{Emit, Join, JoinKind, JoinShape, Op, Sink, Source, Step};
+use crate::topology::{Emit, Op, Sink, Source, Step};
 use std::collections::{HashMap, HashSet};
 use toml::Spanned;
 
@@ -249,8 +249,10 @@ impl Validator<'_> {
             }
         };
         self.everything_read(spec, sources, steps, sinks);
+        self.global_readers(spec, sources, steps, sinks);
         let flows = graph::flows(sources, steps, &order);
         let changed = graph::keys_changed(steps, &order);
+        self.versioned_readers(spec, sources, steps, sinks, &flows);
         let flow = |p: &Port| graph::port_flow(sources, &flows, *p);
         for (i, st) in steps.iter().enumerate() {
             let at = &spec.steps[i];
@@ -308,76 +310,7 @@ impl Validator<'_> {
         }
     }
 
-    /// What a join may read: a stream and a stream (in a window), a stream
-    /// and a table, or two tables; tables kept in stores; keys as their
-    /// topics were partitioned.
-    fn join_rules(
-        &mut self,
-        at: &Spanned<StepSpec>,
-        i: usize,
-        j: &Join,
-        sources: &[Source],
-        steps: &[Step],
-        (flows, changed): (&[Flow], &[bool]),
-    ) {
-        let st = &steps[i];
-        let [l, r] = st.inputs.as_slice() else {
-            return; // a side is missing or unknown: reported already
-        };
-        let flow = |p: &Port| graph::port_flow(sources, flows, *p);
-        let name = |p: &Port| self.port_text(sources, steps, *p);
-        let mut errs: Vec<(String, String)> = Vec::new();
-        for (side, p) in [("left", l), ("right", r)] {
-            match flow(p) {
-                Flow::Grouped { .. } => errs.push((side.into(), format!("{:?} is grouped records; a join reads a stream or a table (join the aggregation's output instead)", name(p)))),
-                Flow::WindowedTable => errs.push((side.into(), format!("{:?} is a windowed aggregation's results, which eddy cannot join yet; join the stream before the windows", name(p)))),
-                _ => {}
-            }
-            // A stream whose keys changed is repartitioned before the join;
-            // a table made of one is not.
-            if let NodeId::Step(k) = p.node
-                && matches!(steps[k].op, Op::ToTable { .. })
-                && steps[k]
-                    .inputs
-                    .iter()
-                    .any(|q| matches!(q.node, NodeId::Step(j) if changed[j]))
-            {
-                errs.push((side.into(), format!("{:?} is a table of records whose keys may differ from those their topic was partitioned by (a processor without keeps_key = true is upstream); set keeps_key = true on processors that keep keys, or join the stream before `to_table`", name(p))));
-            }
-        }
-        match graph::join_shape(sources, flows, st) {
-            Some(JoinShape::StreamStream) if j.window.is_none() => errs.push(("window".into(), "two streams join within a window: add e.g. window = { difference = \"5m\", grace = \"1m\" } (or `before` and `after`)".into())),
-            Some(JoinShape::StreamTable | JoinShape::TableTable) if j.window.is_some() => errs.push(("window".into(), "only a join of two streams has a window; a table holds its latest row per key".into())),
-            Some(JoinShape::StreamTable) if j.kind == JoinKind::Outer => errs.push(("kind".into(), "a stream–table join is \"inner\" or \"left\": a table row alone never produces output (Kafka Streams has no outer stream–table join)".into())),
-            None if flow(l).is_table() && flow(r) == Flow::Stream => errs.push(("left".into(), format!("the stream goes on the left of a stream–table join: swap `left` ({:?}) and `right` ({:?})", name(l), name(r)))),
-            _ => {}
-        }
-        let shape = graph::join_shape(sources, flows, st);
-        if matches!(shape, Some(JoinShape::StreamTable | JoinShape::TableTable)) {
-            let tables: &[(&str, &Port)] = if shape == Some(JoinShape::TableTable) {
-                &[("left", l), ("right", r)]
-            } else {
-                &[("right", r)]
-            };
-            for (side, p) in tables {
-                let stored = match p.node {
-                    NodeId::Source(s) => sources[s].topics.single().is_some(),
-                    NodeId::Step(k) => {
-                        matches!(steps[k].op, Op::ToTable { .. })
-                            || steps[k].op.aggregation().is_some()
-                    }
-                };
-                if !stored {
-                    errs.push(((*side).into(), format!("{:?} is a table eddy does not keep in a store (a table source reads one topic; a join's result is not stored); join a table source, a to_table step or an aggregation", name(p))));
-                }
-            }
-        }
-        for (field, why) in errs {
-            self.err(at, format!("steps[{i}].{field}"), why);
-        }
-    }
-
-    fn port_text(&self, sources: &[Source], steps: &[Step], p: Port) -> String {
+    pub(super) fn port_text(&self, sources: &[Source], steps: &[Step], p: Port) -> String {
         match (p.node, p.branch) {
             (NodeId::Source(i), _) => sources[i].name.clone(),
             (NodeId::Step(k), None) => steps[k].name.clone(),

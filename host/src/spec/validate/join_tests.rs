@@ -218,3 +218,95 @@ fn a_side_whose_keys_changed_is_repartitioned_before_the_join() {
     // A processor that keeps keys needs none.
     assert!(rekeyed("keeps_key = true").plan.repartitions.is_empty());
 }
+
+#[test]
+fn a_global_table_is_looked_up_by_a_key_from_the_stream_and_only_by_joins() {
+    let text = |join: &str, extra: &str| {
+        format!(
+            "application_id = \"a\"\n\
+             [[sources]]\ntopic = \"orders\"\n\
+             [[sources]]\ntopic = \"products\"\nas = \"global-table\"\n\
+             [[steps]]\nname = \"j\"\nop = \"join\"\n{join}\njoiner = \"pair\"\n{extra}\n\
+             [[sinks]]\ntopic = \"out\"\n"
+        )
+    };
+    let t = parse_with(
+        Path::new("p.toml"),
+        &text(
+            "left = \"orders\"\nright = \"products\"\nkey = \"/product_id\"",
+            "",
+        ),
+        false,
+    )
+    .unwrap();
+    assert_eq!(
+        t.steps[0].op.join().unwrap().key.as_deref(),
+        Some("/product_id")
+    );
+    // No task reads the global topic, and it keeps no store of a task.
+    assert_eq!(t.plan.subtopologies.len(), 1);
+    assert_eq!(t.plan.subtopologies[0].inputs.len(), 1);
+    assert_eq!(t.plan.source_sub[1], usize::MAX);
+    assert!(t.stores().is_empty());
+
+    one_error(
+        &text("left = \"products\"\nright = \"orders\"", ""),
+        "a global table goes on the right",
+    );
+    one_error(
+        &text(
+            "left = \"orders\"\nright = \"products\"\nkind = \"outer\"",
+            "",
+        ),
+        "no outer join with a GlobalKTable",
+    );
+    one_error(
+        &text(
+            "left = \"orders\"\nright = \"products\"\nkey = \"product_id\"",
+            "",
+        ),
+        "is not a JSON pointer",
+    );
+    // Another join does not take `key`.
+    one_error(
+        &join("orders", "customers", "joiner = \"pair\"\nkey = \"/x\""),
+        "chooses what a stream record looks up in a global table",
+    );
+    // A sink reading a global table directly.
+    one_error(
+        &format!(
+            "{}[[sinks]]\ntopic = \"copy\"\nfrom = \"products\"\n",
+            text("left = \"orders\"\nright = \"products\"", "")
+        ),
+        "only a join looks it up",
+    );
+}
+
+#[test]
+fn a_versioned_table_serves_stream_table_joins_only() {
+    let text = |steps: &str, history: &str| {
+        format!(
+            "application_id = \"a\"\n\
+             [[sources]]\ntopic = \"orders\"\n\
+             [[sources]]\ntopic = \"rates\"\nas = \"table\"\nhistory = \"{history}\"\n\
+             {steps}\n[[sinks]]\ntopic = \"out\"\n"
+        )
+    };
+    let join = "[[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"orders\"\nright = \"rates\"\njoiner = \"pair\"\n";
+    let t = parse_with(Path::new("p.toml"), &text(join, "1h"), false).unwrap();
+    assert_eq!(t.sources[1].history, Some(3_600_000));
+    assert_eq!(t.stores(), ["source-rates"]);
+    assert!(t.plan.stores[0].scanned, "versions are read in ranges");
+    one_error(&text(join, "0s"), "more than zero");
+    one_error(
+        &text(
+            "[[steps]]\nname = \"g\"\nfrom = \"rates\"\nop = \"group_by_key\"\n[[steps]]\nname = \"c\"\nop = \"count\"\n",
+            "1h",
+        ),
+        "is a versioned table",
+    );
+    one_error(
+        "application_id = \"a\"\n[[sources]]\ntopic = \"s\"\nhistory = \"1h\"\n[[sinks]]\ntopic = \"out\"\n",
+        "use it with as = \"table\"",
+    );
+}

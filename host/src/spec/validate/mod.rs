@@ -1,6 +1,7 @@
 //! Reading a spec file, checking it whole and lowering it to a [`Topology`].
 
 mod graph;
+mod joins;
 mod settings;
 mod sources;
 mod steps;

@@ -81,23 +81,50 @@ impl Validator<'_> {
                     format!("source-{i}")
                 }
             };
-            let table = match s.read_as.as_ref().map(|a| (a, a.get_ref().as_str())) {
-                None | Some((_, "stream")) => false,
-                Some((a, "table")) => {
+            let (table, global) = match s.read_as.as_ref().map(|a| (a, a.get_ref().as_str())) {
+                None | Some((_, "stream")) => (false, false),
+                Some((a, kind @ ("table" | "global-table"))) => {
                     if topics.single().is_none() {
                         self.err(a, key("as"), "a table reads one topic; use `topic`");
                     }
-                    true
+                    (kind == "table", kind == "global-table")
                 }
                 Some((a, other)) => {
                     self.err(
                         a,
                         key("as"),
-                        format!("{other:?}: expected \"stream\" or \"table\""),
+                        format!("{other:?}: expected \"stream\", \"table\" or \"global-table\""),
                     );
-                    false
+                    (false, false)
                 }
             };
+            let history = s.history.as_ref().and_then(|h| {
+                if !table {
+                    self.err(
+                        h,
+                        key("history"),
+                        "`history` makes a table versioned: use it with as = \"table\"",
+                    );
+                    return None;
+                }
+                match crate::units::parse_duration(h.get_ref()) {
+                    Ok(d) if !d.is_zero() && d.as_millis() <= 100 * 366 * 24 * 3600 * 1000 => {
+                        Some(d.as_millis() as i64)
+                    }
+                    Ok(_) => {
+                        self.err(
+                            h,
+                            key("history"),
+                            "must be more than zero and at most 100 years",
+                        );
+                        None
+                    }
+                    Err(e) => {
+                        self.err(h, key("history"), e);
+                        None
+                    }
+                }
+            });
             let timestamp = match s.timestamp.as_ref().map(|a| (a, a.get_ref().as_str())) {
                 None | Some((_, "record")) => TimestampSource::Record,
                 Some((_, "processing-time")) => TimestampSource::ProcessingTime,
@@ -124,6 +151,8 @@ impl Validator<'_> {
                 name,
                 topics,
                 table,
+                global,
+                history,
                 timestamp,
                 on_error,
             });

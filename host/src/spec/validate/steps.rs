@@ -45,6 +45,7 @@ impl Validator<'_> {
                 "join" => &[
                     "component",
                     "interface",
+                    "key",
                     "left",
                     "right",
                     "kind",
@@ -340,10 +341,24 @@ impl Validator<'_> {
             );
         }
         let window = s.window.as_ref().and_then(|w| self.join_window(w, key));
+        let lookup = s.key.as_ref().map(|k| {
+            if !k.get_ref().starts_with('/') {
+                self.err(
+                    k,
+                    key("key"),
+                    format!(
+                        "{:?} is not a JSON pointer; write e.g. \"/product_id\"",
+                        k.get_ref()
+                    ),
+                );
+            }
+            k.get_ref().clone()
+        });
         Join {
             kind,
             joiner,
             window,
+            key: lookup,
             store,
         }
     }

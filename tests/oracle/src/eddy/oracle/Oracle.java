@@ -326,7 +326,7 @@ public final class Oracle {
     static final class Join {
         final Map<String, String> opt = new HashMap<>();
         String shape, kind, left, right, sink;
-        long before, after, grace, cacheBytes;
+        long before, after, grace, cacheBytes, history;
 
         void parseArgs(String[] args) {
             for (int i = 0; i < args.length; i += 2) {
@@ -337,7 +337,7 @@ public final class Oracle {
                 opt.put(a.substring(2), args[i + 1]);
             }
             for (String k : opt.keySet()) {
-                if (!java.util.List.of("input", "join", "left", "right", "sink", "window", "cache-bytes").contains(k)) {
+                if (!java.util.List.of("input", "join", "left", "right", "sink", "window", "cache-bytes", "history").contains(k)) {
                     throw new Usage("unknown option --" + k + " with --join");
                 }
             }
@@ -360,6 +360,10 @@ public final class Oracle {
             };
             if (!kinds.contains(kind)) throw new Usage("bad --join " + j + ": " + shape + " joins are " + String.join("|", kinds));
             cacheBytes = num("cache-bytes", opt.getOrDefault("cache-bytes", "0"));
+            if (opt.containsKey("history") && !shape.equals("stream-table")) {
+                throw new Usage("--history (a versioned table) is only for --join stream-table");
+            }
+            history = opt.containsKey("history") ? num("history", opt.get("history")) : -1;
             String w = opt.get("window");
             if (shape.equals("stream-stream")) {
                 if (w == null) throw new Usage("--join stream-stream needs --window before:MS,after:MS,grace:MS");
@@ -420,7 +424,12 @@ public final class Oracle {
                 }
                 case "stream-table" -> {
                     KStream<String, String> l = b.stream(left, c);
-                    KTable<String, String> r = b.table(right, c);
+                    // --history: a versioned table (KIP-914) keeping that much history.
+                    KTable<String, String> r = history < 0 ? b.table(right, c)
+                            : b.table(right, c, Materialized.<String, String>as(
+                                    org.apache.kafka.streams.state.Stores.persistentVersionedKeyValueStore(
+                                            "versioned", Duration.ofMillis(history)))
+                                    .withKeySerde(S).withValueSerde(S));
                     Joined<String, String, String> jd = Joined.with(S, S, S);
                     (kind.equals("inner") ? l.join(r, joiner, jd) : l.leftJoin(r, joiner, jd))
                             .to(sink, Produced.with(S, S));
