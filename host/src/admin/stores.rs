@@ -80,8 +80,16 @@ pub async fn store_get(
             format!("`from` ({from}) is after `to` ({to})"),
         );
     }
+    let at = match ms(&q, "at") {
+        Ok(at) => at,
+        Err(why) => return error(StatusCode::BAD_REQUEST, why),
+    };
     let (key_name, key_shown) = bytes_field("key", &bytes);
-    let lookup = Lookup { key: bytes, range };
+    let lookup = Lookup {
+        key: bytes,
+        range,
+        at,
+    };
     let instance = api.instance.clone();
     let asked = {
         let store = store.clone();
@@ -92,7 +100,10 @@ pub async fn store_get(
         Ok(Err(e @ AskError::UnknownStore { .. })) => {
             return error(StatusCode::NOT_FOUND, e.to_string());
         }
-        Ok(Err(AskError::Query(e @ QueryError::NotWindowed(_)))) => {
+        Ok(Err(AskError::Query(
+            e
+            @ (QueryError::NotWindowed(_) | QueryError::NotVersioned(_) | QueryError::Internal(_)),
+        ))) => {
             return error(StatusCode::BAD_REQUEST, e.to_string());
         }
         Ok(Err(e)) => return error(StatusCode::SERVICE_UNAVAILABLE, e.to_string()),

@@ -13,6 +13,7 @@
 
 use super::aggregate::state_err;
 use super::{Dropped, NodeError, Records};
+use crate::state::versions::versions;
 use crate::state::{TaskState, keys};
 
 /// A versioned table kept from a table source's records.
@@ -24,39 +25,6 @@ pub struct VersionedTable {
     pub store: usize,
     /// How far back versions are kept, ms.
     pub history: i64,
-}
-
-/// A version: its time, and its value or none for a delete.
-type Version = (i64, Option<Vec<u8>>);
-
-/// The versions of `key` with times before `to`, in time order, as
-/// (time, value or none for a delete).
-fn versions(
-    state: &TaskState,
-    store: usize,
-    key: &[u8],
-    to: i64,
-) -> Result<Vec<Version>, crate::state::StateError> {
-    let mut out = Vec::new();
-    let end = if to < i64::MAX {
-        keys::window_key_from(key, to)
-    } else {
-        // Past the key's last possible version, before the next key.
-        let mut end = keys::window_key_from(key, i64::MAX);
-        end.push(0);
-        end
-    };
-    state.scan(store, false, &keys::key_prefix(key), Some(&end), |_, v| {
-        if let Some((ts, tagged)) = keys::decode_value(v) {
-            let value = match tagged.split_first() {
-                Some((1, rest)) => Some(rest.to_vec()),
-                _ => None,
-            };
-            out.push((ts, value));
-        }
-        true
-    })?;
-    Ok(out)
 }
 
 impl VersionedTable {
@@ -116,29 +84,6 @@ impl VersionedTable {
         }
         Ok(())
     }
-
-    /// The row of `key` as of time `at`: its version's time and value.
-    pub fn get(
-        name: &str,
-        state: &TaskState,
-        (store, history): (usize, i64),
-        key: &[u8],
-        at: i64,
-    ) -> Result<Option<(i64, Vec<u8>)>, NodeError> {
-        let err = |e| state_err(name, e);
-        if at < state.observed(store).saturating_sub(history) {
-            // Past the history: only the latest version, if not newer.
-            let latest = versions(state, store, key, i64::MAX).map_err(err)?.pop();
-            return Ok(match latest {
-                Some((ts, Some(v))) if ts <= at => Some((ts, v)),
-                _ => None,
-            });
-        }
-        let found = versions(state, store, key, at.saturating_add(1))
-            .map_err(err)?
-            .pop();
-        Ok(found.and_then(|(ts, v)| Some((ts, v?))))
-    }
 }
 
 #[cfg(test)]
@@ -182,7 +127,7 @@ mod tests {
         table.process(&input, &mut state, &mut dropped).unwrap();
         assert_eq!(dropped.late, 1);
         let get = |k: &str, at: i64| {
-            VersionedTable::get("t", &state, (0, 10), k.as_bytes(), at)
+            crate::state::versions::get(&state, (0, 10), k.as_bytes(), at)
                 .unwrap()
                 .map(|(ts, v)| (ts, String::from_utf8(v).unwrap()))
         };

@@ -116,7 +116,7 @@ impl TaskPipeline {
                 }
             })
             .collect();
-        let state = if specs.is_empty() {
+        let mut state = if specs.is_empty() {
             None
         } else {
             Some(TaskState::open(
@@ -126,6 +126,11 @@ impl TaskPipeline {
                 t.state.cache_bytes,
             )?)
         };
+        if let Some(state) = state.as_mut() {
+            for (i, &s) in st.stores.iter().enumerate() {
+                state.set_role(i, t.plan.stores[s].role);
+            }
+        }
         Ok(TaskPipeline {
             inputs: st.nodes.iter().map(|n| n.inputs.clone()).collect(),
             nodes,

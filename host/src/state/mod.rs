@@ -12,6 +12,7 @@ pub mod global;
 pub mod keys;
 pub mod query;
 mod task;
+pub mod versions;
 
 pub use backend::{Backend, Write};
 pub use cache::{Cache, CacheEntry};

@@ -2,7 +2,8 @@
 //! value of a key, or the windows of a key in a range of start times, as
 //! the task sees them (pending cache entries included).
 
-use super::{StateError, TaskState, keys};
+use super::{StateError, TaskState, keys, versions};
+use crate::topology::StoreRole;
 
 /// What to read from a store: a key, and for window stores the range of
 /// window start times (all windows of the key when none).
@@ -13,6 +14,8 @@ pub struct Lookup {
     /// Earliest and latest window start, inclusive (Kafka Streams'
     /// `WindowStore#fetch(key, from, to)`).
     pub range: Option<(i64, i64)>,
+    /// For a versioned table: the row as of this time (none: the latest).
+    pub at: Option<i64>,
 }
 
 /// A stored value: the bytes and the timestamp of their last update.
@@ -51,6 +54,16 @@ pub enum QueryError {
     /// A time range asked of a key-value store.
     #[error("store {0} is a key-value store; ask for the key alone, without `from` and `to`")]
     NotWindowed(String),
+    /// `at` asked of a store that keeps no versions.
+    #[error(
+        "store {0} keeps no versions; ask without `at` (a table source with `history` keeps them)"
+    )]
+    NotVersioned(String),
+    /// A store no query may read.
+    #[error(
+        "store {0} holds a stream–stream join's buffered records, which are internal (Kafka Streams serves no join store either); query the tables the join reads or writes"
+    )]
+    Internal(String),
     /// The store could not be read.
     #[error(transparent)]
     State(#[from] StateError),
@@ -71,6 +84,23 @@ fn stored(store: &str, bytes: &[u8]) -> Result<Stored, StateError> {
 pub fn read(state: &TaskState, store: usize, lookup: &Lookup) -> Result<Rows, QueryError> {
     let name = state.store_name(store);
     let key = &lookup.key;
+    match state.role(store) {
+        StoreRole::JoinBuffer => return Err(QueryError::Internal(name.to_string())),
+        StoreRole::Versioned { history } => {
+            if lookup.range.is_some() {
+                return Err(QueryError::NotWindowed(name.to_string()));
+            }
+            let at = lookup.at.unwrap_or(i64::MAX);
+            let row = versions::get(state, (store, history), key, at)?;
+            return Ok(Rows::Value(
+                row.map(|(timestamp, value)| Stored { timestamp, value }),
+            ));
+        }
+        StoreRole::Plain if lookup.at.is_some() => {
+            return Err(QueryError::NotVersioned(name.to_string()));
+        }
+        StoreRole::Plain => {}
+    }
     if !state.windowed(store) {
         if lookup.range.is_some() {
             return Err(QueryError::NotWindowed(name.to_string()));
@@ -137,6 +167,7 @@ mod tests {
         Lookup {
             key: key.as_bytes().to_vec(),
             range,
+            at: None,
         }
     }
 
@@ -212,5 +243,51 @@ mod tests {
         assert_eq!(starts(read(&s, 1, &look("c", None)).unwrap()), []);
         // An empty range, not a crash.
         assert_eq!(starts(read(&s, 1, &look("a", Some((120, 0)))).unwrap()), []);
+    }
+
+    #[test]
+    fn versioned_tables_answer_as_of_a_time_and_join_buffers_refuse() {
+        let spec = |name: &str| StoreSpec {
+            name: name.into(),
+            windowed: false,
+            scanned: true,
+        };
+        let mut s =
+            TaskState::open(StoreKind::Memory, None, &[spec("rates"), spec("j-left")], 0).unwrap();
+        s.set_role(0, StoreRole::Versioned { history: 100 });
+        s.set_role(1, StoreRole::JoinBuffer);
+        for (ts, v) in [(10i64, "1.1"), (20, "1.2")] {
+            let mut stored = ts.to_be_bytes().to_vec();
+            stored.push(1);
+            stored.extend_from_slice(v.as_bytes());
+            s.put(0, &keys::window_key_from(b"eur", ts), Some(stored), ts);
+            s.observe(0, ts);
+        }
+        let at = |at: Option<i64>| Lookup {
+            key: b"eur".to_vec(),
+            range: None,
+            at,
+        };
+        let value = |r: Rows| match r {
+            Rows::Value(v) => v.map(|s| (s.timestamp, String::from_utf8(s.value).unwrap())),
+            Rows::Windows(_) => panic!("a value"),
+        };
+        assert_eq!(
+            value(read(&s, 0, &at(None)).unwrap()),
+            Some((20, "1.2".into()))
+        );
+        assert_eq!(
+            value(read(&s, 0, &at(Some(15))).unwrap()),
+            Some((10, "1.1".into()))
+        );
+        assert_eq!(value(read(&s, 0, &at(Some(5))).unwrap()), None);
+        assert!(matches!(
+            read(&s, 1, &at(None)),
+            Err(QueryError::Internal(_))
+        ));
+        assert!(matches!(
+            read(&state(), 0, &at(Some(5))),
+            Err(QueryError::NotVersioned(_))
+        ));
     }
 }

@@ -22,7 +22,9 @@ pub use parts::{
     Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Topics, Window,
     WindowKind,
 };
-pub use plan::{LocalPort, NodeKind, Plan, PlanNode, Repartition, SubInput, SubTopology};
+pub use plan::{
+    LocalPort, NodeKind, Plan, PlanNode, Repartition, StoreRole, SubInput, SubTopology,
+};
 
 use std::path::PathBuf;
 use std::time::Duration;

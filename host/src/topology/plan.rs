@@ -40,6 +40,24 @@ pub struct StorePlan {
     pub scanned: bool,
     /// The sub-topology whose tasks keep it.
     pub sub: usize,
+    /// What it holds, as queries see it.
+    pub role: StoreRole,
+}
+
+/// What a store holds, as interactive queries see it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum StoreRole {
+    /// Rows or windows, each with its latest value.
+    #[default]
+    Plain,
+    /// A versioned table: rows as of a time, `history` ms back.
+    Versioned {
+        /// How far back versions are kept, ms.
+        history: i64,
+    },
+    /// A stream–stream join's buffered records: internal, not served
+    /// (as in Kafka Streams).
+    JoinBuffer,
 }
 
 /// An internal topic between a grouping and its aggregations, or before a

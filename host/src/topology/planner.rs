@@ -4,7 +4,7 @@
 
 use super::graph::{self, NodeId, Port};
 use super::plan::{
-    LocalPort, NodeKind, Plan, PlanNode, Repartition, StorePlan, SubInput, SubTopology,
+    LocalPort, NodeKind, Plan, PlanNode, Repartition, StorePlan, StoreRole, SubInput, SubTopology,
 };
 use super::{JoinShape, Op, Sink, Source, Step, WindowKind};
 
@@ -166,9 +166,34 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
     // Local node index of each graph node, and of each repartition source.
     let mut local = vec![usize::MAX; ns + steps.len()];
     let mut rep_local = vec![usize::MAX; repartitions.len()];
+    // Stores whose names say what they hold: `source-<topic>` of a
+    // versioned table, and a stream–stream join's own stores.
+    let versioned_store = |name: &str| {
+        sources.iter().find_map(|s| {
+            let topic = s.topics.single()?;
+            (name == format!("source-{topic}"))
+                .then_some(s.history)
+                .flatten()
+        })
+    };
+    let join_buffers: Vec<String> = steps
+        .iter()
+        .filter_map(|s| Some((s, s.op.join()?)))
+        .filter(|(s, _)| graph::join_shape(sources, &flows, s) == Some(JoinShape::StreamStream))
+        .flat_map(|(_, j)| ["left", "right", "outer"].map(|x| format!("{}-{x}", j.store)))
+        .collect();
     let mut add_store = |sub: &mut SubTopology, name: &str, windowed: bool, scanned: bool| {
+        // A join's own stores and versioned tables are marked below.
+        let role = if let Some(history) = versioned_store(name) {
+            StoreRole::Versioned { history }
+        } else if join_buffers.iter().any(|b| b == name) {
+            StoreRole::JoinBuffer
+        } else {
+            StoreRole::Plain
+        };
         stores.push(StorePlan {
             name: name.to_string(),
+            role,
             windowed,
             scanned,
             sub: sub.id,

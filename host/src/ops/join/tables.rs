@@ -3,11 +3,10 @@
 
 use super::super::aggregate::state_err;
 use super::super::group::field_key;
-use super::super::versioned::VersionedTable;
 use super::super::{Dropped, NodeError, Records};
 use super::{LEFT, Outputs, Value};
 use crate::state::global::Rows;
-use crate::state::{TaskState, keys};
+use crate::state::{TaskState, keys, versions};
 use crate::topology::JoinKind;
 
 /// The row of `key` in `store`: its timestamp and value.
@@ -55,7 +54,8 @@ pub fn stream_table(
             }
         };
         let found = match history {
-            Some(h) => VersionedTable::get(name, state, (table, h), key, r.timestamp)?,
+            Some(h) => versions::get(state, (table, h), key, r.timestamp)
+                .map_err(|e| state_err(name, e))?,
             None => row(name, state, table, key)?,
         };
         if found.is_some() || left {
