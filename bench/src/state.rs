@@ -25,24 +25,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+mod measure;
+use measure::{Measured, cpu_seconds, stop};
+
 const PARTITIONS: i32 = 4;
 
-/// CPU seconds (user + system) a process used so far.
-fn cpu_seconds(pid: u32) -> f64 {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may contain spaces).
-    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
-    let f: Vec<&str> = after.split_whitespace().collect();
-    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-    // utime and stime are fields 14 and 15; here 0-based after ") ": 11, 12.
-    (ticks(11) + ticks(12)) / 100.0
-}
-
 fn caught_up(group: &str, topic: &str, end: &[i64]) -> bool {
-    committed(group, topic, PARTITIONS)
-        .iter()
-        .zip(end)
-        .all(|(c, e)| c.is_some_and(|c| c >= *e))
+    measure::caught_up(group, topic, end)
 }
 
 /// The last value per key of a topic.
@@ -53,11 +42,6 @@ fn latest(topic: &str) -> BTreeMap<Vec<u8>, Vec<u8>> {
     got.into_iter()
         .filter_map(|g| Some((g.key?, g.value?)))
         .collect()
-}
-
-struct Measured {
-    secs: f64,
-    cpu: f64,
 }
 
 fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64]) -> Measured {
@@ -181,29 +165,9 @@ fn run_kstreams(input: &str, output: &str, windowed: bool, cache: u64, end: &[i6
     m
 }
 
-fn stop(child: &mut Child) {
-    // SIGTERM: both flush and leave their groups.
-    let _ = Command::new("kill").arg(child.id().to_string()).status();
-    let end = Instant::now() + Duration::from_secs(60);
-    while Instant::now() < end {
-        if child.try_wait().ok().flatten().is_some() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-}
-
 fn main() {
-    let n: usize = std::env::var("RECORDS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1_000_000);
-    let runs: usize = std::env::var("RUNS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1);
+    let n = measure::env_number("RECORDS", 1_000_000);
+    let runs = measure::env_number("RUNS", 1);
     let topics = Topics::create(&[("state-bench-in", PARTITIONS)]);
     let input = &topics.names[0];
     let keys: Vec<Vec<u8>> = (0..10_000)
@@ -223,19 +187,7 @@ fn main() {
             )
         }),
     );
-    let end: Vec<i64> = {
-        let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
-            .set("bootstrap.servers", bootstrap())
-            .create()
-            .unwrap();
-        (0..PARTITIONS)
-            .map(|p| {
-                rdkafka::consumer::Consumer::fetch_watermarks(&c, input, p, Duration::from_secs(10))
-                    .unwrap()
-                    .1
-            })
-            .collect()
-    };
+    let end = measure::ends(input, PARTITIONS);
     println!(
         "{n} records, {} keys, {PARTITIONS} partitions; commit interval 1 s; cache 10 MiB or 0",
         keys.len()

@@ -18,24 +18,38 @@ import org.apache.kafka.streams.StreamsBuilder;
 import org.apache.kafka.streams.StreamsConfig;
 import org.apache.kafka.streams.kstream.Consumed;
 import org.apache.kafka.streams.kstream.Grouped;
+import org.apache.kafka.streams.kstream.JoinWindows;
 import org.apache.kafka.streams.kstream.KGroupedStream;
+import org.apache.kafka.streams.kstream.KStream;
+import org.apache.kafka.streams.kstream.StreamJoined;
 import org.apache.kafka.streams.kstream.Produced;
 import org.apache.kafka.streams.kstream.TimeWindows;
 
 /**
- * Kafka Streams side of eddy's count / window-count benchmark. Output is
- * byte-for-byte what eddy writes: counts as decimal text, windowed keys as
- * {"key":"..","start":..,"end":..} JSON ("key_base64" for non-UTF-8 keys).
+ * Kafka Streams side of eddy's state and join benchmarks. For count and
+ * window-count the output is byte-for-byte what eddy writes: counts as
+ * decimal text, windowed keys as {"key":"..","start":..,"end":..} JSON
+ * ("key_base64" for non-UTF-8 keys). For the joins (--right names the second
+ * input): "enrich" left-joins the input stream with the table read from
+ * --right, adding the row under "customer" to the JSON object (Jackson, as a
+ * Kafka Streams user would); "window-join" inner-joins the input with the
+ * stream --right within --window-ms either way (grace --grace-ms), keeping
+ * the right value.
  * Exits by itself once --expect records were consumed and the input has been
  * idle for --idle-exit-ms; prints one JSON timing line on stdout.
  */
 public final class KStreamsBench {
     private static final String USAGE =
         "usage: KStreamsBench --bootstrap HOST:PORT --app-id ID --input TOPIC --output TOPIC\n"
-        + "  --pipeline count|window-count --cache-bytes N --commit-ms N --threads N --state-dir DIR\n"
-        + "  [--window-ms 60000] [--expect N] [--idle-exit-ms 3000] [--close-timeout-ms 60000] [--warmup]";
+        + "  --pipeline count|window-count|enrich|window-join --cache-bytes N --commit-ms N --threads N --state-dir DIR\n"
+        + "  [--right TOPIC] [--window-ms 60000] [--grace-ms 0] [--expect N] [--idle-exit-ms 3000]\n"
+        + "  [--close-timeout-ms 60000] [--warmup]";
 
     private static final AtomicLong consumed = new AtomicLong();
+    private static final com.fasterxml.jackson.databind.ObjectMapper JSON =
+        new com.fasterxml.jackson.databind.ObjectMapper();
+    private static String right;
+    private static long graceMs;
     private static volatile long firstNanos = 0;
     private static volatile long lastNanos = 0;
 
@@ -48,6 +62,8 @@ public final class KStreamsBench {
         int threads = Integer.parseInt(req(a, "threads"));
         String stateDir = req(a, "state-dir");
         long windowMs = Long.parseLong(a.getOrDefault("window-ms", "60000"));
+        right = a.get("right");
+        graceMs = Long.parseLong(a.getOrDefault("grace-ms", "0"));
         long expect = Long.parseLong(a.getOrDefault("expect", "0"));
         long idleMs = Long.parseLong(a.getOrDefault("idle-exit-ms", "3000"));
         long closeTimeoutMs = Long.parseLong(a.getOrDefault("close-timeout-ms", "60000"));
@@ -86,16 +102,30 @@ public final class KStreamsBench {
         p.put(StreamsConfig.consumerPrefix(ConsumerConfig.AUTO_OFFSET_RESET_CONFIG), "earliest");
 
         StreamsBuilder b = new StreamsBuilder();
-        KGroupedStream<byte[], byte[]> grouped = b
-            .stream(input, Consumed.with(Serdes.ByteArray(), Serdes.ByteArray()))
+        Consumed<byte[], byte[]> bytes = Consumed.with(Serdes.ByteArray(), Serdes.ByteArray());
+        KStream<byte[], byte[]> in = b
+            .stream(input, bytes)
             .peek((k, v) -> {
                 long now = System.nanoTime();
                 if (consumed.getAndIncrement() == 0) firstNanos = now;
                 lastNanos = now;
-            })
-            .groupByKey(Grouped.with(Serdes.ByteArray(), Serdes.ByteArray()));
+            });
+        KGroupedStream<byte[], byte[]> grouped =
+            in.groupByKey(Grouped.with(Serdes.ByteArray(), Serdes.ByteArray()));
         Produced<byte[], byte[]> out = Produced.with(Serdes.ByteArray(), Serdes.ByteArray());
+        if ((pipeline.equals("enrich") || pipeline.equals("window-join")) && right == null) {
+            die("--pipeline " + pipeline + " needs --right");
+        }
         switch (pipeline) {
+            case "enrich":
+                in.leftJoin(b.table(right, bytes), KStreamsBench::merge).to(output, out);
+                break;
+            case "window-join":
+                in.join(b.stream(right, bytes), (l, r) -> r,
+                        JoinWindows.ofTimeDifferenceAndGrace(Duration.ofMillis(windowMs), Duration.ofMillis(graceMs)),
+                        StreamJoined.with(Serdes.ByteArray(), Serdes.ByteArray(), Serdes.ByteArray()))
+                    .to(output, out);
+                break;
             case "count":
                 grouped.count().toStream()
                     .mapValues(KStreamsBench::decimal)
@@ -155,6 +185,20 @@ public final class KStreamsBench {
 
     private static long ms(long nanos) {
         return nanos / 1_000_000;
+    }
+
+    /** The order (a JSON object) with the customer row (JSON, or null) under "customer". */
+    private static byte[] merge(byte[] order, byte[] customer) {
+        try {
+            com.fasterxml.jackson.databind.node.ObjectNode o =
+                (com.fasterxml.jackson.databind.node.ObjectNode) JSON.readTree(order);
+            o.set("customer", customer == null
+                ? com.fasterxml.jackson.databind.node.NullNode.getInstance()
+                : JSON.readTree(customer));
+            return JSON.writeValueAsBytes(o);
+        } catch (java.io.IOException e) {
+            throw new RuntimeException(e);
+        }
     }
 
     private static byte[] decimal(Long v) {

@@ -1,0 +1,72 @@
+//! What the broker benchmarks share: CPU time of a process, the end of a
+//! pass (a group's committed offsets reaching the end of its input), and
+//! stopping an app cleanly.
+
+use eddy_e2e::committed;
+use std::process::{Child, Command};
+use std::time::{Duration, Instant};
+
+/// One measured pass.
+pub struct Measured {
+    /// Wall-clock seconds.
+    pub secs: f64,
+    /// CPU seconds (user + system) of the process under test.
+    pub cpu: f64,
+}
+
+/// CPU seconds (user + system) a process used so far.
+pub fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces).
+    let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+    // utime and stime are fields 14 and 15; here 0-based after ") ": 11, 12.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
+/// A whole number from environment variable `name`, or `default`.
+pub fn env_number(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+/// Whether `group` committed `topic`'s partitions up to `end`.
+pub fn caught_up(group: &str, topic: &str, end: &[i64]) -> bool {
+    committed(group, topic, end.len() as i32)
+        .iter()
+        .zip(end)
+        .all(|(c, e)| c.is_some_and(|c| c >= *e))
+}
+
+/// The end offset of each of `topic`'s partitions.
+pub fn ends(topic: &str, partitions: i32) -> Vec<i64> {
+    let c: rdkafka::consumer::BaseConsumer = rdkafka::ClientConfig::new()
+        .set("bootstrap.servers", eddy_e2e::bootstrap())
+        .create()
+        .unwrap();
+    (0..partitions)
+        .map(|p| {
+            rdkafka::consumer::Consumer::fetch_watermarks(&c, topic, p, Duration::from_secs(10))
+                .unwrap()
+                .1
+        })
+        .collect()
+}
+
+/// Stops an app with SIGTERM (both eddy and Kafka Streams then flush and
+/// leave their groups), killing it after a minute.
+pub fn stop(child: &mut Child) {
+    let _ = Command::new("kill").arg(child.id().to_string()).status();
+    let end = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < end {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
