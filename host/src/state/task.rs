@@ -10,7 +10,6 @@
 use super::keys;
 use super::{Backend, Cache, CacheEntry, Checkpoint, StateError, Write};
 use crate::topology::{StoreKind, StoreRole};
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 /// With caching off, a task's writes wait in its cache for the commit until
@@ -268,20 +267,45 @@ impl TaskState {
         if cache.is_empty() {
             return self.backend.scan(table, from, to, f);
         }
-        // Merge: the backend's entries, overridden by pending writes.
-        let mut merged: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+        // Merge as the backend's entries stream by: pending writes (in key
+        // order) override them, deletes hide them; nothing is copied.
+        let pending = cache.range(from, to);
+        let mut next = 0;
+        let mut go = true;
         self.backend.scan(table, from, to, |k, v| {
-            merged.insert(k.to_vec(), Some(v.to_vec()));
-            true
-        })?;
-        for (k, e) in cache.range(from, to) {
-            merged.insert(k.to_vec(), e.value.clone());
-        }
-        for (k, v) in &merged {
-            if let Some(v) = v
-                && !f(k, v)
+            while let Some((ck, e)) = pending.get(next)
+                && *ck < k
             {
-                break;
+                next += 1;
+                if let Some(cv) = &e.value
+                    && !f(ck, cv)
+                {
+                    go = false;
+                    return false;
+                }
+            }
+            if let Some((ck, e)) = pending.get(next)
+                && *ck == k
+            {
+                next += 1;
+                return match &e.value {
+                    Some(cv) => {
+                        go = f(ck, cv);
+                        go
+                    }
+                    None => true,
+                };
+            }
+            go = f(k, v);
+            go
+        })?;
+        if go {
+            for (ck, e) in &pending[next..] {
+                if let Some(cv) = &e.value
+                    && !f(ck, cv)
+                {
+                    break;
+                }
             }
         }
         Ok(())

@@ -110,3 +110,54 @@ fn the_time_index_lists_windows_by_end_once_per_window() {
     s.set_windows_deleted_through(1, 5);
     assert_eq!(s.windows_deleted_through(1), 10, "never moves back");
 }
+
+#[test]
+fn a_scan_merges_pending_writes_over_the_store_in_key_order() {
+    let dir = tempfile::tempdir().unwrap();
+    for rocks in [true, false] {
+        let spec = [StoreSpec {
+            name: "s".into(),
+            windowed: false,
+            scanned: true,
+        }];
+        let kind = if rocks {
+            StoreKind::RocksDb
+        } else {
+            StoreKind::Memory
+        };
+        let sub = dir.path().join(if rocks { "r" } else { "m" });
+        let mut s = TaskState::open(kind, Some(&sub), &spec, 1 << 20).unwrap();
+        for k in ["b", "d", "f", "h"] {
+            s.put(0, k.as_bytes(), Some(format!("old-{k}").into_bytes()), 1);
+        }
+        s.flush_store(0).unwrap();
+        // Pending: a new key before, between and after; one overridden; one deleted.
+        s.put(0, b"a", Some(b"new-a".to_vec()), 2);
+        s.put(0, b"d", Some(b"new-d".to_vec()), 2);
+        s.put(0, b"e", Some(b"new-e".to_vec()), 2);
+        s.put(0, b"f", None, 2);
+        s.put(0, b"z", Some(b"new-z".to_vec()), 2);
+        let all = |stop_after: usize| {
+            let mut seen = Vec::new();
+            s.scan(0, false, b"a", Some(b"zz"), |k, v| {
+                seen.push(format!(
+                    "{}={}",
+                    String::from_utf8_lossy(k),
+                    String::from_utf8_lossy(v)
+                ));
+                seen.len() < stop_after
+            })
+            .unwrap();
+            seen
+        };
+        assert_eq!(
+            all(usize::MAX),
+            [
+                "a=new-a", "b=old-b", "d=new-d", "e=new-e", "h=old-h", "z=new-z"
+            ],
+            "rocksdb: {rocks}"
+        );
+        assert_eq!(all(3), ["a=new-a", "b=old-b", "d=new-d"], "stops when told");
+        assert_eq!(all(1), ["a=new-a"]);
+    }
+}
