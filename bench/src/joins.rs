@@ -25,7 +25,6 @@ use eddy_e2e::{
     Topics, bootstrap, consume, located_eddy_bin as eddy_bin, produce, root, total_records, unique,
     wait_until,
 };
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -142,17 +141,7 @@ fn start(
                 .unwrap();
             if pipeline == "window" {
                 // The measured pass starts after the warm-up.
-                let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-                loop {
-                    let line = lines
-                        .next()
-                        .expect("the Kafka Streams app said nothing")
-                        .unwrap();
-                    if line.contains("\"measuring\"") {
-                        break;
-                    }
-                }
-                std::thread::spawn(move || for _ in lines {});
+                measure::wait_for_measuring(&mut child);
             }
             (child, group, dir)
         }

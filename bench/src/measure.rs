@@ -3,6 +3,7 @@
 //! stopping an app cleanly.
 
 use eddy_e2e::committed;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
@@ -54,6 +55,22 @@ pub fn ends(topic: &str, partitions: i32) -> Vec<i64> {
                 .1
         })
         .collect()
+}
+
+/// Waits until a Kafka Streams bench app says its measured pass starts
+/// (after its warm-up), then keeps draining its output.
+pub fn wait_for_measuring(child: &mut Child) {
+    let mut lines = BufReader::new(child.stdout.take().expect("piped stdout")).lines();
+    loop {
+        let line = lines
+            .next()
+            .expect("the Kafka Streams app said nothing")
+            .unwrap();
+        if line.contains("\"measuring\"") {
+            break;
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
 }
 
 /// Stops an app with SIGTERM (both eddy and Kafka Streams then flush and

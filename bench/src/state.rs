@@ -21,7 +21,6 @@ use eddy_e2e::{
     Topics, bootstrap, committed, located_eddy_bin as eddy_bin, produce, root, unique, wait_until,
 };
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -138,20 +137,9 @@ fn run_kstreams(input: &str, output: &str, windowed: bool, cache: u64, end: &[i6
         .spawn()
         .unwrap();
     // The measured pass starts when the app says so, after its warm-up.
-    let stdout = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(stdout).lines();
-    loop {
-        let line = lines
-            .next()
-            .expect("the Kafka Streams app said nothing")
-            .unwrap();
-        if line.contains("\"measuring\"") {
-            break;
-        }
-    }
+    measure::wait_for_measuring(&mut child);
     let start = Instant::now();
     let cpu0 = cpu_seconds(child.id());
-    std::thread::spawn(move || for _ in lines {});
     wait_until(
         Duration::from_secs(900),
         "Kafka Streams to commit the whole input",

@@ -17,10 +17,12 @@ fn row(
     key: &[u8],
 ) -> Result<Option<(i64, Vec<u8>)>, NodeError> {
     let stored = state.get(store, key).map_err(|e| state_err(name, e))?;
-    Ok(stored
-        .as_deref()
-        .and_then(keys::decode_value)
-        .map(|(ts, v)| (ts, v.to_vec())))
+    // The read's own copy becomes the value: no second copy per lookup.
+    Ok(stored.and_then(|mut v| {
+        let (ts, _) = keys::decode_value(&v)?;
+        v.drain(..8);
+        Some((ts, v))
+    }))
 }
 
 /// Stream records (left) look up the table in `table`; the table's own
