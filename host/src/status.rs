@@ -54,6 +54,11 @@ pub enum Answer {
         /// What the store holds.
         rows: Rows,
     },
+    /// Read from a global table, which every instance holds whole.
+    Global {
+        /// The key's row, if it has one.
+        rows: Rows,
+    },
     /// The key's task is assigned here but still restoring.
     Restoring {
         /// The key's partition.

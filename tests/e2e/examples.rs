@@ -125,6 +125,11 @@ fn account_balances_table_table_join_matches_expected() {
 }
 
 #[test]
+fn order_products_foreign_key_join_matches_expected() {
+    check_example("order-products", &[]);
+}
+
+#[test]
 fn every_example_is_tested() {
     let src = std::fs::read_to_string(root().join("tests/e2e/examples.rs")).unwrap();
     for e in std::fs::read_dir(root().join("examples")).unwrap() {

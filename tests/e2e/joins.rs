@@ -49,13 +49,16 @@ pub fn pipeline(args: &str) -> String {
         "application_id = \"join-case\"\n[runtime]\nbatch_size = 1\n[state]\ncache_size = \"{cache}\"\n\
          [[sources]]\ntopic = \"left\"\n{}[[sources]]\ntopic = \"right\"\n{}{history}\
          [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"left\"\nright = \"right\"\nkind = \"{kind}\"\njoiner = \"pair\"\n",
-        read_as(if shape == "table-table" {
+        read_as(if shape == "table-table" || shape == "foreign-key" {
             "table"
         } else {
             "stream"
         }),
         read_as(right),
     );
+    if let Some(fk) = opt("--foreign-key") {
+        let _ = writeln!(p, "foreign_key = \"{fk}\"");
+    }
     if let Some(w) = opt("--window") {
         let part = |name: &str| {
             w.split(',')

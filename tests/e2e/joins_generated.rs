@@ -1,7 +1,10 @@
 //! Generated join cases: small key sets, time moving forward with
 //! out-of-order bursts and very late records, timestamps on window bounds
 //! ±1 ms, tombstones on tables, null keys and values, random windows
-//! (asymmetric and with negative bounds too), caching on and off.
+//! (asymmetric and with negative bounds too), caching on and off; for
+//! foreign-key joins, left rows that change their foreign key often or
+//! have none (missing, JSON null, not JSON) and primary keys whose byte
+//! order is not their length order.
 
 use super::{eddy, oracle, records};
 use std::fmt::Write as _;
@@ -22,7 +25,14 @@ const KINDS: &[(&str, &str)] = &[
     ("table-table", "inner"),
     ("table-table", "left"),
     ("table-table", "outer"),
+    ("foreign-key", "inner"),
+    ("foreign-key", "left"),
 ];
+
+/// The right table's keys in a foreign-key join, which the left values
+/// point to at `/p`: "ab" shares a prefix with "a", and "1" is also
+/// pointed to by the JSON number 1.
+const FOREIGN_KEYS: [&str; 4] = ["a", "b", "ab", "1"];
 
 /// SplitMix64: small, and the same cases on every machine.
 struct Rng(u64);
@@ -42,6 +52,22 @@ impl Rng {
 
     fn chance(&mut self, percent: u64) -> bool {
         self.next() % 100 < percent
+    }
+}
+
+/// A foreign-key join's left value: mostly `{"p":FK,"n":i}` with FK one of
+/// the first `count` foreign keys, sometimes the number 1, and sometimes no
+/// foreign key at all (`p` missing or null, or a value that is not JSON).
+fn fk_value(rng: &mut Rng, count: usize, i: i64) -> String {
+    match rng.below(100) {
+        0..75 => {
+            let fk = FOREIGN_KEYS[rng.below(count as u64) as usize];
+            format!(r#"{{"p":"{fk}","n":{i}}}"#)
+        }
+        75..83 => format!(r#"{{"p":1,"n":{i}}}"#),
+        83..89 => format!(r#"{{"n":{i}}}"#),
+        89..95 => format!(r#"{{"p":null,"n":{i}}}"#),
+        _ => format!("\"l{i}\""),
     }
 }
 
@@ -70,11 +96,26 @@ pub fn case(shape: &str, kind: &str, seed: u64) -> (String, String) {
             " --window before:{before},after:{after},grace:{grace}"
         );
     }
-    if shape == "table-table" && rng.chance(30) {
+    let foreign = shape == "foreign-key";
+    if foreign {
+        args.push_str(" --foreign-key /p");
+    }
+    if (shape == "table-table" || foreign) && rng.chance(30) {
         args.push_str(" --cache-bytes 10485760");
     }
-    let keys = ["a", "b", "c", "d"];
+    // A foreign-key join's left table is keyed by primary keys sorting
+    // "p1" < "p10" < "p2" < "q" as bytes, its right by FOREIGN_KEYS.
+    let keys = if foreign {
+        ["p1", "p10", "p2", "q"]
+    } else {
+        ["a", "b", "c", "d"]
+    };
     let key_count = 1 + rng.below(4) as usize;
+    let fk_count = if foreign {
+        1 + rng.below(4) as usize
+    } else {
+        0
+    };
     let n = 6 + rng.below(30);
     let mut time = rng.below(20);
     let mut seen: Vec<i64> = Vec::new();
@@ -101,17 +142,21 @@ pub fn case(shape: &str, kind: &str, seed: u64) -> (String, String) {
         seen.push(ts);
         let left = rng.chance(50);
         let table = match shape {
-            "table-table" => true,
+            "table-table" | "foreign-key" => true,
             "stream-table" | "stream-globaltable" => !left,
             _ => false,
         };
         let key = if rng.chance(6) {
             "null".to_string()
+        } else if foreign && !left {
+            format!("\"{}\"", FOREIGN_KEYS[rng.below(fk_count as u64) as usize])
         } else {
             format!("\"{}\"", keys[rng.below(key_count as u64) as usize])
         };
         let value = if rng.chance(if table { 15 } else { 5 }) {
             "null".to_string()
+        } else if foreign && left {
+            fk_value(&mut rng, fk_count, i)
         } else {
             format!("\"{}{i}\"", if left { "l" } else { "r" })
         };

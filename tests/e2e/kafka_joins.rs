@@ -1,12 +1,13 @@
 //! Joins on a real broker, each kind over topics of 4 partitions, checked
-//! against a model of what they must give; and a join of topics with other
-//! partition counts, refused.
+//! against a model of what they must give; a join of topics with other
+//! partition counts, refused; a foreign-key join of tables on 4 and 2
+//! partitions, which needs no co-partitioning.
 
 use crate::eddy_bin;
 
 use eddy_e2e::{
-    Eddy, Got, Topics, bootstrap, committed, consume, produce, total_records, unique, wait_until,
-    write_spec,
+    Eddy, Got, Topics, bootstrap, committed, consume, get_text, produce, start_with_admin,
+    total_records, unique, wait_until, write_spec,
 };
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -273,7 +274,7 @@ fn a_global_table_on_four_partitions_is_looked_up_from_a_stream_on_two() {
         })
         .collect();
     send(lines, &stream);
-    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
+    let (eddy, admin) = start_with_admin(eddy_bin(), &spec);
     wait_until(Duration::from_secs(90), "1000 priced lines", || {
         total_records(out, 2) >= 1_000
     });
@@ -299,6 +300,16 @@ fn a_global_table_on_four_partitions_is_looked_up_from_a_stream_on_two() {
                     && text(&g.value).as_deref() == Some("price-0-new")
             })
     });
+    // Every instance answers queries on a global table from its own copy.
+    let (status, body) = get_text(&admin, &format!("/stores/{catalogue}/p0"));
+    assert_eq!(status, 200, "{body}");
+    let row: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(row["global"], true, "{body}");
+    assert!(body.contains("price-0-new"), "{body}");
+    let (status, body) = get_text(&admin, &format!("/stores/{catalogue}/p999"));
+    assert_eq!(status, 404, "{body}");
+    let (status, body) = get_text(&admin, &format!("/stores/{catalogue}/p1?from=0&to=5"));
+    assert_eq!(status, 400, "{body}");
     assert!(eddy.stop());
     let mut want: Vec<_> = (0..1_000i64)
         .map(|i| {
@@ -342,4 +353,76 @@ fn a_join_of_topics_with_other_partition_counts_is_refused() {
             && err.contains(&format!("{right}=3")),
         "{err}"
     );
+}
+
+#[test]
+fn a_foreign_key_join_of_tables_on_four_and_two_partitions_ends_at_the_join_of_the_final_tables() {
+    // Not co-partitioned: a foreign-key join does not need it.
+    let topics = Topics::create(&[("fk-orders", 4), ("fk-products", 2), ("fk-out", 4)]);
+    let (orders, products, out) = (&topics.names[0], &topics.names[1], &topics.names[2]);
+    let dir = tempfile::tempdir().unwrap();
+    let spec = spec(
+        dir.path(),
+        &unique("foreign"),
+        [(orders, "table"), (products, "table")],
+        "kind = \"left\"\njoiner = \"pair\"\nforeign_key = \"/product\"",
+        out,
+    );
+    // Orders change products often (some lose theirs, some are deleted);
+    // products change and some are deleted, interleaved with the orders.
+    let (mut o, mut p) = (Vec::new(), Vec::new());
+    for i in 0..1_500i64 {
+        if i % 4 == 0 {
+            let v = (i % 13 != 4).then(|| format!("price-{i}"));
+            p.push((format!("p{}", i % 30), v, i + 1));
+        } else {
+            let v = match i % 17 {
+                5 => None,
+                9 => Some(format!("{{\"n\":{i}}}")),
+                _ => Some(format!("{{\"product\":\"p{}\",\"n\":{i}}}", (i * 7) % 31)),
+            };
+            o.push((format!("o{}", i % 100), v, i + 1));
+        }
+    }
+    let eddy = Eddy::start(eddy_bin(), &["run", &spec]);
+    for (a, b) in o.chunks(250).zip(p.chunks(90)) {
+        send(orders, a);
+        send(products, b);
+    }
+    let last = |rows: &[(String, Option<String>, i64)]| -> BTreeMap<String, Option<String>> {
+        rows.iter()
+            .map(|(k, v, _)| (k.clone(), v.clone()))
+            .collect()
+    };
+    let (of, pf) = (last(&o), last(&p));
+    let want: BTreeMap<String, Option<serde_json::Value>> = of
+        .iter()
+        .map(|(k, v)| {
+            let joined = v.as_ref().map(|v| {
+                let left: serde_json::Value = serde_json::from_str(v).unwrap();
+                let right = (left.get("product").and_then(|p| p.as_str()))
+                    .and_then(|p| pf.get(p).cloned().flatten());
+                serde_json::json!({ "left": left, "right": right })
+            });
+            (k.clone(), joined)
+        })
+        .collect();
+    wait_until(
+        Duration::from_secs(120),
+        "the foreign-key join of the final tables",
+        || {
+            let n = total_records(out, 4) as usize;
+            let mut got = consume(out, 4, n, Duration::from_secs(30));
+            got.sort_by_key(|g| (g.partition, g.offset));
+            let mut latest: BTreeMap<String, Option<serde_json::Value>> = BTreeMap::new();
+            for g in got {
+                let v = text(&g.value).map(|v| serde_json::from_str(&v).unwrap());
+                latest.insert(text(&g.key).unwrap(), v);
+            }
+            // A deleted order ends with a tombstone or never shows.
+            want.iter()
+                .all(|(k, v)| latest.get(k).cloned().flatten() == *v)
+        },
+    );
+    assert!(eddy.stop());
 }

@@ -130,6 +130,27 @@ impl Topics {
         for r in res {
             r.unwrap_or_else(|(t, e)| panic!("creating topic {t}: {e}"));
         }
+        // Created by the controller is not yet known to every broker's
+        // metadata: wait until a client sees each with its partitions.
+        let consumer: BaseConsumer = ClientConfig::new()
+            .set("bootstrap.servers", bootstrap)
+            .create()
+            .expect("consumer");
+        wait_until(
+            Duration::from_secs(30),
+            "the new topics in the metadata",
+            || {
+                names.iter().zip(specs).all(|(n, (_, p))| {
+                    consumer
+                        .fetch_metadata(Some(n), Duration::from_secs(5))
+                        .is_ok_and(|md| {
+                            md.topics().first().is_some_and(|t| {
+                                t.error().is_none() && t.partitions().len() == *p as usize
+                            })
+                        })
+                })
+            },
+        );
         Topics { admin, names }
     }
 }

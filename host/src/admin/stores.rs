@@ -143,6 +143,21 @@ pub async fn store_get(
                 }
             }
         }
+        Answer::Global {
+            rows: Rows::Value(Some(stored)),
+        } => {
+            body.insert("global".into(), true.into());
+            value_of(&stored, &mut body);
+            Json(body).into_response()
+        }
+        Answer::Global { .. } => {
+            body.insert("global".into(), true.into());
+            body.insert(
+                "error".into(),
+                format!("the key has no row in global table {store}").into(),
+            );
+            (StatusCode::NOT_FOUND, Json(body)).into_response()
+        }
         Answer::Restoring { partition } => {
             body.insert("partition".into(), partition.into());
             body.insert(

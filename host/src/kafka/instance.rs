@@ -8,7 +8,8 @@ use super::health::Health;
 use super::partitioner::partition_of;
 use super::worker::{Msg, worker_of};
 use crate::runtime::tasks::TaskId;
-use crate::state::query::{Lookup, QueryError, Rows};
+use crate::state::global::Globals;
+use crate::state::query::{Lookup, QueryError, Rows, Stored};
 use crate::status::{Answer, AskError, Owner, Readiness, Status};
 use crate::topology::Topology;
 use crossbeam_channel::{Sender, bounded};
@@ -89,6 +90,8 @@ pub struct Instance {
     advertised: Option<String>,
     /// Whether it makes progress.
     health: Arc<Health>,
+    /// The global tables, read whole here.
+    globals: Arc<Globals>,
 }
 
 impl Instance {
@@ -101,7 +104,7 @@ impl Instance {
         inputs: Vec<String>,
         producer: Arc<ThreadedProducer<Delivery>>,
         advertised: Option<String>,
-        health: Arc<Health>,
+        (health, globals): (Arc<Health>, Arc<Globals>),
     ) -> Self {
         Instance {
             t: t.clone(),
@@ -112,7 +115,30 @@ impl Instance {
             producer,
             advertised,
             health,
+            globals,
         }
+    }
+
+    /// A global table's row, asked by the table's source name: every
+    /// instance holds the whole table, so it answers here.
+    fn ask_global(&self, store: &str, lookup: &Lookup) -> Result<Option<Answer>, AskError> {
+        let Some(src) = (self.t.sources.iter()).position(|s| s.global && s.name == store) else {
+            return Ok(None);
+        };
+        if lookup.range.is_some() {
+            return Err(QueryError::NotWindowed(store.to_string()).into());
+        }
+        if lookup.at.is_some() {
+            return Err(QueryError::NotVersioned(store.to_string()).into());
+        }
+        let rows = self.globals.read(src);
+        let row = rows.get(&lookup.key).map(|(ts, v)| Stored {
+            timestamp: *ts,
+            value: v.clone(),
+        });
+        Ok(Some(Answer::Global {
+            rows: Rows::Value(row),
+        }))
     }
 
     /// Sets the workers queries go to.
@@ -329,10 +355,17 @@ impl Status for Instance {
     }
 
     fn ask(&self, store: &str, lookup: Lookup) -> Result<Answer, AskError> {
+        if let Some(answer) = self.ask_global(store, &lookup)? {
+            return Ok(answer);
+        }
         let Some(sub) = self.t.plan.sub_of_store(store) else {
+            let globals = (self.t.sources.iter())
+                .filter(|s| s.global)
+                .map(|s| s.name.clone());
+            let known: Vec<String> = self.t.stores().into_iter().chain(globals).collect();
             return Err(AskError::UnknownStore {
                 name: store.to_string(),
-                known: self.t.stores().join(", "),
+                known: known.join(", "),
             });
         };
         let partition = partition_of(&lookup.key, self.partitions);

@@ -124,8 +124,15 @@ impl Output for Producing {
         send_to_sink(self, held, sink, r, at);
     }
 
-    fn to_topic(&mut self, topic: &str, r: &RecordRef<'_>, old: bool, held: &InFlight) {
-        send(self, held, topic, None, r, old);
+    fn to_topic(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        r: &RecordRef<'_>,
+        old: bool,
+        held: &InFlight,
+    ) {
+        send(self, held, topic, partition, r, old);
     }
 
     fn to_changelog(&mut self, topic: &str, partition: i32, c: &ChangelogRecord, held: &InFlight) {

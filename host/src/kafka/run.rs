@@ -159,6 +159,7 @@ pub fn run(
     created.extend(topics::dead_letter_topics(t));
     let partitions = topics::source_partitions(t, &md);
     topics::check_copartitioned(t, &inputs, &md, partitions).map_err(RunError::Config)?;
+    topics::size_repartitions(t, &inputs, &md, partitions, &mut created);
     let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
     if !created.is_empty() {
         topics::ensure(&admin, &md, &created, partitions).map_err(RunError::Config)?;
@@ -202,7 +203,7 @@ pub fn run(
         first_inputs,
         producer.clone(),
         advertised,
-        health.clone(),
+        (health.clone(), globals.clone()),
     ));
     let _ = consumer.context().instance.set(instance.clone());
     let (fail_tx, fail_rx) = unbounded::<(Task, String)>();

@@ -22,6 +22,8 @@ pub struct InternalTopic {
     /// A dead-letter topic: the application's output, not internal state
     /// (created when missing, any partition count, never deleted by reset).
     pub dead_letter: bool,
+    /// Its partition count, when not the sources' (see [`repartition_count`]).
+    pub partitions: Option<i32>,
 }
 
 /// A topic the consumer reads: a source's, or a repartition topic.
@@ -100,6 +102,7 @@ pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
             name: r.topic.clone(),
             changelog: false,
             dead_letter: false,
+            partitions: None,
         })
         .collect();
     for store in t.stores() {
@@ -107,6 +110,7 @@ pub fn internal_topics(t: &Topology) -> Vec<InternalTopic> {
             name: t.changelog_topic(&store),
             changelog: true,
             dead_letter: false,
+            partitions: None,
         });
     }
     topics
@@ -130,10 +134,61 @@ pub fn dead_letter_topics(t: &Topology) -> Vec<InternalTopic> {
                 name: name.clone(),
                 changelog: false,
                 dead_letter: true,
+                partitions: None,
             });
         }
     }
     topics
+}
+
+/// Partitions of `topic` in `md`, if it exists.
+fn count(md: &Metadata, topic: &str) -> Option<usize> {
+    md.topics()
+        .iter()
+        .find(|m| m.name() == topic && m.error().is_none())
+        .map(|m| m.partitions().len())
+}
+
+/// How many partitions repartition topic `r` has: the widest source's
+/// (`partitions`), except a foreign-key join's subscription and answer
+/// topics, which take the count of the source topics of the sub-topology
+/// reading them (the right table's, the left table's), as Kafka Streams
+/// sizes them: the two tables of such a join need not be co-partitioned.
+pub fn repartition_count(
+    t: &Topology,
+    inputs: &[Input],
+    md: &Metadata,
+    partitions: i32,
+    r: usize,
+) -> i32 {
+    let rep = &t.plan.repartitions[r];
+    let fk = (t.steps[rep.step].op.join()).is_some_and(|j| j.foreign_key.is_some());
+    if !fk {
+        return partitions;
+    }
+    (inputs.iter())
+        .filter(|i| i.sub == rep.to && i.source().is_some())
+        .filter_map(|i| count(md, &i.topic))
+        .max()
+        .map_or(partitions, |n| n as i32)
+}
+
+/// Gives each foreign-key join's internal topics in `topics` their count.
+pub fn size_repartitions(
+    t: &Topology,
+    inputs: &[Input],
+    md: &Metadata,
+    partitions: i32,
+    topics: &mut [InternalTopic],
+) {
+    for (r, rep) in t.plan.repartitions.iter().enumerate() {
+        let n = repartition_count(t, inputs, md, partitions, r);
+        if n != partitions
+            && let Some(it) = topics.iter_mut().find(|it| it.name == rep.topic)
+        {
+            it.partitions = Some(n);
+        }
+    }
 }
 
 /// Checks that the topics each join reads have one partition count: a
@@ -148,12 +203,6 @@ pub fn check_copartitioned(
     md: &Metadata,
     partitions: i32,
 ) -> Result<(), String> {
-    let count = |topic: &str| {
-        md.topics()
-            .iter()
-            .find(|m| m.name() == topic && m.error().is_none())
-            .map(|m| m.partitions().len())
-    };
     for sub in &t.plan.subtopologies {
         let Some(step) = sub.nodes.iter().find_map(|n| match n.kind {
             crate::topology::NodeKind::Join { step, .. } => Some(step),
@@ -164,9 +213,12 @@ pub fn check_copartitioned(
         let mut counts: Vec<(String, usize)> = inputs
             .iter()
             .filter(|i| i.sub == sub.id)
-            .filter_map(|i| match i.source() {
-                Some(_) => Some((i.topic.clone(), count(&i.topic)?)),
-                None => Some((i.topic.clone(), partitions as usize)),
+            .filter_map(|i| match i.read {
+                SubInput::Source(_) => Some((i.topic.clone(), count(md, &i.topic)?)),
+                SubInput::Repartition(r) => {
+                    let n = repartition_count(t, inputs, md, partitions, r);
+                    Some((i.topic.clone(), n as usize))
+                }
             })
             .collect();
         counts.sort();
@@ -209,12 +261,16 @@ pub fn ensure(
             .iter()
             .find(|m| m.name() == it.name && m.error().is_none())
         {
-            Some(m) if !it.dead_letter && m.partitions().len() as i32 != partitions => {
+            Some(m)
+                if !it.dead_letter
+                    && m.partitions().len() as i32 != it.partitions.unwrap_or(partitions) =>
+            {
                 return Err(format!(
-                    "internal topic {} has {} partitions but the sources have {partitions}; \
+                    "internal topic {} has {} partitions but the sources have {}; \
                      reset the application (eddy reset) after changing the sources' partitions",
                     it.name,
-                    m.partitions().len()
+                    m.partitions().len(),
+                    it.partitions.unwrap_or(partitions)
                 ));
             }
             Some(_) => {}
@@ -229,7 +285,8 @@ pub fn ensure(
         .map(|it| {
             // Any event time eddy takes, also one more than an hour ahead.
             let (k, v) = super::limits::ANY_TIMESTAMP;
-            let t = NewTopic::new(&it.name, partitions, TopicReplication::Fixed(-1)).set(k, v);
+            let n = it.partitions.unwrap_or(partitions);
+            let t = NewTopic::new(&it.name, n, TopicReplication::Fixed(-1)).set(k, v);
             if it.dead_letter {
                 t
             } else if it.changelog {
@@ -245,7 +302,7 @@ pub fn ensure(
         .map_err(|e| format!("creating internal topics: {e}"))?;
     for r in res {
         match r {
-            Ok(name) => tracing::info!(topic = %name, partitions, "created internal topic"),
+            Ok(name) => tracing::info!(topic = %name, "created internal topic"),
             Err((name, rdkafka::types::RDKafkaErrorCode::TopicAlreadyExists)) => {
                 tracing::debug!(topic = %name, "internal topic created meanwhile");
             }

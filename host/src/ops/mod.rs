@@ -143,6 +143,14 @@ pub enum NodeError {
         /// Source record it is pinned to.
         input_index: Option<u32>,
     },
+    /// A record of an internal topic is not what eddy wrote there.
+    #[error("step `{step}`: {message}")]
+    Internal {
+        /// The step.
+        step: String,
+        /// What was wrong and what to do.
+        message: String,
+    },
 }
 
 impl NodeError {
@@ -151,7 +159,7 @@ impl NodeError {
         match self {
             NodeError::Operator(e) => e.input_index,
             NodeError::Contract { input_index, .. } => *input_index,
-            NodeError::State { .. } => None,
+            NodeError::State { .. } | NodeError::Internal { .. } => None,
         }
     }
 }

@@ -11,6 +11,7 @@ use super::dead_letter::{DeadLetter, SourceAt};
 use super::task::TaskOutput;
 use super::ticket::InFlight;
 use crate::metrics::Metrics;
+use crate::ops::join::foreign::answer_partition;
 use crate::state::ChangelogRecord;
 use crate::topology::{ErrorPolicy, Sink, Topology};
 use crate::wasm::Chain;
@@ -29,8 +30,15 @@ pub trait Output {
     );
 
     /// Sends `r` to a repartition (`old`: with a table change's old value)
-    /// or late topic.
-    fn to_topic(&mut self, topic: &str, r: &RecordRef<'_>, old: bool, held: &InFlight);
+    /// or late topic, to `partition` if given (else by its key).
+    fn to_topic(
+        &mut self,
+        topic: &str,
+        partition: Option<i32>,
+        r: &RecordRef<'_>,
+        old: bool,
+        held: &InFlight,
+    );
 
     /// Sends a store write to partition `partition` of its changelog.
     fn to_changelog(&mut self, topic: &str, partition: i32, c: &ChangelogRecord, held: &InFlight);
@@ -109,7 +117,7 @@ pub fn deliver(
     };
     for (topic, late) in &out.late {
         for r in late.view().iter() {
-            io.to_topic(topic, &r, false, held);
+            io.to_topic(topic, None, &r, false, held);
         }
         count(topic, late.len());
     }
@@ -160,11 +168,15 @@ pub fn deliver(
         let Destination::Repartition(rep) = output.to else {
             continue;
         };
-        let topic = &task.t.plan.repartitions[rep].topic;
+        let rep = &task.t.plan.repartitions[rep];
         for r in views[o].iter() {
-            io.to_topic(topic, &r, true, held);
+            // A foreign-key join's answers name the partition that asked.
+            let partition = (rep.by_value)
+                .then(|| r.value.and_then(answer_partition))
+                .flatten();
+            io.to_topic(&rep.topic, partition, &r, true, held);
         }
-        count(topic, output.records.len());
+        count(&rep.topic, output.records.len());
     }
     for c in &out.changelog {
         io.to_changelog(&task.changelogs[c.store], task.partition, c, held);

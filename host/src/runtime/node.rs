@@ -3,7 +3,7 @@
 use crate::ops::aggregate::KvAggregate;
 use crate::ops::fold::Fold;
 use crate::ops::join::stream_stream::StreamStream;
-use crate::ops::join::{How, JoinNode};
+use crate::ops::join::{Fk, How, JoinNode};
 use crate::ops::table::TableNode;
 use crate::ops::versioned::VersionedTable;
 use crate::ops::windows::WindowStep;
@@ -12,7 +12,7 @@ use crate::ops::windows::sliding::SlidingAggregate;
 use crate::ops::windows::time::TimeWindowAggregate;
 use crate::state::global::Globals;
 use crate::topology::{
-    Aggregation, JoinShape, NodeId, NodeKind, Op, PlanNode, Topology, WindowKind,
+    Aggregation, FkPart, JoinShape, NodeId, NodeKind, Op, PlanNode, Topology, WindowKind, graph,
 };
 use std::sync::Arc;
 
@@ -157,13 +157,28 @@ fn join_node(
             },
             pointer: j.key.clone(),
         },
+        JoinShape::ForeignKey(part) => How::ForeignKey(match part {
+            FkPart::Subscribe => Fk::Subscribe {
+                pointer: (j.foreign_key.clone()).expect("validated: a foreign-key join has one"),
+                partition: 0,
+            },
+            FkPart::Answer => Fk::Answer {
+                subscriptions: own[0],
+                right: table(1),
+            },
+            FkPart::Result => Fk::Result {
+                left: table(0),
+                table: own.first().map(|&store| TableNode {
+                    name: s.name.clone(),
+                    store,
+                }),
+            },
+        }),
         JoinShape::TableTable => How::Tables {
             left: table(0),
             right: table(1),
             // A grouping after the join needs each row's old result.
-            send_old: t.steps.iter().any(|r| {
-                r.op.is_grouping() && r.inputs.iter().any(|p| p.node == NodeId::Step(step))
-            }),
+            send_old: graph::old_values_read(&t.steps, step),
         },
     };
     JoinNode {

@@ -78,6 +78,16 @@ pub struct TaskPipeline {
 }
 
 impl TaskPipeline {
+    /// Tells the nodes which partition the task runs (a foreign-key join's
+    /// subscriptions name it, for their answers to come back).
+    pub fn set_partition(&mut self, partition: i32) {
+        for n in &mut self.nodes {
+            if let Node::Join(j) = n {
+                j.set_partition(partition);
+            }
+        }
+    }
+
     /// Builds sub-topology `sub` of `t` for one task, with its stores under
     /// `dir` (RocksDB) or in memory (no `dir`, or `state.store = memory`).
     pub fn new(
@@ -193,7 +203,7 @@ impl TaskPipeline {
                 }
                 Node::Aggregate(a) => a.flush(state, &mut em)?,
                 Node::Windows(w, _) => w.flush(state, &mut em)?,
-                Node::Join(j) => j.flush(state)?,
+                Node::Join(j) => j.flush(state, &mut em)?,
                 _ => continue,
             }
             if !em.is_empty() {

@@ -164,9 +164,10 @@ impl<I: TaskIo> Tasks<I> {
             .map(|st| self.t.changelog_topic(st))
             .collect();
         let Opened {
-            pipeline,
+            mut pipeline,
             restored_to,
         } = self.io.open(&self.t, id, &changelogs)?;
+        pipeline.set_partition(id.1);
         self.tasks.insert(
             id,
             Task {

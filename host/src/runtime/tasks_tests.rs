@@ -79,7 +79,7 @@ impl Output for Kept {
         self.keep(held, |s| s.sinks.push(record));
     }
 
-    fn to_topic(&mut self, _: &str, _: &RecordRef<'_>, _: bool, held: &InFlight) {
+    fn to_topic(&mut self, _: &str, _: Option<i32>, _: &RecordRef<'_>, _: bool, held: &InFlight) {
         self.keep(held, |_| {});
     }
 

@@ -439,7 +439,15 @@ impl<W: Write> Output for Writing<W> {
         self.write_ref(&sink.topic, r);
     }
 
-    fn to_topic(&mut self, topic: &str, r: &RecordRef<'_>, old: bool, _: &InFlight) {
+    /// Every topic has one partition here: `partition` is always 0.
+    fn to_topic(
+        &mut self,
+        topic: &str,
+        _: Option<i32>,
+        r: &RecordRef<'_>,
+        old: bool,
+        _: &InFlight,
+    ) {
         let Some(rep) = self.repartitions.iter().position(|p| p == topic) else {
             return self.write_ref(topic, r);
         };

@@ -183,6 +183,9 @@ pub struct StepSpec {
     pub kind: Option<Spanned<String>>,
     /// `join`: `merge`, `pair`, `left`, `right`, or absent with `component`.
     pub joiner: Option<Spanned<String>>,
+    /// `join` of two tables: JSON pointer of the foreign key in the left
+    /// value, the right table's key each left row joins.
+    pub foreign_key: Option<Spanned<String>>,
     /// `join` with `joiner = "merge"`: the field the right value goes under
     /// (default: its fields are added to the left's).
     #[serde(rename = "as")]

@@ -61,7 +61,7 @@ pub enum QueryError {
     NotVersioned(String),
     /// A store no query may read.
     #[error(
-        "store {0} holds a stream–stream join's buffered records, which are internal (Kafka Streams serves no join store either); query the tables the join reads or writes"
+        "store {0} holds a join's internal records (a stream–stream join's buffers or a foreign-key join's subscriptions; Kafka Streams serves no join store either); query the tables the join reads or writes"
     )]
     Internal(String),
     /// The store could not be read.

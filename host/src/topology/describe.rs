@@ -1,7 +1,10 @@
 //! Pictures of the plan: text in the spirit of `Topology#describe()`, JSON
 //! for the admin API, and Graphviz DOT.
 
-use super::{Joiner, NodeKind, Op, PlanNode, Step, SubTopology, Topics, Topology, WindowKind};
+use super::{
+    FkPart, JoinShape, Joiner, NodeKind, Op, PlanNode, Step, SubTopology, Topics, Topology,
+    WindowKind,
+};
 use std::fmt::Write;
 
 /// Describes each sub-topology: its sources, processors and sinks, each
@@ -37,7 +40,8 @@ pub fn describe(t: &Topology) -> String {
                 }
                 NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => {
                     let st = &t.steps[*step];
-                    let _ = writeln!(s, "    Processor: {} ({})", st.name, what(st));
+                    let name = node_name(t, sub, k);
+                    let _ = writeln!(s, "    Processor: {name} ({})", what(st));
                 }
                 NodeKind::ToRepartition(r) => {
                     let _ = writeln!(
@@ -105,6 +109,18 @@ fn node_name(t: &Topology, sub: &SubTopology, k: usize) -> String {
         NodeKind::RepartitionSource(r) => {
             format!("{}-repartition-source", t.plan.repartitions[*r].name)
         }
+        NodeKind::Join {
+            step,
+            shape: JoinShape::ForeignKey(part @ (FkPart::Subscribe | FkPart::Answer)),
+            ..
+        } => {
+            let what = if *part == FkPart::Subscribe {
+                "subscribe"
+            } else {
+                "answer"
+            };
+            format!("{}-{what}", t.steps[*step].name)
+        }
         NodeKind::Step { step, .. } | NodeKind::Join { step, .. } => t.steps[*step].name.clone(),
         NodeKind::ToRepartition(r) => {
             format!("{}-repartition-sink", t.plan.repartitions[*r].name)
@@ -164,7 +180,10 @@ fn what(st: &Step) -> String {
                     )
                 })
                 .unwrap_or_default();
-            format!("op: join, kind: {}, {joiner}{window}", j.kind.name())
+            let fk = (j.foreign_key.as_ref())
+                .map(|f| format!(", foreign key: {f}"))
+                .unwrap_or_default();
+            format!("op: join, kind: {}, {joiner}{window}{fk}", j.kind.name())
         }
         op => {
             let a = op.aggregation().expect("an aggregation");

@@ -7,7 +7,7 @@
 //! table, or grouped records waiting for an aggregation — follows from the
 //! nodes alone; spec validation and the plan both read it from here.
 
-use super::{JoinShape, Op, Source, Step};
+use super::{FkPart, JoinShape, Op, Source, Step};
 use std::collections::BinaryHeap;
 
 /// A node of the graph.
@@ -164,9 +164,21 @@ pub fn join_shape(sources: &[Source], step_flows: &[Flow], step: &Step) -> Optio
         (Flow::Stream, Flow::Stream) => Some(JoinShape::StreamStream),
         (Flow::Stream, Flow::Table) => Some(JoinShape::StreamTable),
         (Flow::Stream, Flow::GlobalTable) => Some(JoinShape::StreamGlobalTable),
+        // The step's results come out of the part that reads the answers.
+        (Flow::Table, Flow::Table) if step.op.join().is_some_and(|j| j.foreign_key.is_some()) => {
+            Some(JoinShape::ForeignKey(FkPart::Result))
+        }
         (Flow::Table, Flow::Table) => Some(JoinShape::TableTable),
         _ => None,
     }
+}
+
+/// Whether a grouping reads step `k`'s output, and so needs each of its
+/// table changes with the old value.
+pub fn old_values_read(steps: &[Step], k: usize) -> bool {
+    steps
+        .iter()
+        .any(|r| r.op.is_grouping() && r.inputs.iter().any(|p| p.node == NodeId::Step(k)))
 }
 
 /// For each step, whether the keys of its output may differ from the keys

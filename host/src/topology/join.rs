@@ -73,6 +73,9 @@ pub struct Join {
     /// With a global table: a JSON pointer into the stream record's value
     /// giving the key to look up (none: the record's key).
     pub key: Option<String>,
+    /// With two tables: a JSON pointer into the left value giving the key
+    /// of the right row it joins (a foreign-key join).
+    pub foreign_key: Option<String>,
     /// Prefix of the join's own stores (`<store>-left`, `<store>-right`,
     /// `<store>-outer` for two streams).
     pub store: String,
@@ -89,6 +92,22 @@ pub enum JoinShape {
     StreamGlobalTable,
     /// Two tables.
     TableTable,
+    /// Two tables, the left's rows joining the right's by a key taken from
+    /// the left value; this part of it runs in one sub-topology.
+    ForeignKey(FkPart),
+}
+
+/// The three parts of a foreign-key join, each in the sub-topology of the
+/// table it reads (Kafka Streams' KIP-213 topology).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FkPart {
+    /// Left table changes become subscriptions, keyed by foreign key.
+    Subscribe,
+    /// Subscriptions are kept and answered, and right table changes answer
+    /// every subscriber.
+    Answer,
+    /// Answers that still match the left row become the join's results.
+    Result,
 }
 
 impl JoinShape {
@@ -103,6 +122,7 @@ impl JoinShape {
                 ("right", true, true),
                 ("outer", false, true),
             ],
+            (JoinShape::ForeignKey(FkPart::Answer), _) => vec![("subscriptions", false, true)],
             _ => Vec::new(),
         }
     }

@@ -17,7 +17,7 @@ mod planner;
 
 pub use describe::describe;
 pub use graph::{Flow, NodeId, Port};
-pub use join::{Join, JoinKind, JoinShape, JoinWindow, Joiner};
+pub use join::{FkPart, Join, JoinKind, JoinShape, JoinWindow, Joiner};
 pub use parts::{
     Aggregation, Emit, Op, Source, StateConfig, StoreKind, TimestampSource, Topics, Window,
     WindowKind,

@@ -55,8 +55,8 @@ pub enum StoreRole {
         /// How far back versions are kept, ms.
         history: i64,
     },
-    /// A stream–stream join's buffered records: internal, not served
-    /// (as in Kafka Streams).
+    /// A join's internal records (a stream–stream join's buffers, a
+    /// foreign-key join's subscriptions): not served (as in Kafka Streams).
     JoinBuffer,
 }
 
@@ -77,6 +77,9 @@ pub struct Repartition {
     pub to: usize,
     /// Whether its records are a table's changes (old values travel in a header).
     pub table: bool,
+    /// Whether each record names its partition in its value (a foreign-key
+    /// join's answers go back to the partition of the row that asked).
+    pub by_value: bool,
 }
 
 /// A topic a sub-topology's tasks read.

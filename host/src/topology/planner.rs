@@ -6,7 +6,7 @@ use super::graph::{self, NodeId, Port};
 use super::plan::{
     LocalPort, NodeKind, Plan, PlanNode, Repartition, StorePlan, StoreRole, SubInput, SubTopology,
 };
-use super::{JoinShape, Op, Sink, Source, Step, WindowKind};
+use super::{FkPart, JoinShape, Op, Sink, Source, Step, WindowKind};
 
 /// Whether step `k` groups and writes a repartition topic, for each step:
 /// a `group_by` always, a `group_by_key` after a step that may have
@@ -74,6 +74,16 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
         NodeId::Source(i) => i,
         NodeId::Step(k) => ns + k,
     };
+    // A foreign-key join's right table answers from its own sub-topology.
+    let fk: Vec<bool> = steps
+        .iter()
+        .map(|s| {
+            matches!(
+                graph::join_shape(sources, &flows, s),
+                Some(JoinShape::ForeignKey(_))
+            )
+        })
+        .collect();
     let mut parts = Parts((0..ns + steps.len()).collect());
     let mut group_readers: Vec<Vec<usize>> = vec![Vec::new(); steps.len()];
     for (k, s) in steps.iter().enumerate() {
@@ -81,6 +91,7 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
             match p.node {
                 NodeId::Step(g) if cut[g] => group_readers[g].push(k),
                 _ if side_cut[k].get(i) == Some(&true) => {}
+                _ if fk[k] && i == 1 => {}
                 // A global table belongs to no sub-topology.
                 NodeId::Source(src) if sources[src].global => {}
                 n => parts.join(ord(n), ns + k),
@@ -129,6 +140,7 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
             from: sub_of(NodeId::Step(g)),
             to: readers.first().map_or(0, |&k| sub_of(NodeId::Step(k))),
             table: flows[g].is_table(),
+            by_value: false,
         });
     }
     // (join, side, port) of each join side's repartition topic, by index.
@@ -150,6 +162,26 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
                 from: sub_of(p.node),
                 to: sub_of(NodeId::Step(k)),
                 table: false,
+                by_value: false,
+            });
+        }
+    }
+
+    // Each foreign-key join's subscription and answer topics.
+    let mut fk_reps = vec![None; steps.len()];
+    for (k, s) in steps.iter().enumerate().filter(|(k, _)| fk[*k]) {
+        let (a, b) = (sub_of(s.inputs[0].node), sub_of(s.inputs[1].node));
+        fk_reps[k] = Some((repartitions.len(), repartitions.len() + 1));
+        for (what, from, to) in [("subscription", a, b), ("response", b, a)] {
+            let name = format!("{}-{what}", s.name);
+            repartitions.push(Repartition {
+                topic: format!("{application_id}-{name}-repartition"),
+                step: k,
+                name,
+                from,
+                to,
+                table: false,
+                by_value: what == "response",
             });
         }
     }
@@ -176,11 +208,17 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
                 .flatten()
         })
     };
-    let join_buffers: Vec<String> = steps
-        .iter()
+    let join_buffers: Vec<String> = (steps.iter())
         .filter_map(|s| Some((s, s.op.join()?)))
-        .filter(|(s, _)| graph::join_shape(sources, &flows, s) == Some(JoinShape::StreamStream))
-        .flat_map(|(_, j)| ["left", "right", "outer"].map(|x| format!("{}-{x}", j.store)))
+        .flat_map(|(s, j)| {
+            match graph::join_shape(sources, &flows, s) {
+                Some(JoinShape::StreamStream) => vec!["left", "right", "outer"],
+                Some(JoinShape::ForeignKey(_)) => vec!["subscriptions"],
+                _ => Vec::new(),
+            }
+            .into_iter()
+            .map(|x| format!("{}-{x}", j.store))
+        })
         .collect();
     let mut add_store = |sub: &mut SubTopology, name: &str, windowed: bool, scanned: bool| {
         // A join's own stores and versioned tables are marked below.
@@ -276,6 +314,70 @@ pub fn plan(application_id: &str, sources: &[Source], steps: &[Step], sinks: &[S
                 p.branch
             };
             inputs.push(LocalPort { node, branch });
+        }
+        if let (Op::Join(j), Some((reg, resp))) = (&s.op, fk_reps[k]) {
+            let (a, b) = (sub_of(NodeId::Step(k)), sub_of(s.inputs[1].node));
+            let table_store = |sub: &SubTopology, p: &LocalPort| match &sub.nodes[p.node].kind {
+                NodeKind::TableSource { store, .. } => Some(*store),
+                NodeKind::Step { store, .. } => *store,
+                _ => None,
+            };
+            let left = table_store(&subs[a], &inputs[0]);
+            let right = table_store(&subs[b], &inputs[1]);
+            let port = |node| LocalPort { node, branch: None };
+            let node = |sub: &mut SubTopology, kind, inputs, table| {
+                sub.nodes.push(PlanNode {
+                    kind,
+                    inputs,
+                    table,
+                });
+                sub.nodes.len() - 1
+            };
+            let fk = |part, own, tables| NodeKind::Join {
+                step: k,
+                shape: JoinShape::ForeignKey(part),
+                own,
+                tables,
+            };
+            // The left table's changes subscribe.
+            let sa = &mut subs[a];
+            let subscribe = fk(FkPart::Subscribe, Vec::new(), [left, None]);
+            let at = node(sa, subscribe, vec![inputs[0]], true);
+            node(sa, NodeKind::ToRepartition(reg), vec![port(at)], false);
+            // The right table's sub-topology keeps and answers them.
+            let sb = &mut subs[b];
+            let entry = node(sb, NodeKind::RepartitionSource(reg), Vec::new(), false);
+            sb.inputs.push((SubInput::Repartition(reg), entry));
+            let own = vec![add_store(
+                sb,
+                &format!("{}-subscriptions", j.store),
+                false,
+                true,
+            )];
+            let at = node(
+                sb,
+                fk(FkPart::Answer, own, [None, right]),
+                vec![port(entry), inputs[1]],
+                false,
+            );
+            node(sb, NodeKind::ToRepartition(resp), vec![port(at)], false);
+            // The answers come back to the left table's sub-topology.
+            let sa = &mut subs[a];
+            let entry = node(sa, NodeKind::RepartitionSource(resp), Vec::new(), false);
+            sa.inputs.push((SubInput::Repartition(resp), entry));
+            // Old results need the results kept (a grouping reads the join).
+            let own = if graph::old_values_read(steps, k) {
+                vec![add_store(sa, &format!("{}-result", j.store), false, false)]
+            } else {
+                Vec::new()
+            };
+            local[ns + k] = node(
+                sa,
+                fk(FkPart::Result, own, [left, None]),
+                vec![port(entry)],
+                true,
+            );
+            continue;
         }
         if let Op::Join(j) = &s.op
             && let Some(shape) = graph::join_shape(sources, &flows, s)

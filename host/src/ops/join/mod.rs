@@ -7,10 +7,12 @@
 //! call per batch, never one per pair.
 
 pub mod builtin;
+pub mod foreign;
 mod pairs;
 pub mod stream_stream;
 pub mod tables;
 
+use super::table::TableNode;
 use super::{Dropped, Emitter, NodeError, Records};
 use crate::state::TaskState;
 use crate::state::global::Globals;
@@ -55,6 +57,34 @@ pub enum How {
         /// Whether to compute old results (a grouping reads the join).
         send_old: bool,
     },
+    /// A part of a foreign-key join.
+    ForeignKey(Fk),
+}
+
+/// The part of a foreign-key join a task runs (see [`foreign`]).
+#[derive(Debug)]
+pub enum Fk {
+    /// Left table changes become subscriptions.
+    Subscribe {
+        /// JSON pointer of the foreign key in the left value.
+        pointer: String,
+        /// The task's partition, where answers come back to.
+        partition: i32,
+    },
+    /// Subscriptions are kept and answered with the right table's rows.
+    Answer {
+        /// The subscription store.
+        subscriptions: usize,
+        /// The right table's store.
+        right: usize,
+    },
+    /// Answers still matching the left row become results.
+    Result {
+        /// The left table's store.
+        left: usize,
+        /// The results kept as a table, when their old values are needed.
+        table: Option<TableNode>,
+    },
 }
 
 /// A join step in a task.
@@ -82,6 +112,41 @@ impl JoinNode {
         out: &mut Emitter,
         dropped: &mut Dropped,
     ) -> Result<(), NodeError> {
+        if let How::ForeignKey(fk) = &mut self.how {
+            let left_join = self.kind == JoinKind::Left;
+            let state = state.expect("a foreign-key join's tables have stores");
+            match fk {
+                Fk::Subscribe { pointer, partition } => {
+                    foreign::subscribe(pointer, left_join, *partition, input, out, dropped);
+                }
+                Fk::Answer {
+                    subscriptions,
+                    right,
+                } => {
+                    let stores = (*subscriptions, *right);
+                    foreign::answer(&self.name, stores, input, state, out, dropped)?;
+                    return self.flush_due(state);
+                }
+                Fk::Result { left, table } => {
+                    let mut outs = Outputs::default();
+                    foreign::result(&self.name, left_join, *left, input, state, &mut outs)?;
+                    let Some(table) = table else {
+                        return outs.finish(&self.name, self.step, &self.joiner, None, chain, out);
+                    };
+                    let mut results = Emitter::new();
+                    outs.finish(
+                        &self.name,
+                        self.step,
+                        &self.joiner,
+                        None,
+                        chain,
+                        &mut results,
+                    )?;
+                    table.process(&results.finish(), state, out, dropped)?;
+                }
+            }
+            return Ok(());
+        }
         let view = input.view();
         let mut outs = Outputs::default();
         if let How::GlobalTable {
@@ -107,7 +172,7 @@ impl JoinNode {
                     &self.name, self.kind, lookup, input, state, &mut outs, dropped,
                 )?;
             }
-            How::GlobalTable { .. } => unreachable!("looked up above"),
+            How::GlobalTable { .. } | How::ForeignKey(_) => unreachable!("handled above"),
             How::Tables {
                 left,
                 right,
@@ -126,16 +191,30 @@ impl JoinNode {
         self.flush_due(state)
     }
 
-    /// At a commit: writes the join's own stores.
-    pub fn flush(&mut self, state: &mut TaskState) -> Result<(), NodeError> {
-        if let How::Streams(s) = &self.how {
-            for store in s.stores() {
-                state
-                    .flush_store(store)
-                    .map_err(|e| super::aggregate::state_err(&self.name, e))?;
-            }
+    /// At a commit: writes the join's own stores (and emits a kept
+    /// result table's changes).
+    pub fn flush(&mut self, state: &mut TaskState, out: &mut Emitter) -> Result<(), NodeError> {
+        let stores = match &self.how {
+            How::Streams(s) => s.stores().collect(),
+            How::ForeignKey(Fk::Answer { subscriptions, .. }) => vec![*subscriptions],
+            How::ForeignKey(Fk::Result {
+                table: Some(table), ..
+            }) => return table.flush(state, out),
+            _ => Vec::new(),
+        };
+        for store in stores {
+            state
+                .flush_store(store)
+                .map_err(|e| super::aggregate::state_err(&self.name, e))?;
         }
         Ok(())
+    }
+
+    /// Tells the node which partition its task runs.
+    pub fn set_partition(&mut self, p: i32) {
+        if let How::ForeignKey(Fk::Subscribe { partition, .. }) = &mut self.how {
+            *partition = p;
+        }
     }
 
     /// Moves a join of two streams' time to at least `ts` (a test device),
@@ -156,8 +235,11 @@ impl JoinNode {
     }
 
     fn flush_due(&mut self, state: &mut TaskState) -> Result<(), NodeError> {
-        if state.writes_due() {
-            self.flush(state)?;
+        // A kept result table flushes itself (it emits when it does).
+        let result = matches!(self.how, How::ForeignKey(Fk::Result { .. }));
+        if state.writes_due() && !result {
+            let mut none = Emitter::new();
+            self.flush(state, &mut none)?;
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use crate::state::{TaskState, keys, versions};
 use crate::topology::JoinKind;
 
 /// The row of `key` in `store`: its timestamp and value.
-fn row(
+pub(super) fn row(
     name: &str,
     state: &TaskState,
     store: usize,

@@ -310,3 +310,102 @@ fn a_versioned_table_serves_stream_table_joins_only() {
         "use it with as = \"table\"",
     );
 }
+
+#[test]
+fn a_foreign_key_join_runs_in_the_sub_topologies_of_its_two_tables() {
+    let text = join(
+        "customers",
+        "prices",
+        "kind = \"left\"\njoiner = \"pair\"\nforeign_key = \"/sku\"",
+    );
+    let t = parse_with(Path::new("p.toml"), &text, false).unwrap();
+    assert_eq!(
+        t.steps[0].op.join().unwrap().foreign_key.as_deref(),
+        Some("/sku")
+    );
+    let plan = &t.plan;
+    assert_eq!(plan.subtopologies.len(), 2);
+    let topics: Vec<(&str, usize, usize, bool)> = (plan.repartitions.iter())
+        .map(|r| (r.topic.as_str(), r.from, r.to, r.by_value))
+        .collect();
+    assert_eq!(
+        topics,
+        [
+            ("a-j-subscription-repartition", 0, 1, false),
+            ("a-j-response-repartition", 1, 0, true),
+        ]
+    );
+    let parts = |sub: usize| -> Vec<JoinShape> {
+        (plan.subtopologies[sub].nodes.iter())
+            .filter_map(|n| match n.kind {
+                NodeKind::Join { shape, .. } => Some(shape),
+                _ => None,
+            })
+            .collect()
+    };
+    use crate::topology::FkPart;
+    assert_eq!(
+        parts(0),
+        [
+            JoinShape::ForeignKey(FkPart::Subscribe),
+            JoinShape::ForeignKey(FkPart::Result)
+        ]
+    );
+    assert_eq!(parts(1), [JoinShape::ForeignKey(FkPart::Answer)]);
+    // The subscriptions are kept by the right table's tasks; no result
+    // store unless a grouping reads the join.
+    assert_eq!(plan.sub_of_store("j-subscriptions"), Some(1));
+    let role = |name: &str| plan.stores.iter().find(|s| s.name == name).map(|s| s.role);
+    assert_eq!(
+        role("j-subscriptions"),
+        Some(crate::topology::StoreRole::JoinBuffer)
+    );
+    assert_eq!(plan.sub_of_store("j-result"), None);
+}
+
+#[test]
+fn a_grouping_after_a_foreign_key_join_keeps_its_results() {
+    let text = join(
+        "customers",
+        "prices",
+        "joiner = \"left\"\nforeign_key = \"/sku\"\n[[steps]]\nname = \"g\"\nop = \"group_by\"\nfrom = \"j\"\nkey = \"/region\"\n[[steps]]\nname = \"c\"\nop = \"count\"",
+    );
+    let t = parse_with(Path::new("p.toml"), &text, false).unwrap();
+    assert_eq!(t.plan.sub_of_store("j-result"), Some(0));
+}
+
+#[test]
+fn foreign_key_joins_refuse_what_cannot_work() {
+    one_error(
+        &join(
+            "orders",
+            "prices",
+            "joiner = \"pair\"\nforeign_key = \"/sku\"",
+        ),
+        "joins two tables",
+    );
+    one_error(
+        &join(
+            "customers",
+            "prices",
+            "kind = \"outer\"\njoiner = \"pair\"\nforeign_key = \"/sku\"",
+        ),
+        "a foreign-key join is \"inner\" or \"left\"",
+    );
+    one_error(
+        &join(
+            "customers",
+            "prices",
+            "joiner = \"pair\"\nforeign_key = \"/sku\"\nwindow = { difference = \"1s\" }",
+        ),
+        "only a join of two streams has a window",
+    );
+    one_error(
+        &join(
+            "customers",
+            "prices",
+            "joiner = \"pair\"\nforeign_key = \"sku\"",
+        ),
+        "not a JSON pointer",
+    );
+}

@@ -47,9 +47,10 @@ impl Validator<'_> {
         }
         match graph::join_shape(sources, flows, st) {
             Some(JoinShape::StreamStream) if j.window.is_none() => errs.push(("window".into(), "two streams join within a window: add e.g. window = { difference = \"5m\", grace = \"1m\" } (or `before` and `after`)".into())),
-            Some(JoinShape::StreamTable | JoinShape::TableTable) if j.window.is_some() => errs.push(("window".into(), "only a join of two streams has a window; a table holds its latest row per key".into())),
+            Some(JoinShape::StreamTable | JoinShape::TableTable | JoinShape::ForeignKey(_)) if j.window.is_some() => errs.push(("window".into(), "only a join of two streams has a window; a table holds its latest row per key".into())),
             Some(JoinShape::StreamGlobalTable) if j.window.is_some() => errs.push(("window".into(), "only a join of two streams has a window; a global table holds its latest row per key".into())),
             Some(JoinShape::StreamGlobalTable) if j.kind == JoinKind::Outer => errs.push(("kind".into(), "a join with a global table is \"inner\" or \"left\" (Kafka Streams has no outer join with a GlobalKTable)".into())),
+            Some(JoinShape::ForeignKey(_)) if j.kind == JoinKind::Outer => errs.push(("kind".into(), "a foreign-key join is \"inner\" or \"left\" (Kafka Streams has no outer foreign-key join)".into())),
             Some(JoinShape::StreamTable) if j.kind == JoinKind::Outer => errs.push(("kind".into(), "a stream–table join is \"inner\" or \"left\": a table row alone never produces output (Kafka Streams has no outer stream–table join)".into())),
             None if flow(l) == Flow::GlobalTable => errs.push(("left".into(), format!("a global table goes on the right: swap `left` ({:?}) and `right` ({:?})", name(l), name(r)))),
             None if flow(r) == Flow::GlobalTable => errs.push(("left".into(), format!("a global table is joined from a stream; {:?} is not one", name(l)))),
@@ -62,8 +63,16 @@ impl Validator<'_> {
         {
             errs.push(("key".into(), format!("`key` ({k:?}) chooses what a stream record looks up in a global table; other joins match records by their keys")));
         }
-        if matches!(shape, Some(JoinShape::StreamTable | JoinShape::TableTable)) {
-            let tables: &[(&str, &Port)] = if shape == Some(JoinShape::TableTable) {
+        if let Some(fk) = &j.foreign_key
+            && !matches!(shape, Some(JoinShape::ForeignKey(_)))
+        {
+            errs.push(("foreign_key".into(), format!("`foreign_key` ({fk:?}) joins two tables, each left row with the right row its value names; {:?} and {:?} are not two tables", name(l), name(r))));
+        }
+        if matches!(
+            shape,
+            Some(JoinShape::StreamTable | JoinShape::TableTable | JoinShape::ForeignKey(_))
+        ) {
+            let tables: &[(&str, &Port)] = if shape != Some(JoinShape::StreamTable) {
                 &[("left", l), ("right", r)]
             } else {
                 &[("right", r)]

@@ -341,24 +341,27 @@ impl Validator<'_> {
             );
         }
         let window = s.window.as_ref().and_then(|w| self.join_window(w, key));
-        let lookup = s.key.as_ref().map(|k| {
-            if !k.get_ref().starts_with('/') {
-                self.err(
-                    k,
-                    key("key"),
-                    format!(
+        // Both name a field of a value by a JSON pointer.
+        let mut pointer = |field: &Option<Spanned<String>>, name: &str| {
+            field.as_ref().map(|k| {
+                if !k.get_ref().starts_with('/') {
+                    let why = format!(
                         "{:?} is not a JSON pointer; write e.g. \"/product_id\"",
                         k.get_ref()
-                    ),
-                );
-            }
-            k.get_ref().clone()
-        });
+                    );
+                    self.err(k, key(name), why);
+                }
+                k.get_ref().clone()
+            })
+        };
+        let lookup = pointer(&s.key, "key");
+        let foreign_key = pointer(&s.foreign_key, "foreign_key");
         Join {
             kind,
             joiner,
             window,
             key: lookup,
+            foreign_key,
             store,
         }
     }

@@ -322,10 +322,13 @@ public final class Oracle {
 
     // ---- joins (see tests/oracle/README.md, "Joins")
 
-    /** One join (stream-stream, stream-table, stream-globaltable or table-table) with the "pair" joiner. */
+    /**
+     * One join (stream-stream, stream-table, stream-globaltable, table-table or foreign-key)
+     * with the "pair" joiner.
+     */
     static final class Join {
         final Map<String, String> opt = new HashMap<>();
-        String shape, kind, left, right, sink;
+        String shape, kind, left, right, sink, foreignKey;
         long before, after, grace, cacheBytes, history;
 
         void parseArgs(String[] args) {
@@ -337,7 +340,8 @@ public final class Oracle {
                 opt.put(a.substring(2), args[i + 1]);
             }
             for (String k : opt.keySet()) {
-                if (!java.util.List.of("input", "join", "left", "right", "sink", "window", "cache-bytes", "history").contains(k)) {
+                if (!java.util.List.of("input", "join", "left", "right", "sink", "window", "cache-bytes", "history",
+                        "foreign-key").contains(k)) {
                     throw new Usage("unknown option --" + k + " with --join");
                 }
             }
@@ -354,9 +358,9 @@ public final class Oracle {
             kind = p[1];
             java.util.List<String> kinds = switch (shape) {
                 case "stream-stream", "table-table" -> java.util.List.of("inner", "left", "outer");
-                case "stream-table", "stream-globaltable" -> java.util.List.of("inner", "left");
+                case "stream-table", "stream-globaltable", "foreign-key" -> java.util.List.of("inner", "left");
                 default -> throw new Usage("bad --join " + j + ": the shape must be stream-stream, stream-table, "
-                        + "stream-globaltable or table-table");
+                        + "stream-globaltable, table-table or foreign-key");
             };
             if (!kinds.contains(kind)) throw new Usage("bad --join " + j + ": " + shape + " joins are " + String.join("|", kinds));
             cacheBytes = num("cache-bytes", opt.getOrDefault("cache-bytes", "0"));
@@ -364,6 +368,15 @@ public final class Oracle {
                 throw new Usage("--history (a versioned table) is only for --join stream-table");
             }
             history = opt.containsKey("history") ? num("history", opt.get("history")) : -1;
+            foreignKey = opt.get("foreign-key");
+            if (shape.equals("foreign-key")) {
+                if (foreignKey == null) throw new Usage("--join foreign-key needs --foreign-key /json/pointer");
+                if (!foreignKey.isEmpty() && !foreignKey.startsWith("/")) {
+                    throw new Usage("--foreign-key must be a JSON pointer");
+                }
+            } else if (foreignKey != null) {
+                throw new Usage("--foreign-key is only for --join foreign-key");
+            }
             String w = opt.get("window");
             if (shape.equals("stream-stream")) {
                 if (w == null) throw new Usage("--join stream-stream needs --window before:MS,after:MS,grace:MS");
@@ -395,6 +408,17 @@ public final class Oracle {
         /** The "pair" joiner: {"left":L,"right":R}, each side rendered like an output value. */
         static String pair(String l, String r) {
             return "{\"left\":" + renderValue(l) + ",\"right\":" + renderValue(r) + "}";
+        }
+
+        /**
+         * The foreign key of a left value: its JSON at --foreign-key, a string's text or other
+         * JSON's compact text. A missing pointer, JSON null, a null value or a value that is
+         * not JSON give null.
+         */
+        String fk(String v) {
+            if (v == null) return null;
+            JsonNode n = parse(v);
+            return n == null ? null : text(n.at(foreignKey));
         }
 
         JoinWindows windows() {
@@ -440,6 +464,15 @@ public final class Oracle {
                     KeyValueMapper<String, String, String> byKey = (k, v) -> k;
                     (kind.equals("inner") ? l.join(r, byKey, joiner) : l.leftJoin(r, byKey, joiner))
                             .to(sink, Produced.with(S, S));
+                }
+                case "foreign-key" -> {
+                    // KIP-213: the right table is keyed by the foreign key taken from each left value.
+                    KTable<String, String> l = b.table(left, c), r = b.table(right, c);
+                    java.util.function.Function<String, String> byFk = this::fk;
+                    KTable<String, String> out = kind.equals("inner")
+                            ? l.join(r, byFk, joiner)
+                            : l.leftJoin(r, byFk, joiner);
+                    out.toStream().to(sink, Produced.with(S, S));
                 }
                 default -> {
                     KTable<String, String> l = b.table(left, c), r = b.table(right, c);
