@@ -17,7 +17,7 @@
 //!   first processes them once under another application id (warm-up).
 //!
 //! Both systems' outputs must be the same records (values compared as JSON).
-//! Run: `scripts/kafka start && cargo run --release -p eddy-bench --bin
+//! Run: `scripts/kafka start && cargo run -p eddy-bench --bin
 //! joins` (RECORDS, RUNS; ONLY=enrich or ONLY=window). Prints one table
 //! row per run.
 

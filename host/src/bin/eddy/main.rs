@@ -7,6 +7,11 @@ use eddy::topology;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+/// The store writes and batches of the hot path are many small
+/// allocations, which mimalloc serves faster than the system allocator.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// Kafka Streams-style stream processing with operators as WebAssembly components.
 #[derive(Parser)]
 #[command(name = "eddy", version, about)]
