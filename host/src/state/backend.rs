@@ -10,6 +10,12 @@ use std::collections::BTreeMap;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
+/// The block cache every task's RocksDB instance shares.
+fn block_cache() -> &'static rocksdb::Cache {
+    static CACHE: std::sync::OnceLock<rocksdb::Cache> = std::sync::OnceLock::new();
+    CACHE.get_or_init(|| rocksdb::Cache::new_lru_cache(64 << 20))
+}
+
 /// One write: a put (`Some`) or a delete (`None`) in table `table`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
@@ -87,7 +93,20 @@ impl Backend {
         opts.set_max_background_jobs(2);
         opts.set_max_open_files(256);
         opts.set_write_buffer_size(16 << 20);
-        let db = rocksdb::DB::open_cf(&opts, path, tables).map_err(err)?;
+        // Kafka Streams' table options: 4 KiB blocks with a bloom filter (a
+        // lookup of an absent key, the common case of a join or a new
+        // aggregate, reads no block), over one block cache shared by every
+        // task of the process instead of 50 MiB per store.
+        let mut table = rocksdb::BlockBasedOptions::default();
+        table.set_block_size(4 << 10);
+        table.set_bloom_filter(10.0, false);
+        table.set_block_cache(block_cache());
+        opts.set_block_based_table_factory(&table);
+        // Every table (column family) with these options, not the defaults.
+        let cfs = tables
+            .iter()
+            .map(|t| rocksdb::ColumnFamilyDescriptor::new(t, opts.clone()));
+        let db = rocksdb::DB::open_cf_descriptors(&opts, path, cfs).map_err(err)?;
         Ok(Backend::Rocks {
             db,
             tables: tables.to_vec(),
