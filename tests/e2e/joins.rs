@@ -228,6 +228,59 @@ fn a_rekeyed_stream_is_repartitioned_before_it_joins() {
 }
 
 #[test]
+fn a_grouping_after_a_foreign_key_join_gets_its_old_results() {
+    let dir = tempfile::tempdir().unwrap();
+    // Orders by product category: a foreign-key join, then a count per
+    // category of the joined product (KTable#leftJoin(KTable, fk) then
+    // groupBy and count). A result that changes category subtracts from
+    // the old one before it adds to the new one, as Kafka Streams' table
+    // grouping does with the join's old values.
+    let spec = "application_id = \"fk-group\"\n[runtime]\nbatch_size = 1\n[state]\ncache_size = \"0\"\n\
+        [[sources]]\ntopic = \"orders\"\nas = \"table\"\n\
+        [[sources]]\ntopic = \"products\"\nas = \"table\"\n\
+        [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"orders\"\nright = \"products\"\nkind = \"left\"\n\
+        joiner = \"merge\"\nas = \"product\"\nforeign_key = \"/p\"\n\
+        [[steps]]\nname = \"g\"\nop = \"group_by\"\nfrom = \"j\"\nkey = \"/product/cat\"\n\
+        [[steps]]\nname = \"c\"\nop = \"count\"\n\
+        [[sinks]]\ntopic = \"out\"\nfrom = \"c\"\n";
+    let input = r#"{"topic":"products","key":"p1","value":{"cat":"lamps"},"timestamp":1}
+{"topic":"products","key":"p2","value":{"cat":"desks"},"timestamp":2}
+{"topic":"orders","key":"o1","value":{"p":"p1"},"timestamp":3}
+{"topic":"orders","key":"o2","value":{"p":"p1"},"timestamp":4}
+{"topic":"orders","key":"o1","value":{"p":"p2"},"timestamp":5}
+{"topic":"products","key":"p1","value":{"cat":"desks"},"timestamp":6}
+{"topic":"orders","key":"o2","value":null,"timestamp":7}
+"#;
+    let got: Vec<(String, i64, i64)> = eddy_e2e::eddy_test(eddy_bin(), dir.path(), spec, input)
+        .iter()
+        .map(|r| {
+            let key = r["key"].as_str().unwrap().to_string();
+            (
+                key,
+                r["value"].as_i64().unwrap(),
+                r["timestamp"].as_i64().unwrap(),
+            )
+        })
+        .collect();
+    let want: Vec<(String, i64, i64)> = [
+        ("lamps", 1, 3),
+        ("lamps", 2, 4),
+        // o1 moves to p2: out of lamps, into desks.
+        ("lamps", 1, 5),
+        ("desks", 1, 5),
+        // p1 becomes a desk: o2, still on p1, moves (the product's time).
+        ("lamps", 0, 6),
+        ("desks", 2, 6),
+        // o2 deleted: its result's tombstone takes it out of desks.
+        ("desks", 1, 7),
+    ]
+    .iter()
+    .map(|(k, n, ts)| (k.to_string(), *n, *ts))
+    .collect();
+    assert_eq!(got, want);
+}
+
+#[test]
 fn a_wasm_joiner_is_called_once_per_batch_and_a_pair_it_fails_on_is_dead_lettered_whole() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(

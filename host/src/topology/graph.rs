@@ -139,7 +139,7 @@ pub fn flows(sources: &[Source], steps: &[Step], order: &[usize]) -> Vec<Flow> {
             },
             Op::ToTable { .. } => Flow::Table,
             Op::Join(_) => match join_shape(sources, &out, &steps[k]) {
-                Some(JoinShape::TableTable) => Flow::Table,
+                Some(JoinShape::TableTable | JoinShape::ForeignKey(_)) => Flow::Table,
                 _ => Flow::Stream,
             },
             op => match op.aggregation().and_then(|a| a.window) {
