@@ -132,24 +132,21 @@ impl Topics {
         }
         // Created by the controller is not yet known to every broker's
         // metadata: wait until a client sees each with its partitions.
-        let consumer: BaseConsumer = ClientConfig::new()
-            .set("bootstrap.servers", bootstrap)
+        let consumer: BaseConsumer = (ClientConfig::new().set("bootstrap.servers", bootstrap))
             .create()
             .expect("consumer");
+        let seen = |n: &String, p: i32| {
+            let md = consumer.fetch_metadata(Some(n), Duration::from_secs(5));
+            md.is_ok_and(|md| {
+                let t = md.topics().first().filter(|t| t.error().is_none());
+                t.is_some_and(|t| t.partitions().len() == p as usize)
+            })
+        };
+        let all_seen = || names.iter().zip(specs).all(|(n, (_, p))| seen(n, *p));
         wait_until(
             Duration::from_secs(30),
             "the new topics in the metadata",
-            || {
-                names.iter().zip(specs).all(|(n, (_, p))| {
-                    consumer
-                        .fetch_metadata(Some(n), Duration::from_secs(5))
-                        .is_ok_and(|md| {
-                            md.topics().first().is_some_and(|t| {
-                                t.error().is_none() && t.partitions().len() == *p as usize
-                            })
-                        })
-                })
-            },
+            all_seen,
         );
         Topics { admin, names }
     }

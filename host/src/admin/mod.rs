@@ -433,9 +433,8 @@ async fn reload(
 
 /// Gives the system allocator's free memory back to the system: a
 /// reload's body (up to the cap, freed by now) would otherwise stay with
-/// the process, kept by glibc for allocations that may never come. (The
-/// `eddy` binary allocates with mimalloc, which returns blocks that large
-/// by itself; the library may run under any allocator.)
+/// the process, kept by glibc for allocations that may never come
+/// (mimalloc, the `eddy` binary's allocator, returns such blocks itself).
 fn return_memory() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes no pointers; it only releases free pages.

@@ -51,6 +51,14 @@ pub(super) enum Node {
 }
 
 impl Node {
+    /// Tells the node its task's partition (a foreign-key join's
+    /// subscriptions name it, for their answers to come back).
+    pub(super) fn set_partition(&mut self, partition: i32) {
+        if let Node::Join(j) = self {
+            j.set_partition(partition);
+        }
+    }
+
     /// The node a plan node runs as.
     pub(super) fn new(
         t: &Topology,

@@ -78,13 +78,10 @@ pub struct TaskPipeline {
 }
 
 impl TaskPipeline {
-    /// Tells the nodes which partition the task runs (a foreign-key join's
-    /// subscriptions name it, for their answers to come back).
+    /// Tells the nodes the task's partition (foreign-key subscriptions name it).
     pub fn set_partition(&mut self, partition: i32) {
         for n in &mut self.nodes {
-            if let Node::Join(j) = n {
-                j.set_partition(partition);
-            }
+            n.set_partition(partition);
         }
     }
 
@@ -214,9 +211,8 @@ impl TaskPipeline {
         Ok(self.collect(out, chain, false))
     }
 
-    /// Moves every window step's stream time to at least `ts` (a test
-    /// device: in a real run only records move stream time), closing
-    /// windows and running their final results through the nodes after.
+    /// Moves every window step's stream time to at least `ts` (a test device),
+    /// closing windows and running their final results through the nodes after.
     pub fn advance_time(&mut self, ts: i64, chain: &mut Chain) -> Result<TaskOutput, NodeError> {
         drop(chain.take_rejected());
         let mut out = TaskOutput::default();
@@ -234,9 +230,8 @@ impl TaskPipeline {
         Ok(self.collect(out, chain, false))
     }
 
-    /// Completes `out` with the changelog records and the rejected records
-    /// of the work just done; `sourced` when its records came from source
-    /// records (their origins then point at them).
+    /// Completes `out` with the work's changelog and rejected records; `sourced`
+    /// when its records came from source records (their origins point at them).
     fn collect(&mut self, mut out: TaskOutput, chain: &mut Chain, sourced: bool) -> TaskOutput {
         if let Some(s) = self.state.as_mut() {
             out.changelog = s.take_changelog();
