@@ -28,9 +28,17 @@ pub fn task_name(id: TaskId) -> String {
     format!("{}_{}", id.0, id.1)
 }
 
-/// Changelog records after which a commit also checkpoints (flushing
-/// RocksDB's memtables costs; Kafka Streams waits for 10,000 too).
+/// Changelog records after which a commit may checkpoint (Kafka Streams
+/// waits for 10,000 too).
 const CHECKPOINT_EVERY: i64 = 10_000;
+
+/// The least time between two checkpoints of a task. A checkpoint flushes
+/// RocksDB's memtables, which blocks the worker and leaves one more sorted
+/// run that every range read must seek in until compaction merges it; the
+/// cost of waiting is only a longer changelog tail to replay after a crash
+/// (a clean stop always checkpoints). Kafka Streams flushes at most once
+/// per commit, and its default commit interval is 30 s.
+const CHECKPOINT_INTERVAL: Duration = Duration::from_secs(30);
 
 /// How long a commit waits for the task's output to be acknowledged.
 const ACK_WAIT: Duration = Duration::from_secs(60);
@@ -115,6 +123,8 @@ struct Task {
     restored_to: HashMap<String, i64>,
     /// The offsets of the last checkpoint written, per changelog.
     checkpointed: HashMap<String, i64>,
+    /// When the last checkpoint was written (or the task opened).
+    checkpointed_at: Instant,
 }
 
 /// The open tasks of one worker, with its operator instances and I/O.
@@ -176,6 +186,7 @@ impl<I: TaskIo> Tasks<I> {
                 changelogs,
                 restored_to,
                 checkpointed: HashMap::new(),
+                checkpointed_at: Instant::now(),
             },
         );
         Ok(true)
@@ -361,10 +372,13 @@ impl<I: TaskIo> Tasks<I> {
             written += offset - task.checkpointed.get(topic).copied().unwrap_or(0);
             cp.offsets.insert((topic.clone(), id.1), offset);
         }
-        if !force && written < CHECKPOINT_EVERY {
+        let due =
+            written >= CHECKPOINT_EVERY && task.checkpointed_at.elapsed() >= CHECKPOINT_INTERVAL;
+        if !force && !due {
             return Ok(());
         }
         state.checkpoint(&cp)?;
+        task.checkpointed_at = Instant::now();
         task.checkpointed = (cp.offsets.into_iter()).map(|((t, _), o)| (t, o)).collect();
         Ok(())
     }

@@ -259,6 +259,34 @@ fn checkpoints_cover_acknowledged_changelog_offsets_and_wait_for_enough_writes()
 }
 
 #[test]
+fn a_busy_task_checkpoints_at_most_once_per_interval() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut tasks = persistent(dir.path());
+    let names: Vec<String> = (0..CHECKPOINT_EVERY + 1).map(|i| format!("k{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    run(&mut tasks, keys(&names));
+    tasks.io().seen.lock().unwrap().acknowledge();
+    let task_dir = dir.path().join("0_3");
+    let (_, errors) = tasks.commit(&[(0, 3)], false);
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        Checkpoint::read(&task_dir).is_none(),
+        "enough writes, but the task opened less than an interval ago"
+    );
+    let task = tasks.tasks.get_mut(&(0, 3)).unwrap();
+    task.checkpointed_at = Instant::now()
+        .checked_sub(CHECKPOINT_INTERVAL)
+        .expect("the clock runs longer than an interval");
+    let (_, errors) = tasks.commit(&[(0, 3)], false);
+    assert!(errors.is_empty(), "{errors:?}");
+    let cp = Checkpoint::read(&task_dir).expect("an interval passed");
+    assert_eq!(
+        cp.offsets.get(&("app-c-changelog".to_string(), 3)),
+        Some(&(CHECKPOINT_EVERY + 1))
+    );
+}
+
+#[test]
 fn a_task_that_cannot_open_fails_its_batch_naming_the_task() {
     let t = counting("store = \"memory\"");
     let io = Kept {
