@@ -18,12 +18,13 @@
 //!
 //! Both systems' outputs must be the same records (values compared as JSON).
 //! Run: `scripts/kafka start && cargo run -p eddy-bench --bin
-//! joins` (RECORDS, RUNS; ONLY=enrich or ONLY=window). Prints one table
-//! row per run.
+//! joins` (RECORDS, RUNS; ONLY=enrich or ONLY=window; EDDY_ONLY=1 runs
+//! eddy alone and EDDY_BENCH_PERF=<file> samples its window pass with
+//! `perf record`). Prints one table row per run.
 
 use eddy_e2e::{
-    Topics, bootstrap, consume, located_eddy_bin as eddy_bin, produce, root, total_records, unique,
-    wait_until,
+    Topics, bootstrap, committed, consume, located_eddy_bin as eddy_bin, produce, root,
+    total_records, unique, wait_until,
 };
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -208,6 +209,17 @@ fn window(app: &App, inputs: [&str; 2], n: usize) -> (Measured, Topics) {
     let (mut child, group, _dir) = start(app, "window", inputs, &out, n / 2);
     let (start, cpu0) = (Instant::now(), cpu_seconds(child.id()));
     let ends_of = [ends(inputs[0], PARTITIONS), ends(inputs[1], PARTITIONS)];
+    // EDDY_BENCH_PERF=<file>: sample eddy once it has committed (all its
+    // threads exist by then).
+    let sampled = matches!(app, App::Eddy) && std::env::var("EDDY_BENCH_PERF").is_ok();
+    if sampled {
+        wait_until(Duration::from_secs(300), "eddy's first commit", || {
+            committed(&group, inputs[0], PARTITIONS)
+                .iter()
+                .any(Option::is_some)
+        });
+    }
+    let perf = sampled.then(|| measure::Perf::start(child.id()));
     wait_until(Duration::from_secs(900), "both inputs", || {
         caught_up(&group, inputs[0], &ends_of[0]) && caught_up(&group, inputs[1], &ends_of[1])
     });
@@ -215,6 +227,7 @@ fn window(app: &App, inputs: [&str; 2], n: usize) -> (Measured, Topics) {
         secs: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds(child.id()) - cpu0,
     };
+    drop(perf);
     stop(&mut child);
     (m, t)
 }
@@ -263,6 +276,16 @@ fn main() {
             if same { "yes" } else { "NO" }
         );
     };
+    // EDDY_ONLY=1: eddy's side alone, for profiling; not a comparison.
+    let eddy_only = std::env::var("EDDY_ONLY").is_ok_and(|v| v == "1");
+    let eddy_row = |name: &str, run: usize, e: &Measured| {
+        println!(
+            "| {name} | {run} | {:.1} | {:.0} | {:.1} | | | | | |",
+            e.secs,
+            n as f64 / e.secs,
+            per_m(e.cpu)
+        );
+    };
     if only.is_empty() || only == "enrich" {
         let t = Topics::create(&[("bench-customers", PARTITIONS)]);
         let customers = &t.names[0];
@@ -282,6 +305,10 @@ fn main() {
         );
         for run in 1..=runs {
             let (e, eo) = enrich(&App::Eddy, customers, n);
+            if eddy_only {
+                eddy_row("stream–table enrich", run, &e);
+                continue;
+            }
             let (k, ko) = enrich(&App::KafkaStreams, customers, n);
             let same = contents(&eo.names[1]) == contents(&ko.names[1]);
             row("stream–table enrich", run, &e, &k, same);
@@ -329,6 +356,10 @@ fn main() {
         );
         for run in 1..=runs {
             let (e, eo) = window(&App::Eddy, [imps, clicks], n);
+            if eddy_only {
+                eddy_row("stream–stream 10 s window", run, &e);
+                continue;
+            }
             let (k, ko) = window(&App::KafkaStreams, [imps, clicks], n);
             let same = contents(&eo.names[0]) == contents(&ko.names[0]);
             row("stream–stream 10 s window", run, &e, &k, same);

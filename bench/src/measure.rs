@@ -87,3 +87,32 @@ pub fn stop(child: &mut Child) {
     let _ = child.kill();
     let _ = child.wait();
 }
+
+/// `perf record -g` sampling a process, when EDDY_BENCH_PERF names the
+/// output file; stopped (and its file written) on drop.
+pub struct Perf(Option<Child>);
+
+impl Perf {
+    /// Starts sampling `pid` if EDDY_BENCH_PERF is set.
+    pub fn start(pid: u32) -> Self {
+        Perf(std::env::var("EDDY_BENCH_PERF").ok().map(|out| {
+            Command::new("perf")
+                .args(["record", "-q", "-F", "499", "-g", "-o", &out, "-p"])
+                .arg(pid.to_string())
+                .stdout(std::process::Stdio::null())
+                .spawn()
+                .expect("perf record")
+        }))
+    }
+}
+
+impl Drop for Perf {
+    fn drop(&mut self) {
+        if let Some(perf) = self.0.as_mut() {
+            let _ = Command::new("kill")
+                .args(["-INT", &perf.id().to_string()])
+                .status();
+            let _ = perf.wait();
+        }
+    }
+}

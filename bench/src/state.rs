@@ -71,21 +71,16 @@ fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64])
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    // EDDY_BENCH_PERF=<file>: sample eddy with `perf record -g` once its
-    // first offsets are committed (all its threads exist by then).
-    let mut perf = std::env::var("EDDY_BENCH_PERF").ok().map(|out| {
+    // EDDY_BENCH_PERF=<file>: sample eddy once its first offsets are
+    // committed (all its threads exist by then).
+    if std::env::var("EDDY_BENCH_PERF").is_ok() {
         wait_until(Duration::from_secs(300), "eddy's first commit", || {
             committed(&app, input, PARTITIONS)
                 .iter()
                 .any(Option::is_some)
         });
-        Command::new("perf")
-            .args(["record", "-q", "-F", "499", "-g", "-o", &out, "-p"])
-            .arg(child.id().to_string())
-            .stdout(Stdio::null())
-            .spawn()
-            .expect("perf record")
-    });
+    }
+    let perf = measure::Perf::start(child.id());
     wait_until(
         Duration::from_secs(900),
         "eddy to commit the whole input",
@@ -95,12 +90,7 @@ fn run_eddy(input: &str, output: &str, windowed: bool, cache: &str, end: &[i64])
         secs: start.elapsed().as_secs_f64(),
         cpu: cpu_seconds(child.id()),
     };
-    if let Some(perf) = perf.as_mut() {
-        let _ = Command::new("kill")
-            .args(["-INT", &perf.id().to_string()])
-            .status();
-        let _ = perf.wait();
-    }
+    drop(perf);
     stop(&mut child);
     m
 }

@@ -107,6 +107,7 @@ mod tests {
             name: "t".into(),
             windowed: false,
             scanned: true,
+            buffer: false,
         };
         let mut state = TaskState::open(StoreKind::Memory, None, &[spec], 0).unwrap();
         let table = VersionedTable {

@@ -16,7 +16,7 @@ use crate::metrics::NodeLabels;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
 use crate::state::global::Globals;
 use crate::state::{ChangelogRecord, StateError, StoreSpec, TaskState};
-use crate::topology::{LocalPort, NodeKind, SubInput, Topology};
+use crate::topology::{LocalPort, NodeKind, StoreRole, SubInput, Topology};
 use crate::wasm::{Chain, Rejected};
 use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
@@ -120,6 +120,7 @@ impl TaskPipeline {
                     name: s.name.clone(),
                     windowed: s.windowed,
                     scanned: s.scanned,
+                    buffer: s.role == StoreRole::JoinBuffer,
                 }
             })
             .collect();

@@ -113,6 +113,15 @@ impl Cache {
         self.entries.is_empty()
     }
 
+    /// Removes every entry, in no particular order.
+    pub fn drain_unordered(&mut self) -> impl Iterator<Item = (Vec<u8>, CacheEntry)> + '_ {
+        if let Some(sorted) = &mut self.sorted {
+            sorted.clear();
+        }
+        self.bytes = 0;
+        self.entries.drain().map(|(k, (_, e))| (k, e))
+    }
+
     /// Removes and returns every entry, least recently written first.
     pub fn drain(&mut self) -> Vec<(Vec<u8>, CacheEntry)> {
         let mut out: Vec<_> = self.entries.drain().collect();

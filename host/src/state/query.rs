@@ -153,6 +153,7 @@ mod tests {
             name: name.into(),
             windowed,
             scanned: false,
+            buffer: false,
         };
         TaskState::open(
             StoreKind::Memory,
@@ -251,6 +252,7 @@ mod tests {
             name: name.into(),
             windowed: false,
             scanned: true,
+            buffer: false,
         };
         let mut s =
             TaskState::open(StoreKind::Memory, None, &[spec("rates"), spec("j-left")], 0).unwrap();

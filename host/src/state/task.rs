@@ -27,6 +27,10 @@ pub struct StoreSpec {
     pub windowed: bool,
     /// Whether its keys are read in ranges (session and sliding windows).
     pub scanned: bool,
+    /// Whether it is a join buffer: never cached (as in Kafka Streams),
+    /// every write logged at once and written to the backend at the end of
+    /// its node's batch ([`TaskState::write_through`]).
+    pub buffer: bool,
 }
 
 /// A write to send to a store's changelog topic.
@@ -47,6 +51,7 @@ pub struct ChangelogRecord {
 struct Tables {
     data: usize,
     index: Option<usize>,
+    buffer: bool,
 }
 
 /// A task's stores.
@@ -85,14 +90,20 @@ impl TaskState {
         for s in specs {
             let data = names.len();
             names.push(s.name.clone());
-            caches.push(Cache::new(s.scanned));
+            // A buffer's pending writes reach the backend before it is
+            // read in ranges, so they need no key order.
+            caches.push(Cache::new(s.scanned && !s.buffer));
             let index = s.windowed.then(|| {
                 names.push(format!("{}.by-end", s.name));
                 // Closing windows reads the index in end order.
-                caches.push(Cache::new(true));
+                caches.push(Cache::new(!s.buffer));
                 names.len() - 1
             });
-            tables.push(Tables { data, index });
+            tables.push(Tables {
+                data,
+                index,
+                buffer: s.buffer,
+            });
         }
         let backend = match (kind, dir) {
             (StoreKind::RocksDb, Some(d)) => Backend::open_rocks(&d.join("rocksdb"), &names)?,
@@ -171,9 +182,15 @@ impl TaskState {
         self.lookup(self.tables[store].data, key)
     }
 
+    /// Whether store `store`'s writes go to the changelog as they are made
+    /// (rather than when its cache is flushed).
+    fn logged_at_once(&self, store: usize) -> bool {
+        !self.caching() || self.tables[store].buffer
+    }
+
     /// Writes (or deletes, with none) `key` in store `store`.
     pub fn put(&mut self, store: usize, key: &[u8], value: Option<Vec<u8>>, timestamp: i64) {
-        if !self.caching() {
+        if self.logged_at_once(store) {
             self.changelog.push(ChangelogRecord {
                 store,
                 key: key.to_vec(),
@@ -267,6 +284,8 @@ impl TaskState {
         if cache.is_empty() {
             return self.backend.scan(table, from, to, f);
         }
+        // (A buffer's unordered pending writes are sorted here: correct, but
+        // its node writes them through before it reads in ranges.)
         // Merge as the backend's entries stream by: pending writes (in key
         // order) override them, deletes hide them; nothing is copied.
         let pending = cache.range(from, to);
@@ -339,8 +358,9 @@ impl TaskState {
             }
         }
         let mut writes: Vec<Write> = Vec::with_capacity(entries.len());
+        let log = !self.logged_at_once(store);
         for (k, e) in &entries {
-            if self.caching() {
+            if log {
                 self.changelog.push(ChangelogRecord {
                     store,
                     key: k.clone(),
@@ -369,6 +389,28 @@ impl TaskState {
             .into_iter()
             .map(|(k, e)| (k, e, olds.next().flatten()))
             .collect())
+    }
+
+    /// Writes a join buffer's pending writes (already logged) to the
+    /// backend in one batch, so that range reads need not merge them.
+    pub fn write_through(&mut self, store: usize) -> Result<(), StateError> {
+        let t = self.tables[store];
+        let mut writes = Vec::new();
+        for table in std::iter::once(t.data).chain(t.index) {
+            let drained = self.caches[table].drain_unordered();
+            writes.extend(drained.map(|(key, e)| Write {
+                table,
+                key,
+                value: e.value,
+            }));
+        }
+        self.backend.write(&writes)
+    }
+
+    /// Whether store `store` has writes not yet in the backend.
+    pub fn pending(&self, store: usize) -> bool {
+        let t = self.tables[store];
+        !self.caches[t.data].is_empty() || t.index.is_some_and(|i| !self.caches[i].is_empty())
     }
 
     /// Applies a restored changelog record to store `store`, bypassing the

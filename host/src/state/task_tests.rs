@@ -8,11 +8,13 @@ fn specs() -> Vec<StoreSpec> {
             name: "counts".into(),
             windowed: false,
             scanned: false,
+            buffer: false,
         },
         StoreSpec {
             name: "windows".into(),
             windowed: true,
             scanned: false,
+            buffer: false,
         },
     ]
 }
@@ -119,6 +121,7 @@ fn a_scan_merges_pending_writes_over_the_store_in_key_order() {
             name: "s".into(),
             windowed: false,
             scanned: true,
+            buffer: false,
         }];
         let kind = if rocks {
             StoreKind::RocksDb
@@ -160,4 +163,55 @@ fn a_scan_merges_pending_writes_over_the_store_in_key_order() {
         assert_eq!(all(3), ["a=new-a", "b=old-b", "d=new-d"], "stops when told");
         assert_eq!(all(1), ["a=new-a"]);
     }
+}
+
+#[test]
+fn a_join_buffer_is_logged_at_once_even_when_caching_and_written_through_per_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = [StoreSpec {
+        name: "join-left".into(),
+        windowed: true,
+        scanned: true,
+        buffer: true,
+    }];
+    let mut s = TaskState::open(StoreKind::RocksDb, Some(dir.path()), &spec, 10 << 20).unwrap();
+    for (ts, v) in [(30, "c"), (10, "a"), (20, "b")] {
+        s.put_window(
+            0,
+            b"k",
+            ts,
+            ts,
+            Some(keys::encode_value(ts, v.as_bytes())),
+            ts,
+        );
+    }
+    // Logged at once, in write order, though the task caches its tables.
+    let logged: Vec<i64> = (s.take_changelog().iter())
+        .map(|r| keys::split_window_key(&r.key).unwrap().1)
+        .collect();
+    assert_eq!(logged, [30, 10, 20]);
+    let starts = |s: &TaskState| {
+        let mut seen = Vec::new();
+        let from = keys::window_key_from(b"k", 15);
+        s.scan(0, false, &from, None, |k, _| {
+            seen.push(keys::split_window_key(k).unwrap().1);
+            true
+        })
+        .unwrap();
+        seen
+    };
+    assert!(s.pending(0));
+    assert_eq!(starts(&s), [20, 30], "pending writes read in key order");
+    s.write_through(0).unwrap();
+    assert!(!s.pending(0));
+    assert_eq!(starts(&s), [20, 30], "the same from the backend");
+    s.flush_store(0).unwrap();
+    assert!(s.take_changelog().is_empty(), "never logged twice");
+    let mut ends = Vec::new();
+    s.scan(0, true, &[], None, |k, _| {
+        ends.push(k.to_vec());
+        true
+    })
+    .unwrap();
+    assert_eq!(ends.len(), 3, "the time index is written through too");
 }

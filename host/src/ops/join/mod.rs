@@ -125,7 +125,7 @@ impl JoinNode {
                 } => {
                     let stores = (*subscriptions, *right);
                     foreign::answer(&self.name, stores, input, state, out, dropped)?;
-                    return self.flush_due(state);
+                    return self.write_through(state);
                 }
                 Fk::Result { left, table } => {
                     let mut outs = Outputs::default();
@@ -188,26 +188,36 @@ impl JoinNode {
             )?,
         }
         outs.finish(&self.name, self.step, &self.joiner, Some(&view), chain, out)?;
-        self.flush_due(state)
+        self.write_through(state)
+    }
+
+    /// Its join buffers: the stores only it reads and writes.
+    fn buffers(&self) -> Vec<usize> {
+        match &self.how {
+            How::Streams(s) => s.stores().collect(),
+            How::ForeignKey(Fk::Answer { subscriptions, .. }) => vec![*subscriptions],
+            _ => Vec::new(),
+        }
+    }
+
+    /// Writes the batch's buffer writes (logged already) to the backend.
+    fn write_through(&self, state: &mut TaskState) -> Result<(), NodeError> {
+        for store in self.buffers() {
+            (state.write_through(store)).map_err(|e| super::aggregate::state_err(&self.name, e))?;
+        }
+        Ok(())
     }
 
     /// At a commit: writes the join's own stores (and emits a kept
     /// result table's changes).
     pub fn flush(&mut self, state: &mut TaskState, out: &mut Emitter) -> Result<(), NodeError> {
-        let stores = match &self.how {
-            How::Streams(s) => s.stores().collect(),
-            How::ForeignKey(Fk::Answer { subscriptions, .. }) => vec![*subscriptions],
-            How::ForeignKey(Fk::Result {
-                table: Some(table), ..
-            }) => return table.flush(state, out),
-            _ => Vec::new(),
-        };
-        for store in stores {
-            state
-                .flush_store(store)
-                .map_err(|e| super::aggregate::state_err(&self.name, e))?;
+        if let How::ForeignKey(Fk::Result {
+            table: Some(table), ..
+        }) = &mut self.how
+        {
+            return table.flush(state, out);
         }
-        Ok(())
+        self.write_through(state)
     }
 
     /// Tells the node which partition its task runs.
@@ -231,16 +241,7 @@ impl JoinNode {
         };
         let mut outs = Outputs::default();
         s.advance(&self.name, ts, state, &mut outs)?;
-        outs.finish(&self.name, self.step, &self.joiner, None, chain, out)
-    }
-
-    fn flush_due(&mut self, state: &mut TaskState) -> Result<(), NodeError> {
-        // A kept result table flushes itself (it emits when it does).
-        let result = matches!(self.how, How::ForeignKey(Fk::Result { .. }));
-        if state.writes_due() && !result {
-            let mut none = Emitter::new();
-            self.flush(state, &mut none)?;
-        }
-        Ok(())
+        outs.finish(&self.name, self.step, &self.joiner, None, chain, out)?;
+        self.write_through(state)
     }
 }

@@ -159,6 +159,11 @@ impl StreamStream {
                 .saturating_sub(retention)
                 .saturating_add(1);
             let other_store = self.sides[1 - side];
+            // Written in this batch (a join of a stream with itself): to the
+            // backend first, so the range read needs no merge.
+            if state.pending(other_store) {
+                state.write_through(other_store).map_err(err)?;
+            }
             let mut found: Vec<(i64, Vec<u8>)> = Vec::new();
             state
                 .scan(
@@ -220,6 +225,7 @@ impl StreamStream {
         }
         for ((&now, before), &store) in self.observed.iter().zip(observed_before).zip(&self.sides) {
             if now != before {
+                state.write_through(store).map_err(err)?;
                 delete_windows(name, state, store, now.saturating_sub(retention))?;
             }
         }
@@ -257,6 +263,7 @@ impl StreamStream {
         let mut min_time = self.min_time;
         let stream_time = self.stream_time;
         let window = self.window;
+        state.write_through(u).map_err(|e| state_err(name, e))?;
         state
             .scan(u, false, &[], None, |k, v| {
                 let Some((ts, left, key)) = split_unmatched_key(k) else {

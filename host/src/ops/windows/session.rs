@@ -338,6 +338,7 @@ mod tests {
                 name: "s".into(),
                 windowed: true,
                 scanned: true,
+                buffer: false,
             }];
             let mut state = TaskState::open(StoreKind::Memory, None, &specs, 0).unwrap();
             let mut chain = Chain::new(&[]).unwrap();

@@ -231,6 +231,7 @@ mod tests {
             name: "w".into(),
             windowed: true,
             scanned: false,
+            buffer: false,
         }];
         TaskState::open(StoreKind::Memory, None, &specs, 0).unwrap()
     }
