@@ -330,6 +330,28 @@ impl TaskState {
         Ok(())
     }
 
+    /// Calls `f(i, key, value)` on the entries of store `store` in each
+    /// range `i` of `ranges` (`from <= key < to`), in key order within a
+    /// range, cache included.
+    pub fn scan_ranges(
+        &self,
+        store: usize,
+        ranges: &[(Vec<u8>, Vec<u8>)],
+        mut f: impl FnMut(usize, &[u8], &[u8]),
+    ) -> Result<(), StateError> {
+        let table = self.tables[store].data;
+        if self.caches[table].is_empty() {
+            return self.backend.scan_ranges(table, ranges, f);
+        }
+        for (i, (from, to)) in ranges.iter().enumerate() {
+            self.scan(store, false, from, Some(to), |k, v| {
+                f(i, k, v);
+                true
+            })?;
+        }
+        Ok(())
+    }
+
     /// Writes store `store`'s pending entries to the backend (and, when
     /// caching, to the changelog) and returns them, least recently written
     /// first, so the caller can send them downstream.

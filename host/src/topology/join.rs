@@ -111,15 +111,17 @@ pub enum FkPart {
 }
 
 impl JoinShape {
-    /// The join's own stores as (suffix, windowed, scanned).
+    /// The join's own stores as (suffix, windowed, scanned). A stream
+    /// join's buffers are keyed like window stores but have no time index:
+    /// the join sweeps out what its retention passed.
     pub fn own_stores(self, kind: JoinKind) -> Vec<(&'static str, bool, bool)> {
         match (self, kind) {
             (JoinShape::StreamStream, JoinKind::Inner) => {
-                vec![("left", true, true), ("right", true, true)]
+                vec![("left", false, true), ("right", false, true)]
             }
             (JoinShape::StreamStream, _) => vec![
-                ("left", true, true),
-                ("right", true, true),
+                ("left", false, true),
+                ("right", false, true),
                 ("outer", false, true),
             ],
             (JoinShape::ForeignKey(FkPart::Answer), _) => vec![("subscriptions", false, true)],

@@ -76,6 +76,16 @@ impl Outputs {
         });
     }
 
+    /// Number of results so far.
+    pub fn len(&self) -> usize {
+        self.outs.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.outs.is_empty()
+    }
+
     /// Adds a stream join's result: `left` and `right` joined.
     pub fn pair(
         &mut self,

@@ -9,11 +9,12 @@
 //! grace — checked when a record arrives at the join's stream time.
 
 use super::super::aggregate::state_err;
-use super::super::windows::delete_windows;
 use super::super::{Dropped, NodeError, Records};
 use super::{LEFT, Outputs};
-use crate::state::{TaskState, keys};
+use crate::state::{StateError, TaskState, keys};
 use crate::topology::{JoinKind, JoinWindow};
+use eddy_batch::BatchView;
+use std::ops::Range;
 
 /// The state of a join of two streams in one task.
 #[derive(Debug)]
@@ -31,6 +32,16 @@ pub struct StreamStream {
     min_time: i64,
     /// The largest timestamp put into each side's store.
     observed: [i64; 2],
+    /// Where each side's sweep for expired records goes on from.
+    sweep: [Vec<u8>; 2],
+}
+
+/// What a run of records found in the other side's store.
+#[derive(Debug, Default)]
+struct Found {
+    /// (record index, entry time, its stored bytes in `bytes`).
+    hits: Vec<(usize, i64, Range<usize>)>,
+    bytes: Vec<u8>,
 }
 
 /// The values of one (key, time) entry, in arrival order.
@@ -95,6 +106,7 @@ impl StreamStream {
             stream_time: -1,
             min_time: i64::MAX,
             observed: [-1, -1],
+            sweep: [Vec::new(), Vec::new()],
         }
     }
 
@@ -125,111 +137,190 @@ impl StreamStream {
     ) -> Result<(), NodeError> {
         let err = |e| state_err(name, e);
         let retention = self.window.retention();
-        let observed_before = self.observed;
-        for (i, r) in input.view().iter().enumerate() {
-            let left = r.tag == LEFT;
-            let side = usize::from(!left);
-            let outer = kind == JoinKind::Outer || (kind == JoinKind::Left && left);
-            let origin = input.origins[i];
-            let ts = r.timestamp;
-            self.stream_time = self.stream_time.max(ts);
-            let (key, value) = match (r.key, r.value) {
-                (Some(k), Some(v)) => (k, v),
-                // KIP-962: an outer side emits a record without a key at once.
-                (None, Some(v)) if outer => {
-                    outs.pair(origin, None, ordered(left, Some(v), None), ts, Some(i));
-                    continue;
-                }
-                _ => {
-                    dropped.no_key += 1;
-                    continue;
-                }
-            };
-            if ts == self.stream_time {
-                self.emit_unmatched(name, left, state, outs, origin, Some(i))?;
-            }
-            let (before, after) = if left {
-                (self.window.before, self.window.after)
-            } else {
-                (self.window.after, self.window.before)
-            };
-            let from = ts.saturating_sub(before).max(0);
-            let to = ts.saturating_add(after).max(0);
-            let visible = self.observed[1 - side]
-                .saturating_sub(retention)
-                .saturating_add(1);
-            let other_store = self.sides[1 - side];
-            // Written in this batch (a join of a stream with itself): to the
-            // backend first, so the range read needs no merge.
-            if state.pending(other_store) {
-                state.write_through(other_store).map_err(err)?;
-            }
-            let mut found: Vec<(i64, Vec<u8>)> = Vec::new();
-            state
-                .scan(
-                    other_store,
-                    false,
-                    &keys::window_key_from(key, from.max(visible)),
-                    Some(&keys::window_key_from(key, to.saturating_add(1))),
-                    |k, v| {
-                        if let Some((_, start, _)) = keys::split_window_key(k) {
-                            found.push((start, v.to_vec()));
-                        }
-                        true
-                    },
-                )
-                .map_err(err)?;
-            let mut matched = false;
-            for (other_ts, stored) in &found {
-                let Some((_, list)) = keys::decode_value(stored) else {
-                    continue;
-                };
-                if let Some(u) = self.unmatched {
-                    state.put(u, &unmatched_key(*other_ts, !left, key), None, *other_ts);
-                }
-                for other in values(list) {
-                    matched = true;
-                    let pair = ordered(left, Some(value), Some(other));
-                    outs.pair(origin, Some(key), pair, ts.max(*other_ts), Some(i));
-                }
-            }
-            if !matched && outer {
-                match self.unmatched {
-                    Some(u) if to >= self.stream_time => {
-                        self.min_time = self.min_time.min(ts);
-                        let k = unmatched_key(ts, left, key);
-                        let stored = state.get(u, &k).map_err(err)?;
-                        state.put(u, &k, Some(appended(stored.as_deref(), ts, value)), ts);
+        let mut written = [0usize; 2];
+        let view = input.view();
+        let mut start = 0;
+        while start < view.len() {
+            // A run of one side's records: their matches are read first,
+            // with one iterator, as the run never writes the other side.
+            let tag = view.get(start).tag;
+            let end = (start..view.len())
+                .find(|&i| view.get(i).tag != tag)
+                .unwrap_or(view.len());
+            let found = self.look_up(&view, start..end, state).map_err(err)?;
+            let mut hits = found.hits.iter().peekable();
+            for i in start..end {
+                let r = view.get(i);
+                let left = r.tag == LEFT;
+                let side = usize::from(!left);
+                let outer = kind == JoinKind::Outer || (kind == JoinKind::Left && left);
+                let origin = input.origins[i];
+                let ts = r.timestamp;
+                self.stream_time = self.stream_time.max(ts);
+                let (key, value) = match (r.key, r.value) {
+                    (Some(k), Some(v)) => (k, v),
+                    // KIP-962: an outer side emits a record without a key at once.
+                    (None, Some(v)) if outer => {
+                        outs.pair(origin, None, ordered(left, Some(v), None), ts, Some(i));
+                        continue;
                     }
-                    // Past its window already (KAFKA-19536: grace is not
-                    // waited for): joined with null at once.
-                    _ => outs.pair(
-                        origin,
-                        Some(key),
-                        ordered(left, Some(value), None),
-                        ts,
-                        Some(i),
-                    ),
+                    _ => {
+                        dropped.no_key += 1;
+                        continue;
+                    }
+                };
+                if ts == self.stream_time {
+                    self.emit_unmatched(name, left, state, outs, origin, Some(i))?;
                 }
+                let to = ts.saturating_add(self.ahead(left)).max(0);
+                let mut matched = false;
+                while let Some((_, other_ts, bytes)) = hits.next_if(|h| h.0 == i) {
+                    let Some((_, list)) = keys::decode_value(&found.bytes[bytes.clone()]) else {
+                        continue;
+                    };
+                    if let Some(u) = self.unmatched {
+                        state.put(u, &unmatched_key(*other_ts, !left, key), None, *other_ts);
+                    }
+                    for other in values(list) {
+                        matched = true;
+                        let pair = ordered(left, Some(value), Some(other));
+                        outs.pair(origin, Some(key), pair, ts.max(*other_ts), Some(i));
+                    }
+                }
+                if !matched && outer {
+                    match self.unmatched {
+                        Some(u) if to >= self.stream_time => {
+                            self.min_time = self.min_time.min(ts);
+                            let k = unmatched_key(ts, left, key);
+                            let stored = state.get(u, &k).map_err(err)?;
+                            state.put(u, &k, Some(appended(stored.as_deref(), ts, value)), ts);
+                        }
+                        // Past its window already (KAFKA-19536: grace is not
+                        // waited for): joined with null at once.
+                        _ => outs.pair(
+                            origin,
+                            Some(key),
+                            ordered(left, Some(value), None),
+                            ts,
+                            Some(i),
+                        ),
+                    }
+                }
+                let own = self.sides[side];
+                self.observed[side] = self.observed[side].max(ts);
+                if ts <= self.observed[side].saturating_sub(retention) {
+                    dropped.late += 1; // behind the store's retention: never visible
+                    continue;
+                }
+                let wk = keys::window_key(key, ts, ts);
+                let stored = state.get(own, &wk).map_err(err)?;
+                let value = appended(stored.as_deref(), ts, value);
+                state.put(own, &wk, Some(value), ts);
+                written[side] += 1;
             }
-            let own = self.sides[side];
-            self.observed[side] = self.observed[side].max(ts);
-            if ts <= self.observed[side].saturating_sub(retention) {
-                dropped.late += 1; // behind the store's retention: never visible
-                continue;
-            }
-            let wk = keys::window_key(key, ts, ts);
-            let stored = state.get(own, &wk).map_err(err)?;
-            let value = appended(stored.as_deref(), ts, value);
-            state.put_window(own, key, ts, ts, Some(value), ts);
+            start = end;
         }
-        for ((&now, before), &store) in self.observed.iter().zip(observed_before).zip(&self.sides) {
-            if now != before {
-                state.write_through(store).map_err(err)?;
-                delete_windows(name, state, store, now.saturating_sub(retention))?;
+        for (side, n) in written.into_iter().enumerate() {
+            if n > 0 {
+                self.sweep(side, 2 * n + 16, state).map_err(err)?;
             }
         }
         Ok(())
+    }
+
+    /// Deletes the expired records among the next `budget` entries of
+    /// side `side`'s store, from where the last sweep stopped (wrapping at
+    /// the end). Sweeping two entries per record written passes over the
+    /// whole store while it takes in half as many records again, so it
+    /// holds little beyond a retention's worth, with no time index written
+    /// per record; lookups never see expired records meanwhile.
+    fn sweep(
+        &mut self,
+        side: usize,
+        budget: usize,
+        state: &mut TaskState,
+    ) -> Result<(), StateError> {
+        let store = self.sides[side];
+        state.write_through(store)?;
+        let through = self.observed[side].saturating_sub(self.window.retention());
+        let mut expired: Vec<(Vec<u8>, i64)> = Vec::new();
+        let mut visited = 0;
+        let mut last: Option<Vec<u8>> = None;
+        state.scan(store, false, &self.sweep[side], None, |k, _| {
+            if let Some((_, ts, _)) = keys::split_window_key(k)
+                && ts <= through
+            {
+                expired.push((k.to_vec(), ts));
+            }
+            visited += 1;
+            if visited == budget {
+                last = Some(k.to_vec());
+                return false;
+            }
+            true
+        })?;
+        // Past the last key visited; at the end, from the start again.
+        self.sweep[side] = last.map_or_else(Vec::new, |mut k| {
+            k.push(0);
+            k
+        });
+        for (k, ts) in expired {
+            state.put(store, &k, None, ts);
+        }
+        state.write_through(store)
+    }
+
+    /// The other side's entries within the window of each record of
+    /// `run` (all of one side), as (record index, entry time, stored bytes
+    /// in `bytes`), in record order and then time order.
+    fn look_up(
+        &self,
+        view: &BatchView<'_>,
+        run: Range<usize>,
+        state: &mut TaskState,
+    ) -> Result<Found, StateError> {
+        let left = view.get(run.start).tag == LEFT;
+        let other = self.sides[usize::from(left)];
+        // Written in this batch (a join of a stream with itself): to the
+        // backend first, so the reads need no merge.
+        if state.pending(other) {
+            state.write_through(other)?;
+        }
+        let (before, after) = if left {
+            (self.window.before, self.window.after)
+        } else {
+            (self.window.after, self.window.before)
+        };
+        // The other side's store holds nothing older than its retention.
+        let visible = self.observed[usize::from(left)]
+            .saturating_sub(self.window.retention())
+            .saturating_add(1);
+        let ranges: Vec<(Vec<u8>, Vec<u8>)> = run
+            .clone()
+            .map(|i| {
+                let r = view.get(i);
+                match (r.key, r.value) {
+                    (Some(k), Some(_)) => {
+                        let from = r.timestamp.saturating_sub(before).max(0).max(visible);
+                        let to = r.timestamp.saturating_add(after).max(0);
+                        let end = keys::window_key_from(k, to.saturating_add(1));
+                        (keys::window_key_from(k, from), end)
+                    }
+                    _ => (Vec::new(), Vec::new()), // nothing to read
+                }
+            })
+            .collect();
+        let mut found = Found::default();
+        state.scan_ranges(other, &ranges, |i, k, v| {
+            if let Some((_, start, _)) = keys::split_window_key(k) {
+                let at = found.bytes.len();
+                found.bytes.extend_from_slice(v);
+                found
+                    .hits
+                    .push((run.start + i, start, at..found.bytes.len()));
+            }
+        })?;
+        Ok(found)
     }
 
     /// Emits (joined with null) and deletes the unmatched records whose
@@ -323,3 +414,7 @@ impl StreamStream {
         Ok(())
     }
 }
+
+#[cfg(test)]
+#[path = "stream_stream_tests.rs"]
+mod tests;
