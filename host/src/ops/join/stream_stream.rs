@@ -34,6 +34,13 @@ pub struct StreamStream {
     observed: [i64; 2],
     /// Where each side's sweep for expired records goes on from.
     sweep: [Vec<u8>; 2],
+    /// Per side, no record in its store is older than this (none: not
+    /// known before a sweep has passed over the whole store): until time
+    /// passes it, nothing can have expired and sweeps are skipped.
+    floor: [Option<i64>; 2],
+    /// Per side, the oldest record the current sweep pass kept or that was
+    /// written during it: the floor once the pass ends.
+    pass_floor: [i64; 2],
 }
 
 /// What a run of records found in the other side's store.
@@ -107,6 +114,8 @@ impl StreamStream {
             min_time: i64::MAX,
             observed: [-1, -1],
             sweep: [Vec::new(), Vec::new()],
+            floor: [None, None],
+            pass_floor: [i64::MAX, i64::MAX],
         }
     }
 
@@ -217,6 +226,10 @@ impl StreamStream {
                 let value = appended(stored.as_deref(), ts, value);
                 state.put(own, &wk, Some(value), ts);
                 written[side] += 1;
+                self.pass_floor[side] = self.pass_floor[side].min(ts);
+                if let Some(f) = &mut self.floor[side] {
+                    *f = (*f).min(ts);
+                }
             }
             start = end;
         }
@@ -233,7 +246,8 @@ impl StreamStream {
     /// the end). Sweeping two entries per record written passes over the
     /// whole store while it takes in half as many records again, so it
     /// holds little beyond a retention's worth, with no time index written
-    /// per record; lookups never see expired records meanwhile.
+    /// per record; lookups never see expired records meanwhile. Until
+    /// time passes the side's floor, sweeps are skipped.
     fn sweep(
         &mut self,
         side: usize,
@@ -241,16 +255,20 @@ impl StreamStream {
         state: &mut TaskState,
     ) -> Result<(), StateError> {
         let store = self.sides[side];
-        state.write_through(store)?;
         let through = self.observed[side].saturating_sub(self.window.retention());
+        if self.floor[side].is_some_and(|f| through < f) {
+            return Ok(()); // nothing is that old
+        }
+        state.write_through(store)?;
+        let mut kept = self.pass_floor[side];
         let mut expired: Vec<(Vec<u8>, i64)> = Vec::new();
         let mut visited = 0;
         let mut last: Option<Vec<u8>> = None;
         state.scan(store, false, &self.sweep[side], None, |k, _| {
-            if let Some((_, ts, _)) = keys::split_window_key(k)
-                && ts <= through
-            {
-                expired.push((k.to_vec(), ts));
+            match keys::split_window_key(k) {
+                Some((_, ts, _)) if ts <= through => expired.push((k.to_vec(), ts)),
+                Some((_, ts, _)) => kept = kept.min(ts),
+                None => {}
             }
             visited += 1;
             if visited == budget {
@@ -259,11 +277,20 @@ impl StreamStream {
             }
             true
         })?;
-        // Past the last key visited; at the end, from the start again.
-        self.sweep[side] = last.map_or_else(Vec::new, |mut k| {
-            k.push(0);
-            k
-        });
+        // Past the last key visited; at the end, from the start again,
+        // with what this pass kept as the floor.
+        self.pass_floor[side] = kept;
+        self.sweep[side] = match last {
+            Some(mut k) => {
+                k.push(0);
+                k
+            }
+            None => {
+                self.floor[side] = Some(kept);
+                self.pass_floor[side] = i64::MAX;
+                Vec::new()
+            }
+        };
         for (k, ts) in expired {
             state.put(store, &k, None, ts);
         }
