@@ -16,7 +16,7 @@ use crate::metrics::NodeLabels;
 use crate::ops::{Dropped, Emitter, NodeError, Records, group};
 use crate::state::global::Globals;
 use crate::state::{ChangelogRecord, StateError, StoreSpec, TaskState};
-use crate::topology::{LocalPort, NodeKind, StoreRole, SubInput, Topology};
+use crate::topology::{LocalPort, NodeKind, SubInput, Topology};
 use crate::wasm::{Chain, Rejected};
 use prometheus_client::metrics::counter::Counter;
 use std::path::Path;
@@ -111,18 +111,8 @@ impl TaskPipeline {
             names.push(name);
             branches.push(b);
         }
-        let specs: Vec<StoreSpec> = st
-            .stores
-            .iter()
-            .map(|&s| {
-                let s = &t.plan.stores[s];
-                StoreSpec {
-                    name: s.name.clone(),
-                    windowed: s.windowed,
-                    scanned: s.scanned,
-                    buffer: s.role == StoreRole::JoinBuffer,
-                }
-            })
+        let specs: Vec<StoreSpec> = (st.stores.iter())
+            .map(|&s| StoreSpec::from(&t.plan.stores[s]))
             .collect();
         let mut state = if specs.is_empty() {
             None

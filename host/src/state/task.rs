@@ -9,6 +9,7 @@
 
 use super::keys;
 use super::{Backend, Cache, CacheEntry, Checkpoint, StateError, Write};
+use crate::topology::plan::StorePlan;
 use crate::topology::{StoreKind, StoreRole};
 use std::path::{Path, PathBuf};
 
@@ -31,6 +32,17 @@ pub struct StoreSpec {
     /// every write logged at once and written to the backend at the end of
     /// its node's batch ([`TaskState::write_through`]).
     pub buffer: bool,
+}
+
+impl From<&StorePlan> for StoreSpec {
+    fn from(s: &StorePlan) -> Self {
+        StoreSpec {
+            name: s.name.clone(),
+            windowed: s.windowed,
+            scanned: s.scanned,
+            buffer: s.role == StoreRole::JoinBuffer,
+        }
+    }
 }
 
 /// A write to send to a store's changelog topic.

@@ -308,6 +308,11 @@ pub fn answer(
             dropped.no_key += 1;
             continue;
         };
+        // Subscriptions written earlier in this batch: to the backend
+        // first, so the range read needs no merge.
+        if state.pending(subscriptions) {
+            (state.write_through(subscriptions)).map_err(|e| state_err(name, e))?;
+        }
         let prefix = fk_prefix(fk);
         let end = prefix_end(&prefix);
         let mut subscribers: Vec<(Vec<u8>, Option<[u8; HASH]>, i32)> = Vec::new();
