@@ -163,6 +163,9 @@ pub fn run(
     let admin: AdminClient<DefaultClientContext> = super::config::admin_config(t).create()?;
     if !created.is_empty() {
         topics::ensure(&admin, &md, &created, partitions).map_err(RunError::Config)?;
+        let names: Vec<String> = created.iter().map(|it| it.name.clone()).collect();
+        topics::wait_visible(&consumer, &names, Duration::from_secs(30))
+            .map_err(RunError::Config)?;
     }
     // What the sinks and the dead-letter topics accept.
     let dead_letter_topics: Vec<String> = topics::dead_letter_topics(t)

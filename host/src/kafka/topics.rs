@@ -245,6 +245,43 @@ pub fn source_partitions(t: &Topology, md: &Metadata) -> i32 {
         .unwrap_or(1)
 }
 
+/// Waits (at most `timeout`) until every topic of `names` shows in the
+/// cluster's metadata with a leader for each partition. A topic created a
+/// moment ago may not yet; a consumer subscribing to it then would not
+/// read it until its next metadata refresh, minutes later.
+pub fn wait_visible<C: rdkafka::consumer::ConsumerContext>(
+    consumer: &rdkafka::consumer::BaseConsumer<C>,
+    names: &[String],
+    timeout: Duration,
+) -> Result<(), String> {
+    use rdkafka::consumer::Consumer;
+    let end = std::time::Instant::now() + timeout;
+    for name in names {
+        loop {
+            let md = consumer.fetch_metadata(Some(name), Duration::from_secs(5));
+            let ready = md.as_ref().is_ok_and(|md| {
+                md.topics().iter().any(|m| {
+                    m.name() == name
+                        && m.error().is_none()
+                        && !m.partitions().is_empty()
+                        && m.partitions().iter().all(|p| p.leader() >= 0)
+                })
+            });
+            if ready {
+                break;
+            }
+            if std::time::Instant::now() >= end {
+                return Err(format!(
+                    "internal topic {name} was created but the broker does not list it after {}s; check the broker's log",
+                    timeout.as_secs()
+                ));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+    Ok(())
+}
+
 /// Creates the internal topics that do not exist yet, with `partitions`
 /// partitions; an existing one with another partition count is an error
 /// (the application was started with other sources: reset it first).

@@ -16,6 +16,12 @@ fn block_cache() -> &'static rocksdb::Cache {
     CACHE.get_or_init(|| rocksdb::Cache::new_lru_cache(64 << 20))
 }
 
+/// The column family of table `table`.
+fn column<'a>(db: &'a rocksdb::DB, tables: &[String], table: usize) -> &'a rocksdb::ColumnFamily {
+    db.cf_handle(&tables[table])
+        .expect("opened with this table")
+}
+
 /// One write: a put (`Some`) or a delete (`None`) in table `table`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Write {
@@ -144,9 +150,7 @@ impl Backend {
     pub fn get(&self, table: usize, key: &[u8]) -> Result<Option<Vec<u8>>, StateError> {
         match self {
             Backend::Rocks { db, tables, path } => {
-                let cf = db
-                    .cf_handle(&tables[table])
-                    .expect("opened with this table");
+                let cf = column(db, tables, table);
                 db.get_pinned_cf(cf, key)
                     .map(|v| v.map(|v| v.to_vec()))
                     .map_err(|e| Self::rocks_err(path, &e))
@@ -164,9 +168,7 @@ impl Backend {
             Backend::Rocks { db, tables, path } => {
                 let mut batch = rocksdb::WriteBatch::default();
                 for w in writes {
-                    let cf = db
-                        .cf_handle(&tables[w.table])
-                        .expect("opened with this table");
+                    let cf = column(db, tables, w.table);
                     match &w.value {
                         Some(v) => batch.put_cf(cf, &w.key, v),
                         None => batch.delete_cf(cf, &w.key),
@@ -200,9 +202,7 @@ impl Backend {
     ) -> Result<(), StateError> {
         match self {
             Backend::Rocks { db, tables, path } => {
-                let cf = db
-                    .cf_handle(&tables[table])
-                    .expect("opened with this table");
+                let cf = column(db, tables, table);
                 let mut opts = rocksdb::ReadOptions::default();
                 if let Some(to) = to {
                     opts.set_iterate_upper_bound(to.to_vec());
@@ -242,9 +242,7 @@ impl Backend {
     ) -> Result<(), StateError> {
         match self {
             Backend::Rocks { db, tables, path } => {
-                let cf = db
-                    .cf_handle(&tables[table])
-                    .expect("opened with this table");
+                let cf = column(db, tables, table);
                 let mut it = db.raw_iterator_cf_opt(cf, rocksdb::ReadOptions::default());
                 for (i, (from, to)) in ranges.iter().enumerate() {
                     if to <= from {
@@ -284,10 +282,7 @@ impl Backend {
     pub fn flush(&self) -> Result<(), StateError> {
         match self {
             Backend::Rocks { db, tables, path } => {
-                let cfs: Vec<_> = tables
-                    .iter()
-                    .map(|t| db.cf_handle(t).expect("opened with this table"))
-                    .collect();
+                let cfs: Vec<_> = (0..tables.len()).map(|t| column(db, tables, t)).collect();
                 db.flush_cfs_opt(&cfs, &rocksdb::FlushOptions::default())
                     .map_err(|e| Self::rocks_err(path, &e))
             }
