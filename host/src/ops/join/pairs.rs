@@ -76,14 +76,10 @@ impl Outputs {
         });
     }
 
-    /// Number of results so far.
-    pub fn len(&self) -> usize {
+    /// Number of results so far (for tests of the matching alone).
+    #[cfg(test)]
+    pub fn results(&self) -> usize {
         self.outs.len()
-    }
-
-    /// Whether there are none.
-    pub fn is_empty(&self) -> bool {
-        self.outs.is_empty()
     }
 
     /// Adds a stream join's result: `left` and `right` joined.

@@ -34,7 +34,7 @@ fn run(join: &mut StreamStream, state: &mut TaskState, records: &[(u32, &str, i6
     let (mut outs, mut dropped) = (Outputs::default(), Dropped::default());
     join.process("j", JoinKind::Inner, &input, state, &mut outs, &mut dropped)
         .unwrap();
-    outs.len()
+    outs.results()
 }
 
 /// The times held in store `store`.
