@@ -1,5 +1,6 @@
 //! Joins on a real broker, each kind over topics of 4 partitions, checked
-//! against a model of what they must give; a join of topics with other
+//! against a model of what they must give (a stream–table join of a
+//! backlog in timestamp order, too); a join of topics with other
 //! partition counts, refused; a foreign-key join of tables on 4 and 2
 //! partitions, which needs no co-partitioning.
 
@@ -119,6 +120,66 @@ fn stream_table_left_join_enriches_orders_over_four_partitions() {
         .collect();
     want.sort();
     assert_eq!(all(out, 2_000), want);
+}
+
+#[test]
+fn a_stream_table_join_on_a_backlog_reads_its_inputs_in_timestamp_order() {
+    let topics = Topics::create(&[("orders", 4), ("prices", 4), ("priced", 4)]);
+    let (orders, prices, out) = (&topics.names[0], &topics.names[1], &topics.names[2]);
+    let dir = tempfile::tempdir().unwrap();
+    let path = spec(
+        dir.path(),
+        &unique("as-of"),
+        [(orders, "stream"), (prices, "table")],
+        "kind = \"left\"\njoiner = \"pair\"",
+        out,
+    );
+    // One record per batch: Kafka Streams' order record by record.
+    let text = std::fs::read_to_string(&path).unwrap();
+    std::fs::write(
+        &path,
+        text.replace("[runtime]\n", "[runtime]\nbatch_size = 1\n"),
+    )
+    .unwrap();
+    // Both topics are written before eddy starts, the prices first, so
+    // each partition's records come in one fetch: read in fetch order,
+    // every order would see its key's last price, or none.
+    let keys: Vec<String> = (0..8).map(|k| format!("k{k}")).collect();
+    let table: Vec<(String, Option<String>, i64)> = (1..=3)
+        .flat_map(|p| {
+            keys.iter()
+                .map(move |k| (k.clone(), Some(format!("p{p}")), 2_000 * p - 1_000))
+        })
+        .collect();
+    send(prices, &table);
+    let stream: Vec<(String, Option<String>, i64)> = (0..4)
+        .flat_map(|o| {
+            keys.iter()
+                .map(move |k| (k.clone(), Some(format!("o{o}")), 500 + 2_000 * o))
+        })
+        .collect();
+    send(orders, &stream);
+    let eddy = Eddy::start(eddy_bin(), &["run", &path]);
+    wait_until(Duration::from_secs(90), "every order joined", || {
+        total_records(out, 4) >= stream.len() as i64
+    });
+    assert!(eddy.stop());
+    // Order o at 500 + 2000·o sees price p (at 2000·p − 1000) for p = o.
+    let mut want: Vec<_> = stream
+        .iter()
+        .map(|(k, v, ts)| {
+            let o: i64 = v.as_deref().unwrap()[1..].parse().unwrap();
+            let right = if o == 0 {
+                "null".into()
+            } else {
+                format!("\"p{o}\"")
+            };
+            let pair = format!("{{\"left\":\"o{o}\",\"right\":{right}}}");
+            (k.clone(), Some(pair), *ts)
+        })
+        .collect();
+    want.sort();
+    assert_eq!(all(out, stream.len()), want);
 }
 
 #[test]

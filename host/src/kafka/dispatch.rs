@@ -1,8 +1,10 @@
 //! From the poll loop to the workers: what was polled for each input
 //! partition waits in a [`Pending`] batch; dispatching gives each batch a
-//! ticket on its partition's ledger and hands it to its task's worker.
+//! ticket on its partition's ledger and hands it to its task's worker
+//! (for a task with several inputs, in timestamp order: [`super::order`]).
 
 use super::delivery::Delivery;
+use super::order::{BACKPRESSURE, Chunk, Held};
 use super::rebalance::Partitions;
 use super::send::send_dead;
 use super::topics::{Input, Task};
@@ -14,6 +16,7 @@ use eddy_batch::BatchWriter;
 use rdkafka::producer::ThreadedProducer;
 use std::collections::HashMap;
 use std::sync::Mutex;
+use std::time::Instant;
 
 /// What the poll loop gathered for one input partition since it last
 /// dispatched it.
@@ -26,6 +29,11 @@ pub(super) struct Pending {
     pub next: Option<i64>,
     /// Records whose event time could not be read, for a dead-letter topic.
     pub dead: Vec<DeadLetter>,
+    /// The timestamp of the first record in the batch.
+    pub head: Option<i64>,
+    /// The offset after the last record taken from the partition so far
+    /// (kept across batches).
+    pub position: Option<i64>,
 }
 
 impl Pending {
@@ -35,68 +43,121 @@ impl Pending {
             offsets: Vec::new(),
             next: None,
             dead: Vec::new(),
+            head: None,
+            position: None,
         }
-    }
-
-    fn clear(&mut self) {
-        self.batch.clear();
-        self.offsets.clear();
-        self.next = None;
-        self.dead.clear();
     }
 }
 
 /// Drops unsent records of partitions revoked since the last look.
-pub(super) fn drop_revoked(pending: &mut HashMap<Task, Pending>, shared: &Mutex<Partitions>) {
+pub(super) fn drop_revoked(
+    pending: &mut HashMap<Task, Pending>,
+    held: &mut Held,
+    shared: &Mutex<Partitions>,
+) {
     let revoked = std::mem::take(&mut shared.lock().expect("not poisoned").revoked);
     for t in revoked {
         pending.remove(&t);
+        held.drop_task(t);
     }
 }
 
 /// Hands every pending batch to its task's worker, and sends the dead
 /// letters gathered with it under the same ticket (so its offsets commit
-/// only once they are acknowledged).
+/// only once they are acknowledged). The batches of tasks with several
+/// inputs go through `held`, in timestamp order ([`super::order`]);
+/// `caught_up(task, position)` says whether an input partition whose next
+/// record is at `position` (none: not read from yet) has nothing more to
+/// fetch (none: not known); `all` sends everything held (stopping).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn dispatch(
     pending: &mut HashMap<Task, Pending>,
+    held: &mut Held,
+    caught_up: impl Fn(Task, Option<i64>) -> Option<bool>,
+    all: bool,
     shared: &Mutex<Partitions>,
     senders: &[Sender<Msg>],
     inputs: &[Input],
     producer: &ThreadedProducer<Delivery>,
 ) {
+    let now = Instant::now();
+    let mut ordered = false;
     for (task, p) in pending.iter_mut() {
-        let Some(next) = p.next else {
+        let Some(next) = p.next.take() else {
             continue;
         };
-        let mut s = shared.lock().expect("not poisoned");
-        if s.failed.contains(task) {
-            p.clear();
-            continue;
-        }
-        let (ticket, processing) = BatchTicket::new(next);
-        s.ledgers.entry(*task).or_default().push(ticket);
-        drop(s);
-        for d in p.dead.drain(..) {
-            send_dead(producer, processing.hold(), &d);
-        }
-        p.next = None;
-        if p.offsets.is_empty() {
-            // Nothing to process: only skipped or dead-lettered records.
-            drop(processing);
-            continue;
-        }
-        let work = Work {
-            input: task.0,
-            partition: task.1,
+        let chunk = Chunk {
             batch: p.batch.finish().to_vec(),
             offsets: std::mem::take(&mut p.offsets),
-            ticket: processing,
+            next,
+            dead: std::mem::take(&mut p.dead),
+            head: p.head.take(),
         };
         p.batch.clear();
-        // Every input partition of one task goes to the same worker.
-        let worker = worker_of((inputs[task.0].sub, task.1), senders.len());
-        if senders[worker].send(Msg::Work(work)).is_err() {
-            tracing::error!("worker {worker} is gone");
+        if held.ordered(task.0) {
+            held.saw(*task, now);
+            held.hold(*task, chunk, now);
+            ordered = true;
+        } else {
+            send(*task, chunk, shared, senders, inputs, producer);
         }
+    }
+    if ordered || all || !held.is_empty() {
+        let position = |t: Task| pending.get(&t).and_then(|p| p.position);
+        // Below the backpressure bound, only as many as the workers take
+        // at once.
+        let blocking = all || held.bytes() > BACKPRESSURE;
+        let mut free: Vec<usize> = senders
+            .iter()
+            .map(|s| s.capacity().unwrap_or(usize::MAX).saturating_sub(s.len()))
+            .collect();
+        let room = |t: Task| {
+            let w = worker_of((inputs[t.0].sub, t.1), senders.len());
+            let ok = blocking || free[w] > 0;
+            free[w] = free[w].saturating_sub(1);
+            ok
+        };
+        let released = held.release(now, all, |t| caught_up(t, position(t)), room);
+        for (task, chunk) in released {
+            send(task, chunk, shared, senders, inputs, producer);
+        }
+    }
+}
+
+/// Gives `chunk` a ticket on its partition's ledger and hands it to its
+/// task's worker.
+fn send(
+    task: Task,
+    mut chunk: Chunk,
+    shared: &Mutex<Partitions>,
+    senders: &[Sender<Msg>],
+    inputs: &[Input],
+    producer: &ThreadedProducer<Delivery>,
+) {
+    let mut s = shared.lock().expect("not poisoned");
+    if s.failed.contains(&task) {
+        return;
+    }
+    let (ticket, processing) = BatchTicket::new(chunk.next);
+    s.ledgers.entry(task).or_default().push(ticket);
+    drop(s);
+    for d in chunk.dead.drain(..) {
+        send_dead(producer, processing.hold(), &d);
+    }
+    if chunk.offsets.is_empty() {
+        // Nothing to process: only skipped or dead-lettered records.
+        return;
+    }
+    let work = Work {
+        input: task.0,
+        partition: task.1,
+        batch: chunk.batch,
+        offsets: chunk.offsets,
+        ticket: processing,
+    };
+    // Every input partition of one task goes to the same worker.
+    let worker = worker_of((inputs[task.0].sub, task.1), senders.len());
+    if senders[worker].send(Msg::Work(work)).is_err() {
+        tracing::error!("worker {worker} is gone");
     }
 }

@@ -10,6 +10,8 @@ mod global;
 mod health;
 pub mod instance;
 pub mod limits;
+mod offsets;
+mod order;
 pub mod partitioner;
 mod produce;
 mod rebalance;

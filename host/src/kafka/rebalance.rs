@@ -26,6 +26,10 @@ pub(super) struct Partitions {
     pub(super) failed: HashSet<Task>,
     /// Revoked since the poll loop last looked; their unsent records go.
     pub(super) revoked: Vec<Task>,
+    /// Where each newly assigned input partition of a task with several
+    /// inputs starts (its committed offset; none: the partition's start),
+    /// so the poll loop knows whether it has records to wait for.
+    pub(super) starts: HashMap<Task, Option<i64>>,
 }
 
 pub(super) struct Ctx {
@@ -64,6 +68,45 @@ impl Ctx {
     }
 }
 
+impl Ctx {
+    /// Records where the assigned partitions of tasks with several inputs
+    /// start.
+    fn note_starts(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
+        let topics = self.topics.get().map_or(&[][..], Vec::as_slice);
+        let shares_sub = |sub: usize| topics.iter().filter(|(_, s)| *s == sub).count() > 1;
+        let mut ask = TopicPartitionList::new();
+        for e in tpl.elements() {
+            if topics
+                .iter()
+                .any(|(t, sub)| t == e.topic() && shares_sub(*sub))
+            {
+                ask.add_partition(e.topic(), e.partition());
+            }
+        }
+        if ask.count() == 0 {
+            return;
+        }
+        let committed = match consumer.committed_offsets(ask, Duration::from_secs(10)) {
+            Ok(c) => c,
+            Err(e) => {
+                // The poll loop then waits for them at most `IDLE_AFTER`.
+                tracing::warn!("reading committed offsets: {e}");
+                return;
+            }
+        };
+        let mut s = self.shared.lock().expect("not poisoned");
+        for e in committed.elements() {
+            if let Some(input) = topics.iter().position(|(t, _)| t == e.topic()) {
+                let start = match e.offset() {
+                    Offset::Offset(o) => Some(o),
+                    _ => None,
+                };
+                s.starts.insert((input, e.partition()), start);
+            }
+        }
+    }
+}
+
 impl Partitions {
     /// The tasks whose oldest batch has been in flight longer than
     /// `stall_after`, with its age (failed ones aside).
@@ -90,11 +133,12 @@ impl ClientContext for Ctx {
 }
 
 impl ConsumerContext for Ctx {
-    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+    fn post_rebalance(&self, consumer: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
         let Rebalance::Assign(tpl) = rebalance else {
             return;
         };
         let ids = self.tasks_of(tpl);
+        self.note_starts(consumer, tpl);
         if let Some(instance) = self.instance.get() {
             instance.assigned(&ids);
         }
@@ -182,6 +226,7 @@ impl ConsumerContext for Ctx {
                         let _ = commit.add_partition_offset(&topics[t.0].0, t.1, Offset::Offset(o));
                     }
                     s.failed.remove(t);
+                    s.starts.remove(t);
                     s.revoked.push(*t);
                 }
                 drop(s);

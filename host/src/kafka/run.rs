@@ -25,12 +25,14 @@ use super::dispatch::{Pending, dispatch, drop_revoked};
 pub use super::error::RunError;
 use super::health::Health;
 use super::instance::Instance;
+use super::offsets::{commit, fail_task, watermarks};
+use super::order::Held;
 use super::produce::OLD_VALUE_HEADER;
 use super::produce::Producing;
-use super::rebalance::{Ctx, Partitions, describe};
+use super::rebalance::{Ctx, Partitions};
 use super::topics;
 use super::topics::Task;
-use super::worker::{self, Input, Msg};
+use super::worker::{self, Msg};
 use crate::metrics::Metrics;
 use crate::reload::Swap;
 use crate::runtime::dead_letter::unreadable_why;
@@ -46,7 +48,6 @@ use rdkafka::client::DefaultClientContext;
 use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer};
 use rdkafka::message::{Headers, Message};
 use rdkafka::producer::{Producer, ThreadedProducer};
-use rdkafka::{Offset, TopicPartitionList};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -254,6 +255,25 @@ pub fn run(
     tracing::info!(application = %t.application_id, workers = t.runtime.workers, "running; Ctrl-C stops gracefully");
 
     let mut pending: HashMap<Task, Pending> = HashMap::new();
+    let mut held = Held::new(&inputs.iter().map(|i| i.sub).collect::<Vec<_>>());
+    // Whether an input partition has nothing more to fetch: its next
+    // record (or, before any, where it starts) is at its high watermark
+    // (none: not known yet). One not assigned here has nothing to wait for.
+    let from_end = t.kafka.iter().any(|(k, v)| {
+        k == "auto.offset.reset" && matches!(v.as_str(), "latest" | "largest" | "end")
+    });
+    let caught_up = |task: Task, position: Option<i64>| {
+        let start = || {
+            let s = shared.lock().expect("not poisoned");
+            s.starts.get(&task).copied()
+        };
+        let Some(at) = position.map(Some).or_else(start) else {
+            return Some(true);
+        };
+        let (low, high) = watermarks(&consumer, &inputs[task.0].topic, task.1)?;
+        // Without a committed offset, it starts where the reset policy says.
+        Some(at.unwrap_or(if from_end { high } else { low }) >= high)
+    };
     let mut last_commit = Instant::now();
     let mut last_poll_error = None::<Instant>;
     let mut last_look = None::<Instant>;
@@ -293,7 +313,7 @@ pub fn run(
                     };
                     let task = (input, m.partition());
                     if consumer.context().rebalanced.swap(false, Ordering::AcqRel) {
-                        drop_revoked(&mut pending, &shared);
+                        drop_revoked(&mut pending, &mut held, &shared);
                     }
                     let kafka_ts = m.timestamp().to_millis().unwrap_or(0);
                     let p = pending.entry(task).or_insert_with(Pending::new);
@@ -329,7 +349,9 @@ pub fn run(
                     };
                     // Skipped and dead-lettered records are done with too.
                     p.next = Some(m.offset() + 1);
+                    p.position = p.next;
                     let Some(timestamp) = taken else { continue };
+                    p.head.get_or_insert(timestamp);
                     let headers = m.headers();
                     let old = headers.as_ref().and_then(|h| {
                         h.iter()
@@ -356,9 +378,18 @@ pub fn run(
             }
         }
         if consumer.context().rebalanced.swap(false, Ordering::AcqRel) {
-            drop_revoked(&mut pending, &shared);
+            drop_revoked(&mut pending, &mut held, &shared);
         }
-        dispatch(&mut pending, &shared, &senders, &inputs, &producer);
+        dispatch(
+            &mut pending,
+            &mut held,
+            caught_up,
+            false,
+            &shared,
+            &senders,
+            &inputs,
+            &producer,
+        );
         while let Ok((task, why)) = fail_rx.try_recv() {
             fail_task(&consumer, &shared, &inputs, task, &why);
         }
@@ -379,7 +410,16 @@ pub fn run(
     }
 
     tracing::info!("stopping: finishing in-flight batches");
-    dispatch(&mut pending, &shared, &senders, &inputs, &producer);
+    dispatch(
+        &mut pending,
+        &mut held,
+        caught_up,
+        true,
+        &shared,
+        &senders,
+        &inputs,
+        &producer,
+    );
     if stateful {
         flush_workers(&senders);
     }
@@ -416,71 +456,4 @@ pub fn run(
     drop(consumer); // closes the consumer: leaves the group
     tracing::info!("stopped");
     failure.map_or(Ok(()), Err)
-}
-
-/// Commits every partition whose committable offset moved.
-fn commit(
-    consumer: &BaseConsumer<Ctx>,
-    shared: &Mutex<Partitions>,
-    inputs: &[Input],
-    mode: CommitMode,
-) {
-    let mut tpl = TopicPartitionList::new();
-    let mut failures = Vec::new();
-    {
-        let mut s = shared.lock().expect("not poisoned");
-        let Partitions {
-            ledgers, failed, ..
-        } = &mut *s;
-        for (task, l) in ledgers.iter_mut() {
-            if let Err(why) = l.advance()
-                && !failed.contains(task)
-            {
-                failures.push((*task, why));
-            }
-            if let Some(o) = l.to_commit() {
-                let _ = tpl.add_partition_offset(&inputs[task.0].topic, task.1, Offset::Offset(o));
-                l.committed = Some(o);
-            }
-        }
-    }
-    for (task, why) in failures {
-        fail_task(consumer, shared, inputs, task, &why);
-    }
-    if tpl.count() > 0 {
-        match consumer.commit(&tpl, mode) {
-            Ok(()) => tracing::debug!(offsets = %describe(&tpl), "committed"),
-            Err(e) => tracing::warn!("commit failed (will retry at the next interval): {e}"),
-        }
-    }
-}
-
-/// Stops one task: pauses its partition and reports why.
-fn fail_task(
-    consumer: &BaseConsumer<Ctx>,
-    shared: &Mutex<Partitions>,
-    inputs: &[Input],
-    task: Task,
-    why: &str,
-) {
-    if !shared.lock().expect("not poisoned").failed.insert(task) {
-        return;
-    }
-    let topic = &inputs[task.0].topic;
-    if let Some(instance) = consumer.context().instance.get() {
-        instance.broken(
-            (inputs[task.0].sub, task.1),
-            &format!("{topic}-{}: {why}", task.1),
-        );
-    }
-    tracing::error!(
-        "task {topic}-{} stopped: {why}. The partition is paused and its offset is not committed past the failure; \
-         other partitions go on. Fix the operator (or the record) and restart eddy to resume from the last committed offset.",
-        task.1
-    );
-    let mut tpl = TopicPartitionList::new();
-    tpl.add_partition(topic, task.1);
-    if let Err(e) = consumer.pause(&tpl) {
-        tracing::warn!("pausing {topic}-{}: {e}", task.1);
-    }
 }

@@ -6,9 +6,11 @@
 //! matched pairs of a whole batch then go to the joiner at once — one Wasm
 //! call per batch, never one per pair.
 
+mod buffer;
 pub mod builtin;
 pub mod foreign;
 mod pairs;
+mod recent;
 pub mod stream_stream;
 pub mod tables;
 

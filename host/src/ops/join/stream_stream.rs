@@ -10,6 +10,8 @@
 
 use super::super::aggregate::state_err;
 use super::super::{Dropped, NodeError, Records};
+use super::buffer::{appended, split_unmatched_key, unmatched_key, values};
+use super::recent::Recent;
 use super::{LEFT, Outputs};
 use crate::state::{StateError, TaskState, keys};
 use crate::topology::{JoinKind, JoinWindow};
@@ -41,6 +43,9 @@ pub struct StreamStream {
     /// Per side, the oldest record the current sweep pass kept or that was
     /// written during it: the floor once the pass ends.
     pass_floor: [i64; 2],
+    /// Per side, a memory copy of its recent records (none before the
+    /// first batch, which finds where the store's records end).
+    recent: [Option<Recent>; 2],
 }
 
 /// What a run of records found in the other side's store.
@@ -49,31 +54,6 @@ struct Found {
     /// (record index, entry time, its stored bytes in `bytes`).
     hits: Vec<(usize, i64, Range<usize>)>,
     bytes: Vec<u8>,
-}
-
-/// The values of one (key, time) entry, in arrival order.
-fn values(list: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut rest = list;
-    std::iter::from_fn(move || {
-        let (len, tail) = rest.split_at_checked(4)?;
-        let len = u32::from_be_bytes(len.try_into().ok()?) as usize;
-        let (v, tail) = tail.split_at_checked(len)?;
-        rest = tail;
-        Some(v)
-    })
-}
-
-/// `stored` (a list, or none) with `value` appended, as stored bytes.
-fn appended(stored: Option<&[u8]>, ts: i64, value: &[u8]) -> Vec<u8> {
-    let list = stored
-        .and_then(keys::decode_value)
-        .map_or(&[][..], |(_, l)| l);
-    let mut out = Vec::with_capacity(8 + list.len() + 4 + value.len());
-    out.extend_from_slice(&ts.to_be_bytes());
-    out.extend_from_slice(list);
-    out.extend_from_slice(&(value.len() as u32).to_be_bytes());
-    out.extend_from_slice(value);
-    out
 }
 
 /// `this` and `other` in left–right order.
@@ -89,20 +69,6 @@ fn ordered<'a>(
     }
 }
 
-/// The unmatched store's key: time, side (right sorts first), key.
-fn unmatched_key(ts: i64, left: bool, key: &[u8]) -> Vec<u8> {
-    let mut k = Vec::with_capacity(9 + key.len());
-    k.extend_from_slice(&((ts as u64) ^ (1 << 63)).to_be_bytes());
-    k.push(u8::from(left));
-    k.extend_from_slice(key);
-    k
-}
-
-fn split_unmatched_key(k: &[u8]) -> Option<(i64, bool, &[u8])> {
-    let ts = (u64::from_be_bytes(k.get(..8)?.try_into().ok()?) ^ (1 << 63)) as i64;
-    Some((ts, *k.get(8)? == 1, &k[9..]))
-}
-
 impl StreamStream {
     /// A join's state before any record.
     pub fn new(window: JoinWindow, sides: [usize; 2], unmatched: Option<usize>) -> Self {
@@ -116,6 +82,7 @@ impl StreamStream {
             sweep: [Vec::new(), Vec::new()],
             floor: [None, None],
             pass_floor: [i64::MAX, i64::MAX],
+            recent: [None, None],
         }
     }
 
@@ -146,6 +113,11 @@ impl StreamStream {
     ) -> Result<(), NodeError> {
         let err = |e| state_err(name, e);
         let retention = self.window.retention();
+        for side in 0..2 {
+            if self.recent[side].is_none() {
+                self.recent[side] = Some(self.recent_from(side, state).map_err(err)?);
+            }
+        }
         let mut written = [0usize; 2];
         let view = input.view();
         let mut start = 0;
@@ -222,8 +194,14 @@ impl StreamStream {
                     continue;
                 }
                 let wk = keys::window_key(key, ts, ts);
-                let stored = state.get(own, &wk).map_err(err)?;
-                let value = appended(stored.as_deref(), ts, value);
+                let recent = self.recent[side].as_mut().expect("set above");
+                let value = if recent.covers(ts) {
+                    appended(recent.get(key, ts), ts, value)
+                } else {
+                    let stored = state.get(own, &wk).map_err(err)?;
+                    appended(stored.as_deref(), ts, value)
+                };
+                recent.put(key, ts, &value);
                 state.put(own, &wk, Some(value), ts);
                 written[side] += 1;
                 self.pass_floor[side] = self.pass_floor[side].min(ts);
@@ -232,6 +210,16 @@ impl StreamStream {
                 }
             }
             start = end;
+        }
+        // What lookups near stream time need stays in memory; nothing a
+        // sweep may delete does.
+        let keep = 2 * (self.window.before + self.window.after);
+        for side in 0..2 {
+            let observed = self.observed[side];
+            let low = observed
+                .saturating_sub(keep)
+                .max(observed.saturating_sub(retention).saturating_add(1));
+            self.recent[side].as_mut().expect("set above").shrink(low);
         }
         for (side, n) in written.into_iter().enumerate() {
             if n > 0 {
@@ -297,6 +285,22 @@ impl StreamStream {
         state.write_through(store)
     }
 
+    /// A memory copy of side `side`'s records: empty, covering what comes
+    /// after the latest record its store holds (found with one pass over
+    /// the store, as the store is in key order).
+    fn recent_from(&self, side: usize, state: &mut TaskState) -> Result<Recent, StateError> {
+        let mut latest = None::<i64>;
+        state.scan(self.sides[side], false, &[], None, |k, _| {
+            if let Some((_, ts, _)) = keys::split_window_key(k) {
+                latest = Some(latest.map_or(ts, |l| l.max(ts)));
+            }
+            true
+        })?;
+        Ok(Recent::new(
+            latest.map_or(i64::MIN, |l| l.saturating_add(1)),
+        ))
+    }
+
     /// The other side's entries within the window of each record of
     /// `run` (all of one side), as (record index, entry time, stored bytes
     /// in `bytes`), in record order and then time order.
@@ -322,6 +326,9 @@ impl StreamStream {
         let visible = self.observed[usize::from(left)]
             .saturating_sub(self.window.retention())
             .saturating_add(1);
+        let recent = self.recent[usize::from(left)].as_ref();
+        let mut found = Found::default();
+        let (mut from_memory, mut from_store) = (false, false);
         let ranges: Vec<(Vec<u8>, Vec<u8>)> = run
             .clone()
             .map(|i| {
@@ -330,6 +337,16 @@ impl StreamStream {
                     (Some(k), Some(_)) => {
                         let from = r.timestamp.saturating_sub(before).max(0).max(visible);
                         let to = r.timestamp.saturating_add(after).max(0);
+                        if let Some(recent) = recent.filter(|m| m.covers(from)) {
+                            recent.range(k, from, to, |ts, v| {
+                                let at = found.bytes.len();
+                                found.bytes.extend_from_slice(v);
+                                found.hits.push((i, ts, at..found.bytes.len()));
+                            });
+                            from_memory = true;
+                            return (Vec::new(), Vec::new());
+                        }
+                        from_store = true;
                         let end = keys::window_key_from(k, to.saturating_add(1));
                         (keys::window_key_from(k, from), end)
                     }
@@ -337,7 +354,9 @@ impl StreamStream {
                 }
             })
             .collect();
-        let mut found = Found::default();
+        if !from_store {
+            return Ok(found);
+        }
         state.scan_ranges(other, &ranges, |i, k, v| {
             if let Some((_, start, _)) = keys::split_window_key(k) {
                 let at = found.bytes.len();
@@ -347,6 +366,10 @@ impl StreamStream {
                     .push((run.start + i, start, at..found.bytes.len()));
             }
         })?;
+        if from_memory {
+            // In record order, then time order.
+            found.hits.sort_by_key(|h| (h.0, h.1));
+        }
         Ok(found)
     }
 

@@ -79,3 +79,29 @@ fn expired_records_are_swept_out_as_new_ones_come_and_never_match() {
     assert_eq!(run(&mut join, &mut state, &[(RIGHT, "new", 1_025)]), 15);
     assert_eq!(run(&mut join, &mut state, &[(RIGHT, "k49", 49)]), 0, "late");
 }
+
+#[test]
+fn a_reopened_join_finds_what_its_store_held_and_what_came_since() {
+    let window = JoinWindow {
+        before: 100,
+        after: 100,
+        grace: 1_000,
+    };
+    let mut state = state();
+    let mut join = StreamStream::new(window, [0, 1], None);
+    run(&mut join, &mut state, &[(LEFT, "a", 10), (LEFT, "a", 50)]);
+    // A new join over the same stores, as after a restart: records stored
+    // before are read from the store, newer ones from memory, the same
+    // (key, time) from both.
+    let mut join = StreamStream::new(window, [0, 1], None);
+    run(&mut join, &mut state, &[(LEFT, "a", 50), (LEFT, "a", 60)]);
+    assert_eq!(run(&mut join, &mut state, &[(RIGHT, "a", 55)]), 4);
+    // From 55 on, from memory: the record at 60 only.
+    assert_eq!(run(&mut join, &mut state, &[(RIGHT, "a", 155)]), 1);
+    // Far later, the memory copy has moved on: older records still match
+    // from the store while their retention lasts.
+    for ts in [900, 950] {
+        run(&mut join, &mut state, &[(LEFT, "b", ts)]);
+    }
+    assert_eq!(run(&mut join, &mut state, &[(RIGHT, "a", 100)]), 4);
+}
