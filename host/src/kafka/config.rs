@@ -38,8 +38,16 @@ pub fn consumer_config(t: &Topology) -> ClientConfig {
     );
     // Fetch ahead in large chunks: with librdkafka's defaults (1 MiB per
     // partition and fetch, 100k messages queued) the consumer, not the
-    // processing, bounds throughput (docs/performance.md).
-    default(&mut c, "max.partition.fetch.bytes", "8388608");
+    // processing, bounds throughput (docs/performance.md). Not when a task
+    // reads several topics in timestamp order: the consumer hands out
+    // whole fetches partition by partition, and what it hands out of one
+    // waits in memory until the others catch up (kafka/order.rs).
+    let fetch = if reads_several(t) {
+        "1048576"
+    } else {
+        "8388608"
+    };
+    default(&mut c, "max.partition.fetch.bytes", fetch);
     default(&mut c, "queued.min.messages", "1000000");
     // The state of the broker connections, for readiness.
     default(
@@ -150,6 +158,13 @@ pub(super) fn producer_max_bytes(t: &Topology) -> usize {
         .unwrap_or(1_000_000)
 }
 
+/// Whether a task of the topology reads several topics (a join, a merge, a
+/// source of several topics).
+fn reads_several(t: &Topology) -> bool {
+    t.plan.subtopologies.iter().any(|s| s.inputs.len() > 1)
+        || t.sources.iter().any(|s| s.topics.single().is_none())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,6 +176,27 @@ mod tests {
              [[sinks]]\ntopic = \"out\"\n{extra}"
         );
         crate::spec::validate_text(std::path::Path::new("p.toml"), &text).unwrap()
+    }
+
+    #[test]
+    fn a_task_reading_several_topics_fetches_in_smaller_chunks() {
+        let fetch = |t: &Topology| {
+            consumer_config(t)
+                .get("max.partition.fetch.bytes")
+                .map(str::to_string)
+        };
+        assert_eq!(fetch(&topology("")).as_deref(), Some("8388608"));
+        let join = crate::spec::validate_text(
+            std::path::Path::new("p.toml"),
+            "application_id = \"j\"\n[[sources]]\ntopic = \"a\"\n[[sources]]\ntopic = \"b\"\nas = \"table\"\n\
+             [[steps]]\nname = \"j\"\nop = \"join\"\nleft = \"a\"\nright = \"b\"\njoiner = \"left\"\n\
+             [[sinks]]\ntopic = \"out\"\n",
+        )
+        .unwrap();
+        assert_eq!(fetch(&join).as_deref(), Some("1048576"));
+        // What the spec sets wins.
+        let set = topology("[kafka]\n\"max.partition.fetch.bytes\" = \"2097152\"\n");
+        assert_eq!(fetch(&set).as_deref(), Some("2097152"));
     }
 
     #[test]
