@@ -81,7 +81,6 @@ pub(super) fn dispatch(
     producer: &ThreadedProducer<Delivery>,
 ) {
     let now = Instant::now();
-    let mut ordered = false;
     for (task, p) in pending.iter_mut() {
         let Some(next) = p.next.take() else {
             continue;
@@ -97,12 +96,11 @@ pub(super) fn dispatch(
         if held.ordered(task.0) {
             held.saw(*task, now);
             held.hold(*task, chunk, now);
-            ordered = true;
         } else {
             send(*task, chunk, shared, senders, inputs, producer);
         }
     }
-    if ordered || all || !held.is_empty() {
+    if !held.is_empty() {
         let position = |t: Task| pending.get(&t).and_then(|p| p.position);
         // Below the backpressure bound, only as many as the workers take
         // at once.

@@ -85,12 +85,23 @@ pub(super) fn pick(heads: &[Head], forced: bool) -> Option<usize> {
         .map(|(_, i)| i)
 }
 
+/// For each input (given by its sub-topology), the inputs of its
+/// sub-topology when there are several, which its tasks read in timestamp
+/// order (empty otherwise).
+pub(super) fn groups(subs: &[usize]) -> Vec<Vec<usize>> {
+    subs.iter()
+        .map(|s| {
+            let group: Vec<usize> = (0..subs.len()).filter(|&i| subs[i] == *s).collect();
+            if group.len() > 1 { group } else { Vec::new() }
+        })
+        .collect()
+}
+
 /// The batches held back, per input partition of the tasks with several
 /// inputs.
 pub(super) struct Held {
-    /// For each input, the inputs of its sub-topology when there are
-    /// several (empty otherwise: its batches go at once).
-    pub groups: Vec<Vec<usize>>,
+    /// [`groups`] of the inputs.
+    groups: Vec<Vec<usize>>,
     queues: HashMap<Task, VecDeque<Waiting>>,
     /// When each input partition last sent a record.
     seen: HashMap<Task, Instant>,
@@ -100,15 +111,8 @@ pub(super) struct Held {
 impl Held {
     /// Nothing held yet; `subs` gives each input's sub-topology.
     pub fn new(subs: &[usize]) -> Self {
-        let groups = subs
-            .iter()
-            .map(|s| {
-                let group: Vec<usize> = (0..subs.len()).filter(|&i| subs[i] == *s).collect();
-                if group.len() > 1 { group } else { Vec::new() }
-            })
-            .collect();
         Held {
-            groups,
+            groups: groups(subs),
             queues: HashMap::new(),
             seen: HashMap::new(),
             bytes: 0,
@@ -147,7 +151,7 @@ impl Held {
 
     /// Whether anything is held.
     pub fn is_empty(&self) -> bool {
-        self.bytes == 0 && self.queues.values().all(VecDeque::is_empty)
+        self.queues.values().all(VecDeque::is_empty)
     }
 
     /// Takes the held batches that may go now, in the order they go.

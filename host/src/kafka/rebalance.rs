@@ -73,12 +73,12 @@ impl Ctx {
     /// start.
     fn note_starts(&self, consumer: &BaseConsumer<Self>, tpl: &TopicPartitionList) {
         let topics = self.topics.get().map_or(&[][..], Vec::as_slice);
-        let shares_sub = |sub: usize| topics.iter().filter(|(_, s)| *s == sub).count() > 1;
+        let subs: Vec<usize> = topics.iter().map(|(_, sub)| *sub).collect();
+        let ordered = super::order::groups(&subs);
         let mut ask = TopicPartitionList::new();
         for e in tpl.elements() {
-            if topics
-                .iter()
-                .any(|(t, sub)| t == e.topic() && shares_sub(*sub))
+            if let Some(i) = topics.iter().position(|(t, _)| t == e.topic())
+                && !ordered[i].is_empty()
             {
                 ask.add_partition(e.topic(), e.partition());
             }
@@ -89,8 +89,10 @@ impl Ctx {
         let committed = match consumer.committed_offsets(ask, Duration::from_secs(10)) {
             Ok(c) => c,
             Err(e) => {
-                // The poll loop then waits for them at most `IDLE_AFTER`.
-                tracing::warn!("reading committed offsets: {e}");
+                // The poll loop then waits only for those it has read from.
+                tracing::warn!(
+                    "reading committed offsets: {e}; their tasks' inputs are not kept in timestamp order until each has sent a record"
+                );
                 return;
             }
         };

@@ -311,7 +311,9 @@ pub fn answer(
         // Subscriptions written earlier in this batch: to the backend
         // first, so the range read needs no merge.
         if state.pending(subscriptions) {
-            (state.write_through(subscriptions)).map_err(|e| state_err(name, e))?;
+            state
+                .write_through(subscriptions)
+                .map_err(|e| state_err(name, e))?;
         }
         let prefix = fk_prefix(fk);
         let end = prefix_end(&prefix);

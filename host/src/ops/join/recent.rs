@@ -76,13 +76,9 @@ impl Recent {
         }
         let shared = match self.by_key.get_key_value(key) {
             Some((k, _)) => k.clone(),
-            None => {
-                let k: Rc<[u8]> = Rc::from(key);
-                self.by_key.insert(k.clone(), Vec::new());
-                k
-            }
+            None => Rc::from(key),
         };
-        let list = self.by_key.get_mut(key).expect("inserted above");
+        let list = self.by_key.entry(shared.clone()).or_default();
         // Kept in time order: records mostly come in it.
         let at = list.partition_point(|(t, _)| *t <= ts);
         if at > 0 && list[at - 1].0 == ts {
